@@ -1,0 +1,133 @@
+"""The application: create_app(settings) wires storage, background tasks and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service import admin, ops, public, reports, votes
+from service.counts import maintain
+from service.db import apply_schema, create_pool
+from service.engine import VoteEngine
+from service.errors import ApiError, error_response, handle_api_error
+from service.identity import Hasher
+from service.integrity import OutcomeTally
+from service.logs import configure
+from service.middleware import RequestContext
+from service.openapi import openapi_route
+from service.pollcache import PollCache
+from service.results import CountsCache
+from service.settings import Settings
+
+
+def connect_redis(url: str) -> aioredis.Redis:
+    # Short timeouts and one quick retry: with Redis down, a vote must hear 503 within a
+    # second rather than hang; the retry absorbs the first stale connection after a restart.
+    return aioredis.from_url(
+        url,
+        socket_connect_timeout=0.5,
+        socket_timeout=1.0,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+        max_connections=200,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    error = ApiError(
+        exc.detail or "error", code=codes.get(exc.status_code, "http_error"), headers=exc.headers
+    )
+    error.status = exc.status_code
+    return error_response(error)
+
+
+def create_app(settings: Settings) -> Starlette:
+    configure(settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        pool = await create_pool(settings.database_url, settings.db_pool_size)
+        async with pool.acquire() as con:
+            await apply_schema(con)
+        redis = connect_redis(settings.redis_url)
+        polls = PollCache(pool, redis)
+        engine = VoteEngine(
+            pool,
+            redis,
+            batch_max=settings.ledger_batch_max,
+            ledger_linger=settings.ledger_batch_ms / 1000,
+        )
+        engine.start()
+        tally = OutcomeTally(redis)
+        tasks = [
+            asyncio.create_task(polls.listen(), name="poll-cache-listener"),
+            asyncio.create_task(tally.run(), name="integrity-tally"),
+            asyncio.create_task(
+                maintain(pool, redis, settings.reconcile_seconds), name="count-maintenance"
+            ),
+        ]
+        parts = urlsplit(settings.public_url)
+        # Objects made at start-up live as long as the process: keep the collector from
+        # walking them on every full collection (it stalls the loop with many streams).
+        gc.collect()
+        gc.freeze()
+        try:
+            yield {
+                "settings": settings,
+                "pool": pool,
+                "redis": redis,
+                "polls": polls,
+                "engine": engine,
+                "tally": tally,
+                "hasher": Hasher(settings.secret_key),
+                "counts": CountsCache(redis),
+                "own_origin": f"{parts.scheme}://{parts.netloc}",
+            }
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await engine.stop()
+            await tally.flush()
+            await redis.aclose()
+            await pool.close()
+
+    routes = [
+        *ops.routes,
+        *public.routes,
+        *votes.routes,
+        *admin.routes,
+        *reports.routes,
+        openapi_route,
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestContext, access_log_enabled=settings.access_log)],
+        exception_handlers={ApiError: handle_api_error, HTTPException: _http_error},
+    )
+
+
+def __getattr__(name: str) -> Starlette:
+    # `uvicorn service.app:app` builds the app from the environment on first access,
+    # so importing this module (tests, tools) reads no environment.
+    if name == "app":
+        application = create_app(Settings.from_env())
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,279 @@
+"""The `civicpoll` command: serve, dev, migrate, token, rebuild-counts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import asyncpg
+import uvicorn
+
+from service.settings import Settings, SettingsError
+
+DATA_DIR = Path(os.environ.get("CIVICPOLL_DATA", ".data"))
+DEV_ENV = DATA_DIR / "env"
+DEMO_QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
+
+
+def _env() -> dict[str, str]:
+    """The environment, completed by the dev data folder's env file when one exists, so
+    `civicpoll token create` works beside `make run` without exporting anything."""
+    env = dict(os.environ)
+    if DEV_ENV.exists():
+        for line in DEV_ENV.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key and key not in env:
+                env[key] = value
+    return env
+
+
+def _settings(env: Mapping[str, str] | None = None) -> Settings:
+    try:
+        return Settings.from_env(_env() if env is None else env)
+    except SettingsError as exc:
+        sys.exit(f"civicpoll: {exc}")
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings = _settings()
+    from service.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        proxy_headers=False,
+        log_config=None,
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from service.db import migrate
+
+    version = asyncio.run(migrate(_settings().database_url))
+    print(f"schema at version {version}")
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    settings = _settings()
+    if args.action == "create":
+        token_id, token = asyncio.run(_create_token(settings, args.scope, args.site, args.label))
+        print(
+            f"token {token_id} (scopes {', '.join(args.scope)}"
+            f"{', site ' + args.site if args.site else ', all sites'}):"
+        )
+        print(token)
+        print("It is shown once; the database keeps only a keyed hash.", file=sys.stderr)
+    elif args.action == "revoke":
+        asyncio.run(_revoke_token(settings, args.id))
+        print(f"token {args.id} revoked")
+
+
+async def _create_token(
+    settings: Settings, scopes: list[str], site: str | None, label: str
+) -> tuple[int, str]:
+    from service.auth import create_token
+
+    con = await asyncpg.connect(settings.database_url)
+    try:
+        site_id = None
+        if site:
+            site_id = await con.fetchval("SELECT id FROM sites WHERE slug = $1", site)
+            if site_id is None:
+                sys.exit(f"civicpoll: no site {site!r}")
+        try:
+            return await create_token(con, settings.secret_key, scopes, site_id, label)
+        except ValueError as exc:
+            sys.exit(f"civicpoll: {exc}")
+    finally:
+        await con.close()
+
+
+async def _revoke_token(settings: Settings, token_id: int) -> None:
+    con = await asyncpg.connect(settings.database_url)
+    try:
+        done = await con.execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            token_id,
+        )
+        if done.endswith(" 0"):
+            sys.exit(f"civicpoll: no active token {token_id}")
+    finally:
+        await con.close()
+
+
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    asyncio.run(_rebuild(_settings(), args.poll))
+
+
+async def _rebuild(settings: Settings, poll_id: str | None) -> None:
+    from service.app import connect_redis
+    from service.counts import rebuild_all, rebuild_poll
+    from service.db import create_pool
+
+    pool = await create_pool(settings.database_url, 2)
+    redis = connect_redis(settings.redis_url)
+    try:
+        if poll_id:
+            counts = await rebuild_poll(pool, redis, poll_id)
+            print(f"poll {poll_id}: {sum(counts.values())} votes across {len(counts)} options")
+        else:
+            print(f"rebuilt {await rebuild_all(pool, redis, 'cli')} poll(s)")
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    """Serve on a bare machine: embedded PostgreSQL and Redis under ./.data unless
+    DATABASE_URL / REDIS_URL are set; a demo site, token and poll on first start."""
+    from service.devservices import EmbeddedPostgres, EmbeddedRedis
+
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    stored = _read_dev_env()
+    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    if not env.get("DATABASE_URL"):
+        pg = EmbeddedPostgres(DATA_DIR / "pg", int(stored.get("PG_PORT", 54329)))
+        env["DATABASE_URL"] = pg.start()
+        started.append(pg)
+    if not env.get("REDIS_URL"):
+        rd = EmbeddedRedis(DATA_DIR / "redis", int(stored.get("REDIS_PORT", 56389)))
+        env["REDIS_URL"] = rd.start()
+        started.append(rd)
+    env.setdefault("SECRET_KEY", stored.get("SECRET_KEY") or secrets.token_urlsafe(48))
+    env.setdefault("PUBLIC_URL", f"http://localhost:{args.port}")
+    _write_dev_env({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
+    try:
+        settings = _settings(env)
+        token, poll_id = asyncio.run(_seed(settings))
+        base = settings.public_url
+        print("\ncivicpoll is starting:")
+        print(f"  API docs (OpenAPI)  {base}/openapi.json")
+        print(f"  health              {base}/readyz")
+        print(f"  demo poll (widget)  {base}/embed/{poll_id}")
+        print(f"  demo poll (JSON)    {base}/v1/polls/{poll_id}")
+        print(f"  live dashboard      {base}/dashboard/{poll_id}")
+        if token:
+            print(f"  admin token         {token}")
+            print("                      (shown once; new ones: .venv/bin/civicpoll token create)")
+        else:
+            print("  admin token         printed at first start; make another with")
+            print(
+                "                      .venv/bin/civicpoll token create --scope polls:read"
+                " --scope polls:write --scope sites:admin"
+            )
+        print(f"  data folder         {DATA_DIR.resolve()}\n", flush=True)
+        from service.app import create_app
+
+        uvicorn.run(
+            create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None
+        )
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def _read_dev_env() -> dict[str, str]:
+    if not DEV_ENV.exists():
+        return {}
+    return dict(line.partition("=")[::2] for line in DEV_ENV.read_text().splitlines() if line)
+
+
+def _write_dev_env(values: dict[str, str]) -> None:
+    DEV_ENV.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    DEV_ENV.chmod(0o600)
+
+
+async def _seed(settings: Settings) -> tuple[str | None, str]:
+    """Demo data on first start: a site, an all-scopes token, the smart-city poll."""
+    from service.auth import SCOPES, create_token
+    from service.db import apply_schema
+    from service.polls import new_poll_id
+
+    con = await asyncpg.connect(settings.database_url)
+    try:
+        await apply_schema(con)
+        existing = await con.fetchval(
+            "SELECT id FROM polls WHERE question = $1 ORDER BY created_at LIMIT 1", DEMO_QUESTION
+        )
+        if existing:
+            return None, existing
+        async with con.transaction():
+            site_id = await con.fetchval(
+                "INSERT INTO sites (slug, name, allowed_origins, default_locale, voter_secret)"
+                " VALUES ('hoan-kiem', 'Cổng thông tin quận Hoàn Kiếm', $1, 'vi', $2)"
+                " ON CONFLICT (slug) DO UPDATE SET name = excluded.name RETURNING id",
+                [settings.public_url],
+                secrets.token_urlsafe(32),
+            )
+            poll_id = new_poll_id()
+            await con.execute(
+                "INSERT INTO polls (id, site_id, question, status) VALUES ($1, $2, $3, 'open')",
+                poll_id,
+                site_id,
+                DEMO_QUESTION,
+            )
+            await con.executemany(
+                "INSERT INTO poll_options (poll_id, position, label) VALUES ($1, $2, $3)",
+                [(poll_id, i, label) for i, label in enumerate(["Có", "Không", "Ý kiến khác"])],
+            )
+            _, token = await create_token(con, settings.secret_key, list(SCOPES), None, "dev")
+        return token, poll_id
+    finally:
+        await con.close()
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="civicpoll", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve with settings from the environment")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    dev = sub.add_parser("dev", help="serve for development (embedded PostgreSQL/Redis)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.set_defaults(func=cmd_dev)
+
+    sub.add_parser("migrate", help="apply schema.sql").set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="create or revoke admin API tokens")
+    token_sub = token.add_subparsers(dest="action", required=True)
+    create = token_sub.add_parser("create", help="print a new token once")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        help="polls:read, polls:write or sites:admin (repeat for several)",
+    )
+    create.add_argument("--site", help="limit the token to one site (slug)")
+    create.add_argument("--label", default="", help="a note on who holds the token")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
+    token.set_defaults(func=cmd_token)
+
+    rebuild = sub.add_parser("rebuild-counts", help="rebuild Redis counts from the ledger")
+    rebuild.add_argument("--poll", help="only this poll")
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Who is voting: client IP, voter cookie, signed voter ids and widget tokens, keyed hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+
+from service.errors import BadRequest, Forbidden
+from service.settings import Network
+
+VOTER_COOKIE = "pv"
+# Two years; the id carries no personal data and only keeps a browser from voting twice.
+VOTER_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600
+_COOKIE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+WIDGET_TOKEN_TTL = 6 * 3600
+
+
+class Hasher:
+    """Keyed hashes (HMAC-SHA256, 128 bits shown) so no raw IP or voter id is ever stored."""
+
+    def __init__(self, secret_key: bytes) -> None:
+        self._base = hmac.new(secret_key, digestmod=hashlib.sha256)
+
+    def __call__(self, *parts: str) -> str:
+        mac = self._base.copy()
+        mac.update("\x1f".join(parts).encode())
+        return mac.hexdigest()[:32]
+
+
+def voter_cookie(raw: str | None) -> str | None:
+    """The voter id from the cookie when it has the shape we hand out, else None."""
+    if raw and 8 <= len(raw) <= 64 and _COOKIE_CHARS.issuperset(raw):
+        return raw
+    return None
+
+
+def new_voter_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def voter_cookie_header(voter_id: str) -> str:
+    # Partitioned (CHIPS) keeps the cookie working inside third-party iframes where
+    # browsers block unpartitioned third-party cookies.
+    return (
+        f"{VOTER_COOKIE}={voter_id}; Max-Age={VOTER_COOKIE_MAX_AGE}; Path=/; Secure; HttpOnly;"
+        " SameSite=None; Partitioned"
+    )
+
+
+@lru_cache(maxsize=4096)
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: Sequence[Network]) -> bool:
+    return any(ip in net for net in proxies)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
+    """The socket peer, or the right-most untrusted X-Forwarded-For hop behind trusted proxies.
+
+    The right-most hop is the one our own proxy saw; anything left of it was written by
+    the client and may be forged.
+    """
+    peer_ip = _parse_ip(peer or "")
+    if peer_ip is None:
+        return peer or "unknown"
+    if not forwarded_for or not proxies or not _trusted(peer_ip, proxies):
+        return str(peer_ip)
+    for hop in reversed(forwarded_for.split(",")):
+        ip = _parse_ip(hop)
+        if ip is None:
+            # A garbled hop ends the chain we can trust.
+            return str(peer_ip)
+        if not _trusted(ip, proxies):
+            return str(ip)
+        peer_ip = ip
+    return str(peer_ip)
+
+
+@lru_cache(maxsize=4096)
+def network_of(ip: str) -> str:
+    """The /24 (IPv4) or /64 (IPv6) an address belongs to: the rate-limit neighbourhood."""
+    parsed = _parse_ip(ip)
+    if parsed is None:
+        return ip
+    prefix = 24 if parsed.version == 4 else 64
+    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
+
+
+def in_networks(ip: str, networks: Sequence[Network]) -> bool:
+    parsed = _parse_ip(ip)
+    return parsed is not None and any(parsed in net for net in networks)
+
+
+# ---------------------------------------------------------------- host-signed voter ids
+
+
+def sign_voter(site_secret: bytes, voter_id: str, expires_at: int) -> str:
+    """What a host portal computes: `<voter_id>.<expiry unix>.<hex HMAC-SHA256>`."""
+    mac = hmac.new(site_secret, f"{voter_id}.{expires_at}".encode(), hashlib.sha256).hexdigest()
+    return f"{voter_id}.{expires_at}.{mac}"
+
+
+def verify_voter(site_secret: bytes, signed: str | None, now: float | None = None) -> str:
+    if not signed:
+        raise BadRequest(
+            "this poll needs a voter id signed by the site", field="voter", code="voter_required"
+        )
+    parts = signed.rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not 1 <= len(parts[0]) <= 128:
+        raise BadRequest(
+            "voter must look like <id>.<expiry>.<signature>", field="voter", code="bad_voter"
+        )
+    voter_id, expiry, mac = parts
+    expected = hmac.new(site_secret, f"{voter_id}.{expiry}".encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, mac):
+        raise Forbidden("the voter signature does not match", field="voter", code="bad_voter")
+    if int(expiry) < (time.time() if now is None else now):
+        raise Forbidden("the signed voter id has expired", field="voter", code="voter_expired")
+    return voter_id
+
+
+# ---------------------------------------------------------------- widget form tokens
+
+
+def widget_token(secret_key: bytes, poll_id: str, now: float | None = None) -> str:
+    """A signed, expiring, single-use token the embed form carries: `<ts>.<nonce>.<mac>`."""
+    issued = int(time.time() if now is None else now)
+    nonce = secrets.token_urlsafe(12)
+    mac = hmac.new(secret_key, f"wt.{poll_id}.{issued}.{nonce}".encode(), hashlib.sha256)
+    return f"{issued}.{nonce}.{mac.hexdigest()[:32]}"
+
+
+def check_widget_token(
+    secret_key: bytes, poll_id: str, token: str, now: float | None = None
+) -> str:
+    """The token's nonce when the token is genuine and fresh; the caller makes it single-use."""
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or len(token) > 100:
+        raise Forbidden(
+            "the form token is malformed; reload the poll", field="token", code="bad_token"
+        )
+    issued, nonce, mac = parts
+    expected = hmac.new(secret_key, f"wt.{poll_id}.{issued}.{nonce}".encode(), hashlib.sha256)
+    if not hmac.compare_digest(expected.hexdigest()[:32], mac):
+        raise Forbidden(
+            "the form token is not valid; reload the poll", field="token", code="bad_token"
+        )
+    if int(issued) + WIDGET_TOKEN_TTL < (time.time() if now is None else now):
+        raise Forbidden(
+            "the form has expired; reload the poll", field="token", code="token_expired"
+        )
+    return nonce

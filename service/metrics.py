@@ -1,0 +1,59 @@
+"""Prometheus metrics: one registry for the process, rendered at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+VOTES = Counter(
+    "civicpoll_votes_total", "Vote attempts by outcome.", ["outcome"], registry=REGISTRY
+)
+VOTE_SECONDS = Histogram(
+    "civicpoll_vote_seconds",
+    "Time to answer a vote, ledger commit included.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+DECIDE_BATCH = Histogram(
+    "civicpoll_decide_batch_votes",
+    "Votes decided per Redis round trip.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    registry=REGISTRY,
+)
+LEDGER_BATCH = Histogram(
+    "civicpoll_ledger_batch_votes",
+    "Votes written per ledger commit.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    registry=REGISTRY,
+)
+DEPENDENCY_ERRORS = Counter(
+    "civicpoll_dependency_errors_total",
+    "Failed calls to a dependency.",
+    ["dependency"],
+    registry=REGISTRY,
+)
+COMPENSATION_FAILURES = Counter(
+    "civicpoll_compensation_failures_total",
+    "Votes the ledger refused whose Redis counts could not be taken back.",
+    registry=REGISTRY,
+)
+COUNT_DRIFT = Gauge(
+    "civicpoll_count_drift_votes",
+    "Redis total minus ledger total, per poll, at the last reconciliation.",
+    ["poll"],
+    registry=REGISTRY,
+)
+REBUILDS = Counter(
+    "civicpoll_count_rebuilds_total",
+    "Counts rebuilt from the ledger.",
+    ["reason"],
+    registry=REGISTRY,
+)
+STREAMS = Gauge("civicpoll_open_streams", "Open live-result streams.", registry=REGISTRY)
+HTTP_REQUESTS = Counter(
+    "civicpoll_http_requests_total",
+    "HTTP requests by route group and status class.",
+    ["status"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,51 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service.http import json_response
+from service.metrics import REGISTRY
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str, str | None]:
+    try:
+        await asyncio.wait_for(probe, timeout=1.0)  # type: ignore[arg-type]
+    except Exception as exc:
+        return name, f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
+    return name, None
+
+
+async def readyz(request: Request) -> Response:
+    results = await asyncio.gather(
+        _check("postgres", request.state.pool.fetchval("SELECT 1")),
+        _check("redis", request.state.redis.ping()),
+    )
+    failing = {name: problem for name, problem in results if problem}
+    body = {
+        "status": "ok" if not failing else "unavailable",
+        "checks": {name: ("ok" if problem is None else problem) for name, problem in results},
+    }
+    if failing:
+        body["message"] = f"unreachable: {', '.join(failing)}"
+    return json_response(body, 503 if failing else 200, headers={"Cache-Control": "no-store"})
+
+
+async def prometheus(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", prometheus, methods=["GET"]),
+]

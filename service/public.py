@@ -1,0 +1,80 @@
+"""Public reads: a poll as a voter sees it, and its results when the poll allows."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service.auth import authenticate
+from service.errors import Forbidden, NotFound
+from service.http import encode_json, json_response
+from service.identity import VOTER_COOKIE, voter_cookie
+from service.keys import poll_prefix
+from service.polls import Poll, looks_like_poll_id
+from service.results import shape
+
+PUBLIC_CACHE = "public, max-age=1"
+
+
+async def public_poll(request: Request) -> Poll:
+    """The poll behind the path, or 404 for unknown ids and drafts alike."""
+    poll_id = request.path_params["poll_id"]
+    poll: Poll | None = None
+    if looks_like_poll_id(poll_id):
+        poll = await request.state.polls.get(poll_id)
+    if poll is None or poll.status == "draft":
+        raise NotFound("no such poll")
+    return poll
+
+
+async def has_voted(request: Request, poll: Poll) -> bool:
+    voter = voter_cookie(request.cookies.get(VOTER_COOKIE))
+    if voter is None:
+        return False
+    mark = poll_prefix(poll.id) + "v:" + request.state.hasher(poll.id, "voter", voter)
+    return bool(await request.state.redis.exists(mark))
+
+
+async def may_see_results(request: Request, poll: Poll) -> bool:
+    """Visibility rules for the public; a token with polls:read for the site always sees."""
+    if "authorization" in request.headers:
+        principal = await authenticate(request)
+        principal.require("polls:read")
+        principal.check_site(poll.site.id)
+        return True
+    now = datetime.now(UTC)
+    if poll.results_public(now, has_voted=False):
+        return True
+    if poll.results_visibility == "after_vote":
+        return await has_voted(request, poll)
+    return False
+
+
+async def get_poll(request: Request) -> Response:
+    poll = await public_poll(request)
+    return json_response(
+        poll.public_view(datetime.now(UTC)), headers={"Cache-Control": PUBLIC_CACHE}
+    )
+
+
+async def get_results(request: Request) -> Response:
+    poll = await public_poll(request)
+    if not await may_see_results(request, poll):
+        raise Forbidden("the results of this poll are not public yet", code="results_hidden")
+    body = encode_json(shape(poll, await request.state.counts.get(poll.id)))
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    private = "authorization" in request.headers or poll.results_visibility == "after_vote"
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache" if private else PUBLIC_CACHE}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+routes = [
+    Route("/v1/polls/{poll_id}", get_poll, methods=["GET"]),
+    Route("/v1/polls/{poll_id}/results", get_results, methods=["GET"]),
+]

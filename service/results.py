@@ -1,0 +1,73 @@
+"""Results: counts from Redis shaped for people (percentages that add up to 100)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from service.keys import counts_key
+from service.polls import Poll
+
+
+def percentages(counts: list[int]) -> list[int]:
+    """Whole percentages summing to exactly 100 (largest remainder), or all 0 with no votes."""
+    total = sum(counts)
+    if total == 0:
+        return [0] * len(counts)
+    exact = [c * 100 / total for c in counts]
+    floors = [int(e) for e in exact]
+    short = 100 - sum(floors)
+    # Ties go to the earlier option, so the answer is stable for equal remainders.
+    order = sorted(range(len(counts)), key=lambda i: (floors[i] - exact[i], i))
+    for i in order[:short]:
+        floors[i] += 1
+    return floors
+
+
+def shape(poll: Poll, counts: dict[str, int]) -> dict[str, Any]:
+    votes = [max(counts.get(o.id, 0), 0) for o in poll.options]
+    shares = percentages(votes)
+    return {
+        "poll_id": poll.id,
+        "total": sum(votes),
+        "options": [
+            {"id": o.id, "label": o.label, "votes": v, "percent": p}
+            for o, v, p in zip(poll.options, votes, shares, strict=True)
+        ],
+    }
+
+
+def as_text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def read_counts(redis: aioredis.Redis, poll_id: str) -> dict[str, int]:
+    raw = await redis.hgetall(counts_key(poll_id))
+    return {as_text(k): int(v) for k, v in raw.items()}
+
+
+class CountsCache:
+    """Counts of a poll read at most once per `max_age` seconds per process: a results
+    page going viral costs Redis a few reads a second, not one per viewer."""
+
+    def __init__(self, redis: aioredis.Redis, max_age: float = 0.25) -> None:
+        self._redis = redis
+        self._max_age = max_age
+        self._entries: dict[str, tuple[float, dict[str, int]]] = {}
+
+    async def get(self, poll_id: str) -> dict[str, int]:
+        now = time.monotonic()
+        entry = self._entries.get(poll_id)
+        if entry is not None and now - entry[0] < self._max_age:
+            return entry[1]
+        counts = await read_counts(self._redis, poll_id)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[poll_id] = (now, counts)
+        return counts
+
+    def put(self, poll_id: str, counts: dict[str, int]) -> None:
+        """Fresh counts seen elsewhere (a vote's answer) refresh the cache for free."""
+        self._entries[poll_id] = (time.monotonic(), counts)

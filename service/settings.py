@@ -1,0 +1,130 @@
+"""Settings: read once from the environment into a frozen, typed object."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """A bad environment value; the message names the variable and the problem."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    secret_key: bytes
+    trusted_proxies: tuple[Network, ...] = ()
+    public_url: str = "http://localhost:8000"
+    db_pool_size: int = 10
+    # Group commit: how long the ledger writer waits for more votes before it commits.
+    ledger_batch_ms: float = 2.0
+    ledger_batch_max: int = 500
+    access_log: bool = True
+    log_level: str = "info"
+    max_streams: int = 10_000
+    max_streams_per_ip: int = 20
+    reconcile_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            database_url=_required_url(env, "DATABASE_URL", ("postgres://", "postgresql://")),
+            redis_url=_required_url(env, "REDIS_URL", ("redis://", "rediss://", "unix://")),
+            secret_key=_secret(env),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+            public_url=env.get("PUBLIC_URL", "http://localhost:8000").rstrip("/"),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
+            ledger_batch_ms=_float(env, "LEDGER_BATCH_MS", 2.0, 0.0, 100.0),
+            ledger_batch_max=_int(env, "LEDGER_BATCH_MAX", 500, 1, 5000),
+            access_log=_bool(env, "ACCESS_LOG", True),
+            log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+            max_streams=_int(env, "MAX_STREAMS", 10_000, 1, 1_000_000),
+            max_streams_per_ip=_int(env, "MAX_STREAMS_PER_IP", 20, 1, 10_000),
+            reconcile_seconds=_float(env, "RECONCILE_SECONDS", 60.0, 0.0, 86_400.0),
+        )
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _required_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is not set (expected a URL starting with {schemes[0]})")
+    if not value.startswith(schemes):
+        raise SettingsError(f"{name} must start with one of {', '.join(schemes)}")
+    return value
+
+
+def _secret(env: Mapping[str, str]) -> bytes:
+    value = env.get("SECRET_KEY", "")
+    if len(value) < 32:
+        raise SettingsError(
+            "SECRET_KEY must be at least 32 characters "
+            '(generate one: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+        )
+    return value.encode()
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    nets = []
+    for part in env.get(name, "").replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(f"{name}: {part!r} is not an IP address or CIDR network") from None
+    return tuple(nets)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, default).strip().lower()
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw

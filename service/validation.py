@@ -1,0 +1,80 @@
+"""Request bodies: size limit, strict decoding, and text rules (NFC, no control characters)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import TypeVar
+from urllib.parse import parse_qsl
+
+import msgspec
+from starlette.requests import Request
+
+from service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+MAX_BODY = 64 * 1024
+T = TypeVar("T")
+
+# msgspec names the offending field in its message; we hand that name back to the client.
+_PATH = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)")
+_NAMED = re.compile(r"field `([^`]+)`")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("Content-Length is not a number", field="Content-Length")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode(body: bytes, type_: type[T]) -> T:
+    """Decode a JSON body into a msgspec type; errors become 400s naming the field."""
+    if not body:
+        raise BadRequest("request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(body, type=type_, strict=True)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _PATH.search(message) or _NAMED.search(message)
+        raise BadRequest(message, field=match.group(1) if match else None) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+async def read_json(request: Request, type_: type[T]) -> T:
+    content_type = request.headers.get("content-type", "")
+    if content_type and not content_type.startswith("application/json"):
+        raise UnsupportedMediaType("send the body as application/json", field="Content-Type")
+    return decode(await read_body(request), type_)
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("malformed form body") from None
+
+
+def clean_text(
+    value: str, field: str, *, max_len: int, min_len: int = 1, multiline: bool = False
+) -> str:
+    """NFC-normalise, trim, and refuse control characters and bad lengths."""
+    text = unicodedata.normalize("NFC", value).strip()
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co") and not (multiline and ch in "\n\t"):
+            raise BadRequest(f"{field} contains a control character (U+{ord(ch):04X})", field=field)
+    if len(text) < min_len:
+        raise BadRequest(f"{field} must not be empty", field=field)
+    if len(text) > max_len:
+        raise BadRequest(f"{field} must be at most {max_len} characters", field=field)
+    return text

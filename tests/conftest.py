@@ -1,0 +1,173 @@
+"""Shared fixtures: real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL /
+TEST_REDIS_URL are given), one app per session, clean state per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.auth import SCOPES, create_token
+from service.devservices import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.keys import EPOCH
+from service.pollcache import ALL
+from service.settings import Settings
+
+SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | None]:
+    """An embedded PostgreSQL, or None when TEST_DATABASE_URL points at one."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield None
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis | None]:
+    """An embedded Redis, or None when TEST_REDIS_URL points at one."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield None
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), free_port(), appendonly=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server: EmbeddedPostgres | None) -> str:
+    """A freshly created, empty database for this test session."""
+    base = os.environ.get("TEST_DATABASE_URL") or (pg_server.dsn if pg_server else "")
+    admin = await asyncpg.connect(base)
+    name = f"civicpoll_test_{os.getpid()}"
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedRedis | None) -> str:
+    url = os.environ.get("TEST_REDIS_URL") or (redis_server.url if redis_server else "")
+    return url.rsplit("/", 1)[0] + "/15" if os.environ.get("TEST_REDIS_URL") else url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    """Settings for the test app: 127.0.0.1 is a trusted proxy, so tests may set clients."""
+    return Settings.from_env({
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET,
+        "TRUSTED_PROXIES": "127.0.0.1/32",
+        "PUBLIC_URL": "http://testserver",
+        "ACCESS_LOG": "false",
+        "RECONCILE_SECONDS": "0",
+    })
+
+
+@pytest.fixture(scope="session")
+async def app_state(settings: Settings) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+    """The app with its lifespan running, and the lifespan state (pool, redis, ...)."""
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        yield manager.app, manager._state
+
+
+@pytest.fixture
+async def state(app_state: tuple[Any, dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """The lifespan state, on an empty database and an empty Redis."""
+    _, st = app_state
+    await st["pool"].execute(
+        "TRUNCATE votes, audit_log, api_tokens, poll_options, polls, sites RESTART IDENTITY"
+        " CASCADE")
+    await st["redis"].flushdb()
+    await st["redis"].set(EPOCH, 1)
+    st["polls"].drop(ALL)
+    st["counts"]._entries.clear()
+    yield st
+
+
+@pytest.fixture
+async def client(app_state: tuple[Any, dict[str, Any]], state: dict[str, Any]
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the app; requests come from 127.0.0.1 (a trusted proxy)."""
+    transport = httpx.ASGITransport(app=app_state[0], client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+TokenMaker = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def make_token(state: dict[str, Any], settings: Settings) -> TokenMaker:
+    """make_token(scopes=[...], site=slug|None) -> a new bearer token."""
+
+    async def make(scopes: list[str] | None = None, site: str | None = None) -> str:
+        async with state["pool"].acquire() as con:
+            site_id = None
+            if site:
+                site_id = await con.fetchval("SELECT id FROM sites WHERE slug = $1", site)
+            _, token = await create_token(con, settings.secret_key, scopes or list(SCOPES),
+                                          site_id)
+        return token
+
+    return make
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, make_token: TokenMaker) -> httpx.AsyncClient:
+    """The same client, carrying an all-scopes, all-sites admin token."""
+    client.headers["Authorization"] = f"Bearer {await make_token()}"
+    return client
+
+
+@pytest.fixture
+async def site(admin: httpx.AsyncClient) -> dict[str, Any]:
+    """A site 'hoan-kiem' allowing https://portal.example.vn to embed its polls."""
+    r = await admin.post("/v1/admin/sites", json={
+        "slug": "hoan-kiem", "name": "Hoàn Kiếm",
+        "allowed_origins": ["https://portal.example.vn"],
+        "rate_per_ip_per_minute": 1000, "burst_per_ip": 1000,
+        "rate_per_network_per_minute": 10000, "burst_per_network": 10000,
+    })
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+PollMaker = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def make_poll(admin: httpx.AsyncClient, site: dict[str, Any]) -> PollMaker:
+    """make_poll(open=True, **fields) -> the created poll (admin view)."""
+
+    async def make(open: bool = True, **fields: Any) -> dict[str, Any]:
+        body = {"site": site["slug"], "question": "Có nên xây dựng thành phố thông minh?",
+                "options": ["Có", "Không", "Ý kiến khác"], **fields}
+        r = await admin.post("/v1/admin/polls", json=body)
+        assert r.status_code == 201, r.text
+        poll = dict(r.json())
+        if open:
+            r = await admin.post(f"/v1/admin/polls/{poll['id']}/open")
+            assert r.status_code == 200, r.text
+            poll = dict(r.json())
+        return poll
+
+    return make
