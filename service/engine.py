@@ -1,12 +1,17 @@
 """The vote engine: one Redis round trip decides a batch of votes, then a group commit
-writes the accepted ones to the PostgreSQL ledger before anyone hears "accepted"."""
+writes the accepted ones to the PostgreSQL ledger before anyone hears "accepted".
+
+Two stages, each a Batcher drained by its own task: while the ledger commits batch k,
+Redis decides batch k+1. A vote's future is settled by whichever stage finishes it, so a
+client that hangs up cannot stop a counted vote half way to the ledger.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -16,16 +21,15 @@ import redis.asyncio as aioredis
 from service import metrics
 from service.batcher import Batcher
 from service.errors import Unavailable
-from service.keys import counts_key, minutes_key, poll_prefix, stats_key
+from service.keys import counts_key, minutes_key, stats_key
 from service.polls import Poll
 
 log = logging.getLogger("civicpoll.engine")
 
-OUTCOMES = {1: "accepted", 2: "duplicate", 3: "rate_limited", 4: "replayed", 5: "token_reused"}
+OUTCOMES = ("", "accepted", "duplicate", "rate_limited", "replayed", "token_reused")
 IDEMPOTENCY_TTL = 24 * 3600
 TOKEN_TTL = 7 * 3600  # longer than a widget token lives, so a nonce cannot be reused
-VOTER_MARK_TTL = 400 * 24 * 3600
-RETRY_AFTER_UNAVAILABLE = "2"
+RETRY_AFTER = {"Retry-After": "2"}
 
 
 @dataclass(slots=True)
@@ -34,19 +38,18 @@ class Ballot:
 
     poll: Poll
     choices: tuple[str, ...]
-    voter_hash: str | None
+    voter_hash: str
     ip_hash: str
     network_hash: str
-    voter_key: str | None  # ledger de-duplication keys (None: mode does not dedupe on it)
+    voter_key: str | None  # ledger de-duplication keys (None: the mode ignores it)
     ip_key: str | None
-    voter_mark_ttl: int  # Redis mark lifetimes, 0 = no check
+    voter_mark_ttl: int  # Redis mark lifetimes in seconds, 0 = no check
     ip_mark_ttl: int
-    rate: tuple[int, int, int, int]  # ip interval, ip tolerance, net interval, net tolerance (ms)
+    limited: bool  # False for a site's allowlisted networks
     idempotency_key: str | None = None
     token_nonce: str | None = None
     page_url: str | None = None
     user_agent: str | None = None
-    vote_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 @dataclass(slots=True)
@@ -54,26 +57,31 @@ class Verdict:
     outcome: str
     retry_after_ms: int
     counts: dict[str, int]
+
+
+@dataclass(slots=True)
+class _Vote:
+    ballot: Ballot
+    future: asyncio.Future[Verdict]
+    vote_id: str = ""
     minute: str = ""
+    verdict: Verdict | None = None
 
+    def settle(self, verdict: Verdict) -> None:
+        if not self.future.done():  # the waiter may have been cancelled
+            self.future.set_result(verdict)
 
-def _vote_keys(ballot: Ballot) -> tuple[str, str, str, str, str, str]:
-    prefix = poll_prefix(ballot.poll.id)
-    unused = prefix + "_"
-    return (
-        prefix + "v:" + ballot.voter_hash
-        if ballot.voter_mark_ttl and ballot.voter_hash
-        else unused,
-        prefix + "i:" + ballot.ip_hash if ballot.ip_mark_ttl else unused,
-        prefix + "ri:" + ballot.ip_hash,
-        prefix + "rn:" + ballot.network_hash,
-        prefix + "k:" + ballot.idempotency_key if ballot.idempotency_key else unused,
-        prefix + "t:" + ballot.token_nonce if ballot.token_nonce else unused,
-    )
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
 
 
 def _script(name: str) -> str:
     return resources.files("service").joinpath(name).read_text(encoding="utf-8")
+
+
+def _unavailable(message: str) -> Unavailable:
+    return Unavailable(message, code="unavailable", headers=RETRY_AFTER)
 
 
 _INSERT = """
@@ -86,10 +94,8 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
      AS v(id, poll_id, choices, voter_hash, ip_hash, network_hash, voter_key, ip_key, idem,
           page_url, user_agent)
 ON CONFLICT DO NOTHING
-RETURNING id
+RETURNING id::text
 """
-
-KEPT, DUPLICATE, REPLAYED = "kept", "duplicate", "replayed"
 
 
 class VoteEngine:
@@ -99,18 +105,22 @@ class VoteEngine:
         redis: aioredis.Redis,
         *,
         batch_max: int = 500,
-        ledger_linger: float = 0.002,
+        ledger_linger: float = 0.001,
+        decide_concurrency: int = 2,
+        ledger_concurrency: int = 2,
     ) -> None:
         self._pool = pool
         self._redis = redis
         self._vote_script = redis.register_script(_script("vote.lua"))
         self._undo_script = redis.register_script(_script("undo.lua"))
-        self._decider: Batcher[Ballot, Verdict] = Batcher(
-            "decide", self._decide, max_items=batch_max
+        self._decider: Batcher[_Vote] = Batcher(
+            "decide", self._decide, max_items=batch_max, concurrency=decide_concurrency
         )
-        self._ledger: Batcher[Ballot, str] = Batcher(
-            "ledger", self._write, max_items=batch_max, linger=ledger_linger
+        self._ledger: Batcher[_Vote] = Batcher(
+            "ledger", self._write, max_items=batch_max, linger=ledger_linger,
+            concurrency=ledger_concurrency,
         )
+        self._side_tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._decider.start()
@@ -119,125 +129,137 @@ class VoteEngine:
     async def stop(self) -> None:
         await self._decider.stop()
         await self._ledger.stop()
+        await asyncio.gather(*self._side_tasks, return_exceptions=True)
 
     async def cast(self, ballot: Ballot) -> Verdict:
-        # Shielded: once Redis has counted a vote, a client that hangs up must not stop
-        # the ledger write (or the compensation) half way.
-        return await asyncio.shield(self._cast(ballot))
+        if not self._decider.running:
+            raise _unavailable("the service is shutting down; please try again")
+        vote = _Vote(ballot, asyncio.get_running_loop().create_future())
+        self._decider.put(vote)
+        return await vote.future
 
-    async def _cast(self, ballot: Ballot) -> Verdict:
+    # ------------------------------------------------------------ Redis stage
+
+    async def _decide(self, votes: list[_Vote]) -> None:
+        by_poll: dict[str, list[_Vote]] = {}
+        for vote in votes:
+            by_poll.setdefault(vote.ballot.poll.id, []).append(vote)
         try:
-            verdict = await self._decider.submit(ballot)
+            pipe = self._redis.pipeline(transaction=False)
+            for poll_id, group in by_poll.items():
+                await self._vote_script(
+                    keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
+                    args=self._decide_args(group),
+                    client=pipe,
+                )
+            replies = await pipe.execute()
         except (aioredis.RedisError, OSError) as exc:
             metrics.DEPENDENCY_ERRORS.labels("redis").inc()
-            log.warning("redis unavailable while deciding a vote: %s", exc)
-            raise Unavailable(
-                "the vote service is busy; please try again",
-                code="unavailable",
-                headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
-            ) from None
-        if verdict.outcome == "replayed" and not await self._in_ledger(ballot):
-            # The first attempt is still on its way to the ledger, or failed there.
-            raise Unavailable(
-                "your earlier attempt is still being recorded; please retry",
-                code="unavailable",
-                headers={"Retry-After": "1"},
-            )
-        if verdict.outcome != "accepted":
-            return verdict
-        try:
-            kept = await self._ledger.submit(ballot)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            metrics.DEPENDENCY_ERRORS.labels("postgres").inc()
-            log.warning("ledger write failed, taking the vote back: %r", exc)
-            await self._undo([ballot], "failed", verdict.minute)
-            raise Unavailable(
-                "your vote could not be recorded; please try again",
-                code="unavailable",
-                headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
-            ) from None
-        if kept != KEPT:
-            # Redis had lost this voter's mark (or idempotency key), the ledger had not.
-            await self._undo([ballot], "duplicate", verdict.minute)
-            verdict.outcome = "replayed" if kept == REPLAYED else "duplicate"
-            for option in ballot.choices:
-                if option in verdict.counts:
-                    verdict.counts[option] -= 1
-        return verdict
+            log.warning("redis unavailable while deciding %d vote(s): %r", len(votes), exc)
+            for vote in votes:
+                vote.fail(_unavailable("the vote service is busy; please try again"))
+            return
+        metrics.DECIDE_BATCH.observe(len(votes))
+        for group, reply in zip(by_poll.values(), replies, strict=True):
+            minute = reply[0].decode()
+            tail = reply[1 + 2 * len(group) :]
+            counts = {tail[j].decode(): int(tail[j + 1]) for j in range(0, len(tail), 2)}
+            for pos, vote in enumerate(group):
+                verdict = Verdict(OUTCOMES[reply[1 + 2 * pos]], reply[2 + 2 * pos], counts)
+                if verdict.outcome == "accepted":
+                    vote.minute, vote.verdict = minute, verdict
+                    vote.vote_id = os.urandom(16).hex()
+                    self._ledger.put(vote)
+                elif verdict.outcome == "replayed":
+                    self._spawn(self._confirm_replay(vote, verdict))
+                else:
+                    vote.settle(verdict)
 
-    async def _in_ledger(self, ballot: Ballot) -> bool:
+    @staticmethod
+    def _decide_args(group: list[_Vote]) -> list[Any]:
+        first = group[0].ballot
+        site = first.poll.site
+        ip_interval = 60_000 // site.rate_per_ip_per_minute
+        net_interval = 60_000 // site.rate_per_network_per_minute
+        args: list[Any] = [
+            len(group),
+            # GCRA tolerance for a burst of B: B - 1 more requests may come at once.
+            ip_interval,
+            ip_interval * (site.burst_per_ip - 1),
+            net_interval,
+            net_interval * (site.burst_per_network - 1),
+            first.voter_mark_ttl,
+            first.ip_mark_ttl,
+            IDEMPOTENCY_TTL,
+            TOKEN_TTL,
+        ]
+        for vote in group:
+            b = vote.ballot
+            args.append(
+                f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash} {b.network_hash}"
+                f" {b.idempotency_key or '-'} {b.token_nonce or '-'} {'1' if b.limited else '0'}"
+            )
+        return args
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _confirm_replay(self, vote: _Vote, verdict: Verdict) -> None:
+        """Answer a replay "accepted" only once the first attempt is in the ledger."""
         try:
             found = await self._pool.fetchval(
                 "SELECT 1 FROM votes WHERE poll_id = $1 AND idempotency_key = $2",
-                ballot.poll.id,
-                ballot.idempotency_key,
+                vote.ballot.poll.id,
+                vote.ballot.idempotency_key,
                 timeout=5,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
-            return False
-        return found is not None
-
-    # ------------------------------------------------------------ Redis side
-
-    async def _decide(self, ballots: list[Ballot]) -> list[Verdict | BaseException]:
-        by_poll: dict[str, list[int]] = {}
-        for index, ballot in enumerate(ballots):
-            by_poll.setdefault(ballot.poll.id, []).append(index)
-        pipe = self._redis.pipeline(transaction=False)
-        for poll_id, indexes in by_poll.items():
-            keys = [counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)]
-            args: list[Any] = [len(indexes)]
-            for index in indexes:
-                ballot = ballots[index]
-                keys.extend(_vote_keys(ballot))
-                args.extend(
-                    (
-                        ",".join(ballot.choices),
-                        ballot.voter_mark_ttl,
-                        ballot.ip_mark_ttl,
-                        *ballot.rate,
-                        IDEMPOTENCY_TTL if ballot.idempotency_key else 0,
-                        TOKEN_TTL if ballot.token_nonce else 0,
-                        0,
-                    )
+            found = None
+        if found is None:
+            vote.fail(
+                Unavailable(
+                    "your earlier attempt is still being recorded; please retry",
+                    code="unavailable",
+                    headers={"Retry-After": "1"},
                 )
-            await self._vote_script(keys=keys, args=args, client=pipe)
-        replies = await pipe.execute()
-        metrics.DECIDE_BATCH.observe(len(ballots))
-        verdicts: list[Verdict | BaseException] = [Unavailable("not decided")] * len(ballots)
-        for (_, indexes), reply in zip(by_poll.items(), replies, strict=True):
-            minute = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-            tail = reply[1 + 2 * len(indexes) :]
-            counts = {tail[j].decode(): int(tail[j + 1]) for j in range(0, len(tail), 2)}
-            for pos, index in enumerate(indexes):
-                outcome = OUTCOMES[int(reply[1 + 2 * pos])]
-                verdicts[index] = Verdict(outcome, int(reply[2 + 2 * pos]), counts, minute)
-        return verdicts
+            )
+        else:
+            vote.settle(verdict)
 
-    async def _undo(self, ballots: list[Ballot], reason: str, minute: str) -> None:
-        poll_id = ballots[0].poll.id
-        keys = [counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)]
-        args: list[Any] = [len(ballots), minute]
-        for ballot in ballots:
-            voter, ip, _, _, idem, token = _vote_keys(ballot)
-            keys.extend((voter, ip, idem, token))
-            args.extend((",".join(ballot.choices), reason))
-        try:
-            await self._undo_script(keys=keys, args=args)
-        except (aioredis.RedisError, OSError):
-            # The reconciler will see the drift against the ledger and repair it.
-            metrics.COMPENSATION_FAILURES.inc()
-            log.error("could not take back %d vote(s) of poll %s in Redis", len(ballots), poll_id)
+    async def _undo(self, votes: list[_Vote], reason: str) -> None:
+        by_poll: dict[tuple[str, str], list[_Vote]] = {}
+        for vote in votes:
+            by_poll.setdefault((vote.ballot.poll.id, vote.minute), []).append(vote)
+        for (poll_id, minute), group in by_poll.items():
+            args: list[Any] = [len(group), minute]
+            for vote in group:
+                b = vote.ballot
+                args.append(
+                    f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash}"
+                    f" {b.idempotency_key or '-'} {b.token_nonce or '-'} {reason}"
+                )
+            try:
+                await self._undo_script(
+                    keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
+                    args=args,
+                )
+            except (aioredis.RedisError, OSError):
+                # The reconciler sees the drift against the ledger and repairs it.
+                metrics.COMPENSATION_FAILURES.inc(len(group))
+                log.error("could not take back %d vote(s) of poll %s in Redis", len(group), poll_id)
 
-    # ------------------------------------------------------------ ledger side
+    # ------------------------------------------------------------ ledger stage
 
-    async def _write(self, ballots: list[Ballot]) -> list[str | BaseException]:
+    async def _write(self, votes: list[_Vote]) -> None:
         columns: list[list[Any]] = [[] for _ in range(11)]
-        for b in ballots:
+        for vote in votes:
+            b = vote.ballot
             for column, value in zip(
                 columns,
                 (
-                    b.vote_id,
+                    vote.vote_id,
                     b.poll.id,
                     ",".join(b.choices),
                     b.voter_hash,
@@ -252,20 +274,47 @@ class VoteEngine:
                 strict=True,
             ):
                 column.append(value)
-        async with self._pool.acquire(timeout=2) as con:
-            rows = await con.fetch(_INSERT, *columns, timeout=5)
-            kept = {row["id"] for row in rows}
-            results: list[str | BaseException] = []
-            for b in ballots:
-                if b.vote_id in kept:
-                    results.append(KEPT)
-                elif b.idempotency_key and await con.fetchval(
-                    "SELECT 1 FROM votes WHERE poll_id = $1 AND idempotency_key = $2",
-                    b.poll.id,
-                    b.idempotency_key,
-                ):
-                    results.append(REPLAYED)
-                else:
-                    results.append(DUPLICATE)
-        metrics.LEDGER_BATCH.observe(len(ballots))
-        return results
+        try:
+            async with self._pool.acquire(timeout=2) as con:
+                rows = await con.fetch(_INSERT, *columns, timeout=5)
+                refused: list[_Vote] = []
+                replayed: list[_Vote] = []
+                if len(rows) != len(votes):
+                    kept = {row[0].replace("-", "") for row in rows}
+                    refused = [v for v in votes if v.vote_id not in kept]
+                    replayed = await self._known_idempotency_keys(con, refused)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            metrics.DEPENDENCY_ERRORS.labels("postgres").inc()
+            log.warning("ledger write of %d vote(s) failed, taking them back: %r", len(votes), exc)
+            await self._undo(votes, "failed")
+            for vote in votes:
+                vote.fail(_unavailable("your vote could not be recorded; please try again"))
+            return
+        metrics.LEDGER_BATCH.observe(len(votes))
+        if refused:
+            # Redis had lost these voters' marks (or idempotency keys); the ledger had not.
+            await self._undo(refused, "duplicate")
+            for vote in refused:
+                assert vote.verdict is not None
+                for option in vote.ballot.choices:
+                    vote.verdict.counts[option] = vote.verdict.counts.get(option, 1) - 1
+                vote.verdict.outcome = "replayed" if vote in replayed else "duplicate"
+        for vote in votes:
+            assert vote.verdict is not None
+            vote.settle(vote.verdict)
+
+    @staticmethod
+    async def _known_idempotency_keys(con: Any, votes: list[_Vote]) -> list[_Vote]:
+        keyed = [v for v in votes if v.ballot.idempotency_key]
+        if not keyed:
+            return []
+        found = {
+            row[0]
+            for row in await con.fetch(
+                "SELECT idempotency_key FROM votes WHERE poll_id = ANY($1::text[])"
+                " AND idempotency_key = ANY($2::text[])",
+                list({v.ballot.poll.id for v in keyed}),
+                [v.ballot.idempotency_key for v in keyed],
+            )
+        }
+        return [v for v in keyed if v.ballot.idempotency_key in found]

@@ -89,9 +89,11 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Net
     return str(peer_ip)
 
 
-@lru_cache(maxsize=4096)
 def network_of(ip: str) -> str:
-    """The /24 (IPv4) or /64 (IPv6) an address belongs to: the rate-limit neighbourhood."""
+    """The /24 (IPv4) or /64 (IPv6) an address belongs to: the rate-limit neighbourhood.
+    `ip` is what client_ip returned: already a normalised address."""
+    if "." in ip and ":" not in ip:  # IPv4: string surgery is 20x cheaper than ipaddress
+        return ip.rpartition(".")[0] + ".0/24"
     parsed = _parse_ip(ip)
     if parsed is None:
         return ip
@@ -100,6 +102,8 @@ def network_of(ip: str) -> str:
 
 
 def in_networks(ip: str, networks: Sequence[Network]) -> bool:
+    if not networks:
+        return False
     parsed = _parse_ip(ip)
     return parsed is not None and any(parsed in net for net in networks)
 

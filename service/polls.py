@@ -6,6 +6,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -66,7 +67,7 @@ class Poll:
     created_at: datetime
     updated_at: datetime
 
-    @property
+    @cached_property
     def option_ids(self) -> frozenset[str]:
         return frozenset(o.id for o in self.options)
 

@@ -1,5 +1,9 @@
 """POST /v1/polls/{id}/votes: check a vote, hand it to the engine, answer in JSON or,
-for the widget's plain form, with a redirect back to the poll."""
+for the widget's plain form, with a redirect back to the poll.
+
+This is the hottest path of the service: headers are read once into a dict, and nothing
+here touches PostgreSQL or Redis except through the engine's batches.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,17 @@ from starlette.routing import Route
 
 from service import metrics
 from service.engine import Ballot, Verdict
-from service.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, RateLimited
-from service.http import json_response
+from service.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+)
+from service.http import encode_json
 from service.identity import (
-    VOTER_COOKIE,
     check_widget_token,
     client_ip,
     in_networks,
@@ -31,12 +42,14 @@ from service.identity import (
 )
 from service.polls import Poll, looks_like_poll_id
 from service.results import shape
-from service.validation import decode, parse_form, read_body
+from service.validation import MAX_BODY, decode, parse_form
 
+# Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
 VOTER_MARK_TTL = 400 * 24 * 3600
 MAX_PAGE_URL = 500
-# The embed page's query keys a form post may carry back to the poll after voting.
+# The embed page's query keys a form post carries back to the poll after voting.
 EMBED_KEYS = ("locale", "theme", "accent", "radius", "font", "wid", "origin", "page")
+_FORM = b"application/x-www-form-urlencoded"
 
 
 class VoteBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,7 +65,7 @@ def _form_body(raw: bytes) -> VoteBody:
     for key, value in parse_form(raw):
         if key == "choice":
             choices.append(value)
-        elif key in ("token", "voter", "page", "return"):
+        elif key in ("token", "voter", "page"):
             fields[key] = value
     return VoteBody(
         choices=choices,
@@ -62,28 +75,29 @@ def _form_body(raw: bytes) -> VoteBody:
     )
 
 
-def _check_origin(request: Request, poll: Poll) -> None:
+def _check_origin(headers: dict[bytes, bytes], poll: Poll, own_origin: str) -> None:
     """Browser votes must come from this service's pages or an allowed origin of the site."""
-    origin = request.headers.get("origin")
-    fetch_site = request.headers.get("sec-fetch-site")
-    if origin is None or origin == "null":
-        # Cross-site requests from browsers always carry Origin; a missing one is a
-        # server-side client (curl, a portal backend), which the site may forbid via tokens.
-        if fetch_site == "cross-site":
+    raw = headers.get(b"origin")
+    if raw is None or raw == b"null":
+        # Browsers always send Origin on cross-site POSTs; without one this is a
+        # server-side client (curl, a portal backend), which a site may refuse by
+        # requiring widget tokens.
+        if headers.get(b"sec-fetch-site") == b"cross-site":
             raise Forbidden(
                 "votes are accepted only from the poll's own pages",
                 code="bad_origin",
                 field="Origin",
             )
         return
-    if origin == request.state.own_origin or origin in poll.site.allowed_origins:
+    origin = raw.decode("latin-1")
+    if origin == own_origin or origin in poll.site.allowed_origins:
         return
     raise Forbidden(f"origin {origin} may not vote on this poll", code="bad_origin", field="Origin")
 
 
 def _choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:
     if len(choices) != len(set(choices)):
-        raise BadRequest("each option may be chosen once", field="choices", code="invalid")
+        raise BadRequest("each option may be chosen once", field="choices")
     if not poll.min_choices <= len(choices) <= poll.max_choices:
         if poll.max_choices == 1:
             message = "choose one option"
@@ -93,13 +107,14 @@ def _choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:
     unknown = [c for c in choices if c not in poll.option_ids]
     if unknown:
         raise BadRequest(
-            f"{unknown[0]!r} is not an option of this poll", field="choices", code="unknown_option"
+            f"{unknown[0][:40]!r} is not an option of this poll",
+            field="choices",
+            code="unknown_option",
         )
     return tuple(choices)
 
 
-def _page_url(body: VoteBody, request: Request) -> str | None:
-    page = body.page or request.headers.get("referer")
+def _page_url(page: str | None) -> str | None:
     if not page:
         return None
     parts = urlsplit(page[:MAX_PAGE_URL])
@@ -109,58 +124,57 @@ def _page_url(body: VoteBody, request: Request) -> str | None:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def _user_agent_family(ua: str | None) -> str | None:
-    if not ua:
+_UA_FAMILIES = (
+    ("bot", "bot"),
+    ("spider", "bot"),
+    ("curl", "curl"),
+    ("python", "script"),
+    ("wrk", "script"),
+    ("edg/", "Edge"),
+    ("firefox", "Firefox"),
+    ("chrome", "Chrome"),
+    ("safari", "Safari"),
+)
+
+
+def _user_agent_family(raw: bytes | None) -> str | None:
+    """A coarse browser family: enough to spot a script flood, too little to fingerprint."""
+    if not raw:
         return None
-    lowered = ua.lower()
-    for needle, family in (
-        ("bot", "bot"),
-        ("spider", "bot"),
-        ("curl", "curl"),
-        ("python", "script"),
-        ("wrk", "script"),
-        ("edg/", "Edge"),
-        ("firefox", "Firefox"),
-        ("chrome", "Chrome"),
-        ("safari", "Safari"),
-    ):
+    lowered = raw.decode("latin-1").lower()
+    for needle, family in _UA_FAMILIES:
         if needle in lowered:
             return family
     return "other"
 
 
-def _rate(poll: Poll, ip: str) -> tuple[int, int, int, int]:
-    site = poll.site
-    if site.allowlisted_networks and in_networks(ip, site.allowlisted_networks):
-        return (0, 0, 0, 0)
-    ip_interval = 60_000 // site.rate_per_ip_per_minute
-    net_interval = 60_000 // site.rate_per_network_per_minute
-    # GCRA tolerance for a burst of B: B - 1 further requests may come at once.
-    return (
-        ip_interval,
-        ip_interval * (site.burst_per_ip - 1),
-        net_interval,
-        net_interval * (site.burst_per_network - 1),
-    )
+def _idempotency_key(headers: dict[bytes, bytes]) -> str | None:
+    raw = headers.get(b"idempotency-key")
+    if raw is None:
+        return None
+    key = raw.decode("latin-1")
+    if not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
+        raise BadRequest(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key"
+        )
+    return key
 
 
-def _ballot(request: Request, poll: Poll, body: VoteBody, voter_id: str) -> Ballot:
-    settings = request.state.settings
-    hasher = request.state.hasher
-    client = request.client
+def _ballot(
+    request: Request, headers: dict[bytes, bytes], poll: Poll, body: VoteBody, voter_id: str
+) -> Ballot:
+    state = request.state
+    settings = state.settings
+    hasher = state.hasher
+    forwarded = headers.get(b"x-forwarded-for")
     ip = client_ip(
-        client.host if client else None,
-        request.headers.get("x-forwarded-for"),
+        request.client.host if request.client else None,
+        forwarded.decode("latin-1") if forwarded else None,
         settings.trusted_proxies,
     )
     mode = poll.dedupe_mode
     if mode == "verified":
         voter_id = verify_voter(poll.site.voter_secret, body.voter)
-    voter_hash = hasher(poll.id, "voter", voter_id)
-    ip_hash = hasher(poll.id, "ip", ip)
-    window = poll.dedupe_window_hours * 3600
-    dedupe_voter = mode in ("cookie", "cookie_ip", "verified")
-    dedupe_ip = mode in ("ip", "cookie_ip")
     token_nonce = None
     if body.token:
         token_nonce = check_widget_token(settings.secret_key, poll.id, body.token)
@@ -170,14 +184,17 @@ def _ballot(request: Request, poll: Poll, body: VoteBody, voter_id: str) -> Ball
             field="token",
             code="token_required",
         )
-    idem = request.headers.get("idempotency-key")
-    if idem is not None and not (1 <= len(idem) <= 200 and idem.isascii() and idem.isprintable()):
-        raise BadRequest(
-            "Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key"
-        )
+    idem = _idempotency_key(headers)
+    choices = _choices(poll, body.choices)
+    voter_hash = hasher(poll.id, "voter", voter_id)
+    ip_hash = hasher(poll.id, "ip", ip)
+    window = poll.dedupe_window_hours * 3600
+    dedupe_voter = mode in ("cookie", "cookie_ip", "verified")
+    dedupe_ip = mode in ("ip", "cookie_ip")
+    referer = headers.get(b"referer")
     return Ballot(
         poll=poll,
-        choices=_choices(poll, body.choices),
+        choices=choices,
         voter_hash=voter_hash,
         ip_hash=ip_hash,
         network_hash=hasher(poll.id, "net", network_of(ip)),
@@ -187,11 +204,11 @@ def _ballot(request: Request, poll: Poll, body: VoteBody, voter_id: str) -> Ball
         ip_key=f"{ip_hash}:{int(time.time()) // window}" if dedupe_ip else None,
         voter_mark_ttl=VOTER_MARK_TTL if dedupe_voter else 0,
         ip_mark_ttl=window if dedupe_ip else 0,
-        rate=_rate(poll, ip),
+        limited=not in_networks(ip, poll.site.allowlisted_networks),
         idempotency_key=hasher(poll.id, "idem", idem) if idem else None,
         token_nonce=token_nonce,
-        page_url=_page_url(body, request),
-        user_agent=_user_agent_family(request.headers.get("user-agent")),
+        page_url=_page_url(body.page or (referer.decode("latin-1") if referer else None)),
+        user_agent=_user_agent_family(headers.get(b"user-agent")),
     )
 
 
@@ -203,57 +220,67 @@ def _refusal(poll: Poll, verdict: Verdict) -> ApiError:
             "this form was already used; reload the poll", code="already_voted", field="token"
         )
     seconds = max(1, math.ceil(verdict.retry_after_ms / 1000))
-    site = poll.site
+    burst = poll.site.burst_per_ip
     return RateLimited(
         "too many votes from your network; please try again later",
         headers={
             "Retry-After": str(seconds),
-            "RateLimit-Policy": f"{site.burst_per_ip};w=60",
-            "RateLimit": f"limit={site.burst_per_ip}, remaining=0, reset={seconds}",
+            "RateLimit-Policy": f"{burst};w=60",
+            "RateLimit": f"limit={burst}, remaining=0, reset={seconds}",
         },
     )
 
 
+async def _read_body(request: Request, headers: dict[bytes, bytes]) -> bytes:
+    declared = headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes")
+    return body
+
+
 async def cast_vote(request: Request) -> Response:
     started = time.perf_counter()
-    tally = request.state.tally
+    state = request.state
+    headers = dict(request.scope["headers"])
     poll_id = request.path_params["poll_id"]
-    is_form = request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    )
+    is_form = headers.get(b"content-type", b"").startswith(_FORM)
     poll: Poll | None = None
-    voter_id = voter_cookie(request.cookies.get(VOTER_COOKIE))
+    voter_id = voter_cookie(request.cookies.get("pv"))
     new_voter = voter_id is None
     if voter_id is None:
         voter_id = new_voter_id()
     try:
         if looks_like_poll_id(poll_id):
-            poll = await request.state.polls.get(poll_id)
+            poll = await state.polls.get(poll_id)
         if poll is None or poll.status == "draft":
             poll = None
-            raise NotFound("no such poll", code="not_found")
-        _check_origin(request, poll)
-        raw = await read_body(request)
+            raise NotFound("no such poll")
+        _check_origin(headers, poll, state.own_origin)
+        raw = await _read_body(request, headers)
         body = _form_body(raw) if is_form else decode(raw, VoteBody)
-        phase = poll.phase(datetime.now(UTC))
+        now = datetime.now(UTC)
+        phase = poll.phase(now)
         if phase == "closed":
             raise Conflict("this poll is closed", code="poll_closed")
         if phase == "not_open":
             raise Conflict("this poll is not open yet", code="poll_not_open")
-        ballot = _ballot(request, poll, body, voter_id)
-        verdict = await request.state.engine.cast(ballot)
-        tally.note(poll.id, verdict.outcome, in_redis=True)
+        ballot = _ballot(request, headers, poll, body, voter_id)
+        verdict = await state.engine.cast(ballot)
+        state.tally.note(poll.id, verdict.outcome, in_redis=True)
         if verdict.outcome not in ("accepted", "replayed"):
             raise _refusal(poll, verdict)
     except ApiError as exc:
         if exc.code in ("poll_closed", "poll_not_open"):
-            tally.note(poll.id if poll else None, "closed")
+            state.tally.note(poll.id if poll else None, "closed")
         elif exc.status in (400, 403, 413, 415):
-            tally.note(poll.id if poll else None, "invalid")
+            state.tally.note(poll.id if poll else None, "invalid")
         if is_form and poll is not None:
             return _back_to_poll(request, poll.id, exc.code, new_voter, voter_id)
         raise
-    request.state.counts.put(poll.id, verdict.counts)
+    state.counts.put(poll.id, verdict.counts)
     metrics.VOTE_SECONDS.observe(time.perf_counter() - started)
     if is_form:
         return _back_to_poll(request, poll.id, "voted", new_voter, voter_id)
@@ -262,16 +289,13 @@ async def cast_vote(request: Request) -> Response:
         "poll_id": poll.id,
         "choices": list(ballot.choices),
         "replayed": verdict.outcome == "replayed",
-        "results": (
-            shape(poll, verdict.counts)
-            if poll.results_public(datetime.now(UTC), has_voted=True)
-            else None
-        ),
+        "results": shape(poll, verdict.counts) if poll.results_public(now, True) else None,
     }
-    headers = {"Cache-Control": "no-store"}
+    response = Response(encode_json(payload), status_code=201, media_type="application/json")
+    response.headers["Cache-Control"] = "no-store"
     if new_voter:
-        headers["Set-Cookie"] = voter_cookie_header(voter_id)
-    return json_response(payload, 201, headers)
+        response.headers["Set-Cookie"] = voter_cookie_header(voter_id)
+    return response
 
 
 def _back_to_poll(

@@ -4,6 +4,8 @@ TEST_REDIS_URL are given), one app per session, clean state per test."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,24 +28,34 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | None]:
+def scratch_dir() -> Iterator[Path]:
+    """A private folder for this session's servers. Not pytest's tmp_path: pytest prunes
+    old numbered folders, which would pull the data directory from under a server that a
+    concurrent pytest run still uses."""
+    path = Path(tempfile.mkdtemp(prefix="civicpoll-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server(scratch_dir: Path) -> Iterator[EmbeddedPostgres | None]:
     """An embedded PostgreSQL, or None when TEST_DATABASE_URL points at one."""
     if os.environ.get("TEST_DATABASE_URL"):
         yield None
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), free_port())
+    server = EmbeddedPostgres(scratch_dir / "pg", free_port())
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis | None]:
+def redis_server(scratch_dir: Path) -> Iterator[EmbeddedRedis | None]:
     """An embedded Redis, or None when TEST_REDIS_URL points at one."""
     if os.environ.get("TEST_REDIS_URL"):
         yield None
         return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), free_port(), appendonly=False)
+    server = EmbeddedRedis(scratch_dir / "redis", free_port(), appendonly=False)
     server.start()
     yield server
     server.stop()
@@ -70,15 +82,17 @@ def redis_url(redis_server: EmbeddedRedis | None) -> str:
 @pytest.fixture(scope="session")
 def settings(database_url: str, redis_url: str) -> Settings:
     """Settings for the test app: 127.0.0.1 is a trusted proxy, so tests may set clients."""
-    return Settings.from_env({
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": SECRET,
-        "TRUSTED_PROXIES": "127.0.0.1/32",
-        "PUBLIC_URL": "http://testserver",
-        "ACCESS_LOG": "false",
-        "RECONCILE_SECONDS": "0",
-    })
+    return Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": SECRET,
+            "TRUSTED_PROXIES": "127.0.0.1/32",
+            "PUBLIC_URL": "http://testserver",
+            "ACCESS_LOG": "false",
+            "RECONCILE_SECONDS": "0",
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +108,8 @@ async def state(app_state: tuple[Any, dict[str, Any]]) -> AsyncIterator[dict[str
     """The lifespan state, on an empty database and an empty Redis."""
     _, st = app_state
     await st["pool"].execute(
-        "TRUNCATE votes, audit_log, api_tokens, poll_options, polls, sites RESTART IDENTITY"
-        " CASCADE")
+        "TRUNCATE votes, audit_log, api_tokens, poll_options, polls, sites RESTART IDENTITY CASCADE"
+    )
     await st["redis"].flushdb()
     await st["redis"].set(EPOCH, 1)
     st["polls"].drop(ALL)
@@ -104,8 +118,9 @@ async def state(app_state: tuple[Any, dict[str, Any]]) -> AsyncIterator[dict[str
 
 
 @pytest.fixture
-async def client(app_state: tuple[Any, dict[str, Any]], state: dict[str, Any]
-                 ) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    app_state: tuple[Any, dict[str, Any]], state: dict[str, Any]
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the app; requests come from 127.0.0.1 (a trusted proxy)."""
     transport = httpx.ASGITransport(app=app_state[0], client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
@@ -124,29 +139,41 @@ def make_token(state: dict[str, Any], settings: Settings) -> TokenMaker:
             site_id = None
             if site:
                 site_id = await con.fetchval("SELECT id FROM sites WHERE slug = $1", site)
-            _, token = await create_token(con, settings.secret_key, scopes or list(SCOPES),
-                                          site_id)
+            _, token = await create_token(con, settings.secret_key, scopes or list(SCOPES), site_id)
         return token
 
     return make
 
 
 @pytest.fixture
-async def admin(client: httpx.AsyncClient, make_token: TokenMaker) -> httpx.AsyncClient:
-    """The same client, carrying an all-scopes, all-sites admin token."""
-    client.headers["Authorization"] = f"Bearer {await make_token()}"
-    return client
+async def admin(
+    app_state: tuple[Any, dict[str, Any]], state: dict[str, Any], make_token: TokenMaker
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A second client carrying an all-scopes, all-sites admin token (`client` stays
+    anonymous, so tests see what the public sees)."""
+    transport = httpx.ASGITransport(app=app_state[0], client=("127.0.0.1", 50001))
+    headers = {"Authorization": f"Bearer {await make_token()}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as c:
+        yield c
 
 
 @pytest.fixture
 async def site(admin: httpx.AsyncClient) -> dict[str, Any]:
     """A site 'hoan-kiem' allowing https://portal.example.vn to embed its polls."""
-    r = await admin.post("/v1/admin/sites", json={
-        "slug": "hoan-kiem", "name": "Hoàn Kiếm",
-        "allowed_origins": ["https://portal.example.vn"],
-        "rate_per_ip_per_minute": 1000, "burst_per_ip": 1000,
-        "rate_per_network_per_minute": 10000, "burst_per_network": 10000,
-    })
+    r = await admin.post(
+        "/v1/admin/sites",
+        json={
+            "slug": "hoan-kiem",
+            "name": "Hoàn Kiếm",
+            "allowed_origins": ["https://portal.example.vn"],
+            "rate_per_ip_per_minute": 1000,
+            "burst_per_ip": 1000,
+            "rate_per_network_per_minute": 10000,
+            "burst_per_network": 10000,
+        },
+    )
     assert r.status_code == 201, r.text
     return dict(r.json())
 
@@ -159,8 +186,12 @@ def make_poll(admin: httpx.AsyncClient, site: dict[str, Any]) -> PollMaker:
     """make_poll(open=True, **fields) -> the created poll (admin view)."""
 
     async def make(open: bool = True, **fields: Any) -> dict[str, Any]:
-        body = {"site": site["slug"], "question": "Có nên xây dựng thành phố thông minh?",
-                "options": ["Có", "Không", "Ý kiến khác"], **fields}
+        body = {
+            "site": site["slug"],
+            "question": "Có nên xây dựng thành phố thông minh?",
+            "options": ["Có", "Không", "Ý kiến khác"],
+            **fields,
+        }
         r = await admin.post("/v1/admin/polls", json=body)
         assert r.status_code == 201, r.text
         poll = dict(r.json())
@@ -171,3 +202,32 @@ def make_poll(admin: httpx.AsyncClient, site: dict[str, Any]) -> PollMaker:
         return poll
 
     return make
+
+
+DatabaseMaker = Callable[[], Awaitable[str]]
+
+
+@pytest.fixture
+async def make_database(database_url: str) -> AsyncIterator[DatabaseMaker]:
+    """make_database() -> the URL of a new, empty database (dropped after the test)."""
+    maintenance = database_url.rsplit("/", 1)[0] + "/postgres"
+    made: list[str] = []
+
+    async def make() -> str:
+        name = f"civicpoll_scratch_{os.getpid()}_{len(made)}"
+        con = await asyncpg.connect(maintenance)
+        try:
+            await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await con.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await con.close()
+        made.append(name)
+        return database_url.rsplit("/", 1)[0] + "/" + name
+
+    yield make
+    con = await asyncpg.connect(maintenance)
+    try:
+        for name in made:
+            await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await con.close()

@@ -1,0 +1,60 @@
+"""Create the benchmark's site and poll, print or write `POLL_ID:OPT1,OPT2,...`.
+
+Run before the server starts (it applies the schema itself). The site's rate limits are
+raised so that wrk's random client addresses measure the vote path, not the limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+
+import asyncpg
+
+from service.db import apply_schema
+from service.polls import new_poll_id
+
+
+async def main() -> str:
+    con = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        await apply_schema(con)
+        site_id = await con.fetchval(
+            "INSERT INTO sites (slug, name, voter_secret, rate_per_ip_per_minute, burst_per_ip,"
+            " rate_per_network_per_minute, burst_per_network)"
+            " VALUES ('bench', 'Benchmark', $1, 600, 100, 6000, 1000)"
+            " ON CONFLICT (slug) DO UPDATE SET name = excluded.name RETURNING id",
+            secrets.token_urlsafe(32),
+        )
+        poll_id = new_poll_id()
+        await con.execute(
+            "INSERT INTO polls (id, site_id, question, status) VALUES ($1, $2, $3, 'open')",
+            poll_id,
+            site_id,
+            "Which option do you prefer?",
+        )
+        options = []
+        for position in range(4):
+            options.append(
+                await con.fetchval(
+                    "INSERT INTO poll_options (poll_id, position, label) VALUES ($1, $2, $3)"
+                    " RETURNING id",
+                    poll_id,
+                    position,
+                    f"Option {position + 1}",
+                )
+            )
+        return f"{poll_id}:{','.join(map(str, options))}"
+    finally:
+        await con.close()
+
+
+if __name__ == "__main__":
+    spec = asyncio.run(main())
+    target = os.environ.get("BENCH_POLL_FILE")
+    if target:
+        with open(target, "w") as f:
+            f.write(spec + "\n")
+    print(spec, file=sys.stderr)
