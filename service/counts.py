@@ -11,6 +11,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from service import metrics
+from service.engine import IDEMPOTENCY_TTL, VOTER_MARK_TTL
 from service.keys import EPOCH, counts_key, minutes_key, poll_prefix
 from service.results import read_counts
 
@@ -39,11 +40,11 @@ async def rebuild_poll(pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str) 
     if mode_row is None:
         return {}
     window = mode_row["dedupe_window_hours"] * 3600
-    pipe = redis.pipeline(transaction=True)
-    pipe.delete(counts_key(poll_id))
-    if counts:
-        pipe.hset(counts_key(poll_id), mapping=counts)  # type: ignore[arg-type]
-    await pipe.execute()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(counts_key(poll_id))
+        if counts:
+            pipe.hset(counts_key(poll_id), mapping=counts)  # type: ignore[arg-type]
+        await pipe.execute()
     async with pool.acquire() as con, con.transaction():
         # Marks: a Redis that lost them must not let anyone vote twice before the ledger
         # would refuse it anyway; restoring them keeps the answer a plain 409.
@@ -52,32 +53,32 @@ async def rebuild_poll(pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str) 
             " extract(epoch FROM cast_at)::bigint AS at FROM votes WHERE poll_id = $1",
             poll_id,
         )
-        pipe = redis.pipeline(transaction=False)
         now = int(time.time())
         queued = 0
-        async for row in cursor:
-            if row["voter_key"]:
-                pipe.set(prefix + "v:" + row["voter_key"], 1, ex=400 * 24 * 3600)
-            age = now - row["at"]
-            if row["ip_dedupe"] and age < window:
-                pipe.set(prefix + "i:" + row["ip_hash"], 1, ex=window - age)
-            if row["idempotency_key"] and age < 24 * 3600:
-                pipe.set(prefix + "k:" + row["idempotency_key"], 1, ex=24 * 3600 - age)
-            queued += 1
-            if queued % 1000 == 0:
-                await pipe.execute()
-        await pipe.execute()
+        async with redis.pipeline(transaction=False) as pipe:
+            async for row in cursor:
+                if row["voter_key"]:
+                    pipe.set(prefix + "v:" + row["voter_key"], 1, ex=VOTER_MARK_TTL)
+                age = now - row["at"]
+                if row["ip_dedupe"] and age < window:
+                    pipe.set(prefix + "i:" + row["ip_hash"], 1, ex=window - age)
+                if row["idempotency_key"] and age < IDEMPOTENCY_TTL:
+                    pipe.set(prefix + "k:" + row["idempotency_key"], 1, ex=IDEMPOTENCY_TTL - age)
+                queued += 1
+                if queued % 1000 == 0:
+                    await pipe.execute()
+            await pipe.execute()
     minutes = await pool.fetch(
         "SELECT (extract(epoch FROM cast_at)::bigint / 60)::text AS minute, count(*) AS n"
         " FROM votes WHERE poll_id = $1 AND cast_at > now() - interval '6 hours'"
         " GROUP BY 1",
         poll_id,
     )
-    pipe = redis.pipeline(transaction=True)
-    pipe.delete(minutes_key(poll_id))
-    if minutes:
-        pipe.hset(minutes_key(poll_id), mapping={r["minute"]: r["n"] for r in minutes})
-    await pipe.execute()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(minutes_key(poll_id))
+        if minutes:
+            pipe.hset(minutes_key(poll_id), mapping={r["minute"]: r["n"] for r in minutes})
+        await pipe.execute()
     return counts
 
 

@@ -28,6 +28,8 @@ log = logging.getLogger("civicpoll.engine")
 
 OUTCOMES = ("", "accepted", "duplicate", "rate_limited", "replayed", "token_reused")
 IDEMPOTENCY_TTL = 24 * 3600
+# Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
+VOTER_MARK_TTL = 400 * 24 * 3600
 TOKEN_TTL = 7 * 3600  # longer than a widget token lives, so a nonce cannot be reused
 RETRY_AFTER = {"Retry-After": "2"}
 
@@ -117,7 +119,10 @@ class VoteEngine:
             "decide", self._decide, max_items=batch_max, concurrency=decide_concurrency
         )
         self._ledger: Batcher[_Vote] = Batcher(
-            "ledger", self._write, max_items=batch_max, linger=ledger_linger,
+            "ledger",
+            self._write,
+            max_items=batch_max,
+            linger=ledger_linger,
             concurrency=ledger_concurrency,
         )
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -145,14 +150,14 @@ class VoteEngine:
         for vote in votes:
             by_poll.setdefault(vote.ballot.poll.id, []).append(vote)
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for poll_id, group in by_poll.items():
-                await self._vote_script(
-                    keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
-                    args=self._decide_args(group),
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for poll_id, group in by_poll.items():
+                    await self._vote_script(
+                        keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
+                        args=self._decide_args(group),
+                        client=pipe,
+                    )
+                replies = await pipe.execute()
         except (aioredis.RedisError, OSError) as exc:
             metrics.DEPENDENCY_ERRORS.labels("redis").inc()
             log.warning("redis unavailable while deciding %d vote(s): %r", len(votes), exc)

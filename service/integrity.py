@@ -45,11 +45,11 @@ class OutcomeTally:
         if not self._pending:
             return
         pending, self._pending = self._pending, Counter()
-        pipe = self._redis.pipeline(transaction=False)
-        for (poll_id, outcome), n in pending.items():
-            pipe.hincrby(stats_key(poll_id), outcome, n)
         try:
-            await pipe.execute()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for (poll_id, outcome), n in pending.items():
+                    pipe.hincrby(stats_key(poll_id), outcome, n)
+                await pipe.execute()
         except (aioredis.RedisError, OSError):
             self._pending.update(pending)  # try again next time
 

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from service import metrics
-from service.engine import Ballot, Verdict
+from service.engine import VOTER_MARK_TTL, Ballot, Verdict
 from service.errors import (
     ApiError,
     BadRequest,
@@ -44,8 +44,6 @@ from service.polls import Poll, looks_like_poll_id
 from service.results import shape
 from service.validation import MAX_BODY, decode, parse_form
 
-# Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
-VOTER_MARK_TTL = 400 * 24 * 3600
 MAX_PAGE_URL = 500
 # The embed page's query keys a form post carries back to the poll after voting.
 EMBED_KEYS = ("locale", "theme", "accent", "radius", "font", "wid", "origin", "page")

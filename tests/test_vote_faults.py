@@ -1,0 +1,234 @@
+"""Faults on the vote path: Redis killed mid-run, PostgreSQL stopped, counts drifting.
+Each test that breaks a server gets servers of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.counts import ledger_counts, rebuild_poll, reconcile
+from service.devservices import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.identity import Hasher
+from service.keys import counts_key
+from service.results import read_counts
+from service.settings import Settings
+from tests.test_votes import vote
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """A second app on the given settings, with a client from a trusted proxy."""
+    app = create_app(settings)
+    async with LifespanManager(app, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 50002))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c, manager._state
+
+
+async def open_poll(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {token}"}
+    r = await client.post(
+        "/v1/admin/sites",
+        headers=auth,
+        json={
+            "slug": "faults",
+            "name": "Faults",
+            "rate_per_ip_per_minute": 10000,
+            "burst_per_ip": 10000,
+            "rate_per_network_per_minute": 10000,
+            "burst_per_network": 10000,
+        },
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        "/v1/admin/polls",
+        headers=auth,
+        json={
+            "site": "faults",
+            "question": "Có nên mở rộng phố đi bộ?",
+            "options": ["Có", "Không"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    poll_id = r.json()["id"]
+    r = await client.post(f"/v1/admin/polls/{poll_id}/open", headers=auth)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def until(check: Any, limit: float = 15.0) -> None:
+    """Wait for an async condition, polling; fail after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_redis_killed_mid_run_loses_no_accepted_vote(
+    settings, state, make_token, scratch_dir: Path
+):
+    redis = EmbeddedRedis(scratch_dir / "redis-kill", free_port(), appendonly=False)
+    redis.start()
+    try:
+        async with running_app(settings.with_changes(redis_url=redis.url)) as (client, st):
+            poll = await open_poll(client, await make_token())
+            outcomes: dict[int, int] = {}
+            gate = asyncio.Semaphore(16)
+
+            async def cast(i: int) -> None:
+                async with gate:
+                    started = time.monotonic()
+                    r = await vote(client, poll, cookie=f"voter-{i:05d}", ip=f"198.51.{i % 200}.7")
+                    outcomes[i] = r.status_code
+                    if r.status_code == 503:
+                        assert time.monotonic() - started < 1.5, "a 503 must come fast"
+                        assert r.json()["error"]["code"] == "unavailable"
+                        assert "retry-after" in r.headers
+
+            run = [asyncio.create_task(cast(i)) for i in range(300)]
+            await until(lambda: _at_least(outcomes, 80))
+            redis.kill()  # SIGKILL, votes still in flight
+            await until(lambda: _any_status(outcomes, 503))
+            redis.restart()  # comes back empty: no persistence
+            await asyncio.gather(*run)
+            # Voters whose vote failed try again now that Redis is back.
+            for i in [i for i, code in outcomes.items() if code == 503]:
+                r = await vote(client, poll, cookie=f"voter-{i:05d}")
+                outcomes[i] = r.status_code
+
+            accepted = {i for i, code in outcomes.items() if code == 201}
+            assert set(outcomes.values()) == {201}, outcomes
+            hasher = Hasher(settings.secret_key)
+            rows = await st["pool"].fetch(
+                "SELECT voter_hash FROM votes WHERE poll_id = $1", poll["id"]
+            )
+            assert {r["voter_hash"] for r in rows} == {
+                hasher(poll["id"], "voter", f"voter-{i:05d}") for i in accepted
+            }
+
+            # Redis came back empty: the service notices and rebuilds from the ledger.
+            truth = await ledger_counts(st["pool"], poll["id"])
+            assert sum(truth.values()) == 300
+
+            async def rebuilt() -> bool:
+                return await read_counts(st["redis"], poll["id"]) == truth
+
+            await until(rebuilt)
+            # ...voter marks included: an early voter is still refused.
+            again = await vote(client, poll, cookie="voter-00001")
+            assert again.status_code == 409
+    finally:
+        redis.stop()
+
+
+def _at_least(outcomes: dict[int, int], n: int) -> Any:
+    async def check() -> bool:
+        return len(outcomes) >= n
+
+    return check()
+
+
+def _any_status(outcomes: dict[int, int], status: int) -> Any:
+    async def check() -> bool:
+        return status in outcomes.values()
+
+    return check()
+
+
+async def test_postgres_stopped_gives_503_then_recovers(settings, scratch_dir: Path):
+    pg = EmbeddedPostgres(scratch_dir / "pg-stop", free_port())
+    redis = EmbeddedRedis(scratch_dir / "redis-pgstop", free_port(), appendonly=False)
+    dsn = pg.start()
+    redis.start()
+    try:
+        changed = settings.with_changes(database_url=dsn, redis_url=redis.url)
+        async with running_app(changed) as (client, st):
+            from service.auth import create_token
+
+            async with st["pool"].acquire() as con:
+                _, token = await create_token(
+                    con, settings.secret_key, ["polls:write", "polls:read", "sites:admin"], None
+                )
+            poll = await open_poll(client, token)
+            assert (await vote(client, poll)).status_code == 201
+
+            pg.stop()
+            started = time.monotonic()
+            down = await vote(client, poll)
+            assert down.status_code == 503, down.text
+            assert down.json()["error"]["code"] == "unavailable"
+            assert down.headers["retry-after"]
+            assert time.monotonic() - started < 5
+            # The Redis side was compensated: the refused vote is not counted.
+            assert sum((await read_counts(st["redis"], poll["id"])).values()) == 1
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503 and "postgres" in ready.json()["message"]
+
+            pg.start()
+            recovered: list[int] = []
+
+            async def accepted_again() -> bool:
+                recovered.append((await vote(client, poll)).status_code)
+                return recovered[-1] == 201
+
+            await until(accepted_again)
+            assert (await client.get("/readyz")).status_code == 200
+            total = await st["pool"].fetchval("SELECT count(*) FROM votes")
+            assert total == 2
+            assert sum((await read_counts(st["redis"], poll["id"])).values()) == 2
+    finally:
+        redis.stop()
+        pg.stop()
+
+
+async def test_redis_down_answers_503_fast(settings, make_token, state, scratch_dir: Path):
+    redis = EmbeddedRedis(scratch_dir / "redis-down", free_port(), appendonly=False)
+    redis.start()
+    try:
+        async with running_app(settings.with_changes(redis_url=redis.url)) as (client, _):
+            poll = await open_poll(client, await make_token())
+            redis.stop()
+            started = time.monotonic()
+            r = await vote(client, poll)
+            assert r.status_code == 503
+            assert time.monotonic() - started < 1.0
+            redis.start()
+
+            async def back() -> bool:
+                return (await vote(client, poll)).status_code == 201
+
+            await until(back)
+    finally:
+        redis.stop()
+
+
+async def test_reconciliation_repairs_a_stable_drift(client, admin, make_poll, state):
+    poll = await make_poll()
+    for _ in range(3):
+        assert (await vote(client, poll)).status_code == 201
+    option = poll["options"][0]["id"]
+    await state["redis"].hincrby(counts_key(poll["id"]), option, 5)
+    first = await reconcile(state["pool"], state["redis"], {})
+    assert first == {poll["id"]: 5}
+    # Seen twice with the same size: not votes in flight, so it is repaired.
+    await reconcile(state["pool"], state["redis"], first)
+    assert await read_counts(state["redis"], poll["id"]) == await ledger_counts(
+        state["pool"], poll["id"]
+    )
+
+
+async def test_rebuild_restores_counts_and_marks(client, make_poll, state):
+    poll = await make_poll()
+    assert (await vote(client, poll, cookie="marked-voter")).status_code == 201
+    await state["redis"].flushdb()
+    counts = await rebuild_poll(state["pool"], state["redis"], poll["id"])
+    assert sum(counts.values()) == 1
+    assert (await vote(client, poll, cookie="marked-voter")).status_code == 409
