@@ -24,7 +24,7 @@ from service.errors import BadRequest, Conflict, NotFound
 from service.http import json_response
 from service.keys import drop_poll_keys
 from service.pollcache import ALL
-from service.polls import SITE_COLUMNS, Poll, load_poll, new_poll_id
+from service.polls import SITE_COLUMNS, Poll, load_poll, looks_like_poll_id, new_poll_id
 from service.validation import clean_text, read_json
 
 Locale = Literal["vi", "en"]
@@ -119,9 +119,14 @@ def _origins(values: list[str]) -> list[str]:
         raise BadRequest("at most 50 allowed origins", field="allowed_origins")
     out = []
     for value in values:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # an unclosed IPv6 bracket
+            parts = urlsplit("")
         if (
-            parts.scheme not in ("http", "https")
+            not value.isprintable()
+            or " " in value
+            or parts.scheme not in ("http", "https")
             or not parts.hostname
             or parts.path not in ("", "/")
             or parts.query
@@ -154,7 +159,7 @@ def _theme(values: dict[str, str]) -> dict[str, str]:
     checks: dict[str, Callable[[str], object]] = {
         "accent": _COLOR.match,
         "font": _FONT.match,
-        "radius": lambda v: v.isdigit() and int(v) <= 32,
+        "radius": lambda v: v.isascii() and v.isdigit() and int(v) <= 32,
         "mode": lambda v: v in ("light", "dark", "auto"),
     }
     for key, value in values.items():
@@ -193,10 +198,17 @@ def _choice_bounds(kind: str, low: int | None, high: int | None, n_options: int)
 
 def _window(opens_at: datetime | None, closes_at: datetime | None) -> None:
     for name, value in (("opens_at", opens_at), ("closes_at", closes_at)):
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            continue
+        if value.tzinfo is None:
             raise BadRequest(
                 f"{name} needs a time zone, e.g. 2026-12-01T08:00:00+07:00", field=name
             )
+        try:
+            # 0001-01-01T00:00+14:00 is a valid datetime but has no UTC equivalent.
+            value.astimezone(UTC)
+        except OverflowError:
+            raise BadRequest(f"{name} is out of range", field=name) from None
     if opens_at is not None and closes_at is not None and closes_at <= opens_at:
         raise BadRequest("closes_at must be after opens_at", field="closes_at")
 
@@ -251,19 +263,28 @@ async def require_scope(request: Request, scope: str) -> Principal:
 
 
 async def _site_row(con: asyncpg.Connection, slug: str, principal: Principal) -> asyncpg.Record:
-    row = await con.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE slug = $1", slug)
-    if row is None:
+    # A slug that cannot exist never reaches PostgreSQL (which refuses NUL bytes).
+    row = None
+    if _SLUG.match(slug):
+        row = await con.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE slug = $1", slug)
+    # Another site's answer must be word for word that of a missing one.
+    if row is None or not principal.sees(row["id"]):
         raise NotFound(f"no site {slug!r}", field="site")
-    principal.check_site(row["id"])
     return row
 
 
 async def poll_for(con: asyncpg.Connection, poll_id: str, principal: Principal) -> Poll:
-    poll = await load_poll(con, poll_id)
-    if poll is None:
+    poll = await load_poll(con, _checked_poll_id(poll_id))
+    if poll is None or not principal.sees(poll.site.id):
         raise NotFound("no such poll")
-    principal.check_site(poll.site.id)
     return poll
+
+
+def _checked_poll_id(poll_id: str) -> str:
+    # An id that cannot exist never reaches PostgreSQL (which refuses NUL bytes).
+    if not looks_like_poll_id(poll_id):
+        raise NotFound("no such poll")
+    return poll_id
 
 
 async def _has_votes(con: asyncpg.Connection, poll_id: str) -> bool:
@@ -517,7 +538,8 @@ async def list_polls(request: Request) -> Response:
 def _query_int(raw: str | None, field: str, default: int, low: int, high: int) -> int:
     if raw is None:
         return default
-    if not raw.isdigit():
+    # isdigit() alone lets "²" through, and int() refuses digit strings over 4300 long.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
         raise BadRequest(f"{field} must be a whole number", field=field)
     return _int_in(int(raw), field, low, high)
 
@@ -525,11 +547,16 @@ def _query_int(raw: str | None, field: str, default: int, low: int, high: int) -
 def _decode_cursor(raw: str | None) -> tuple[datetime | None, str | None]:
     if raw is None:
         return None, None
+    poll_id = ""
     try:
         at, _, poll_id = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), poll_id
+        created_at = datetime.fromisoformat(at)
     except ValueError:
-        raise BadRequest("cursor is not one this API gave out", field="cursor") from None
+        created_at = None
+    # A forged cursor must not reach PostgreSQL with a NUL byte or a naive time.
+    if created_at is None or created_at.tzinfo is None or not looks_like_poll_id(poll_id):
+        raise BadRequest("cursor is not one this API gave out", field="cursor")
+    return created_at, poll_id
 
 
 async def get_poll(request: Request) -> Response:
@@ -545,7 +572,7 @@ async def update_poll(request: Request) -> Response:
     given = {f: getattr(body, f) for f in body.__struct_fields__ if getattr(body, f) is not UNSET}
     if not given:
         raise BadRequest("the body changes nothing")
-    poll_id = request.path_params["poll_id"]
+    poll_id = _checked_poll_id(request.path_params["poll_id"])
     async with request.state.pool.acquire() as con, con.transaction():
         await con.execute("SELECT 1 FROM polls WHERE id = $1 FOR UPDATE", poll_id)
         poll = await poll_for(con, poll_id, principal)
@@ -611,8 +638,11 @@ def _poll_values(given: dict[str, Any], poll: Poll) -> dict[str, Any]:
     kind = given.get("kind", poll.kind)
     n_options = len(values.get("options", poll.options))
     if {"kind", "min_choices", "max_choices", "options"} & set(given):
-        low = given.get("min_choices", poll.min_choices if kind == "multiple" else None)
-        high = given.get("max_choices", poll.max_choices if kind == "multiple" else None)
+        # Bounds carry over only from a poll that was multiple-choice already: a single
+        # choice poll's 1..1 would make the new multiple-choice poll single in all but name.
+        keep = kind == "multiple" and poll.kind == "multiple"
+        low = given.get("min_choices", poll.min_choices if keep else None)
+        high = given.get("max_choices", poll.max_choices if keep else None)
         if kind == "multiple" and "options" in given and "max_choices" not in given:
             high = min(high or n_options, n_options)
         values["kind"] = kind
@@ -640,7 +670,7 @@ async def change_status(request: Request) -> Response:
     if action not in _TRANSITIONS:
         raise NotFound(f"no action {action!r}; use open, close or archive")
     target, sources = _TRANSITIONS[action]
-    poll_id = request.path_params["poll_id"]
+    poll_id = _checked_poll_id(request.path_params["poll_id"])
     async with request.state.pool.acquire() as con, con.transaction():
         await con.execute("SELECT 1 FROM polls WHERE id = $1 FOR UPDATE", poll_id)
         poll = await poll_for(con, poll_id, principal)
@@ -672,7 +702,7 @@ async def change_status(request: Request) -> Response:
 async def delete_poll(request: Request) -> Response:
     principal = await require_scope(request, "polls:write")
     force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
-    poll_id = request.path_params["poll_id"]
+    poll_id = _checked_poll_id(request.path_params["poll_id"])
     async with request.state.pool.acquire() as con, con.transaction():
         await con.execute("SELECT 1 FROM polls WHERE id = $1 FOR UPDATE", poll_id)
         poll = await poll_for(con, poll_id, principal)

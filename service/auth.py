@@ -30,10 +30,13 @@ class Principal:
         if scope not in self.scopes:
             raise Forbidden(f"this token lacks the {scope} scope", code="missing_scope")
 
+    def sees(self, site_id: int) -> bool:
+        return self.site_id is None or self.site_id == site_id
+
     def check_site(self, site_id: int) -> None:
         # Another site's object is reported missing, never forbidden, so that a
         # site-scoped token cannot learn what other sites hold.
-        if self.site_id is not None and self.site_id != site_id:
+        if not self.sees(site_id):
             raise NotFound("no such object")
 
 

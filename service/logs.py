@@ -9,7 +9,8 @@ from typing import Any
 
 import msgspec
 
-_encode = msgspec.json.Encoder().encode
+# An extra that JSON cannot hold is logged as its str() rather than losing the line.
+_encode = msgspec.json.Encoder(enc_hook=str).encode
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 
 

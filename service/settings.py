@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -31,6 +32,10 @@ class Settings:
     max_streams: int = 10_000
     max_streams_per_ip: int = 20
     reconcile_seconds: float = 60.0
+    # Live results: a comment line keeps proxies from closing quiet streams; a reader that
+    # takes longer than the send timeout to accept one event is dropped.
+    stream_heartbeat_seconds: float = 15.0
+    stream_send_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,7 +45,7 @@ class Settings:
             redis_url=_required_url(env, "REDIS_URL", ("redis://", "rediss://", "unix://")),
             secret_key=_secret(env),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
-            public_url=env.get("PUBLIC_URL", "http://localhost:8000").rstrip("/"),
+            public_url=_public_url(env, "PUBLIC_URL", "http://localhost:8000"),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
             ledger_batch_ms=_float(env, "LEDGER_BATCH_MS", 2.0, 0.0, 100.0),
             ledger_batch_max=_int(env, "LEDGER_BATCH_MAX", 500, 1, 5000),
@@ -49,6 +54,10 @@ class Settings:
             max_streams=_int(env, "MAX_STREAMS", 10_000, 1, 1_000_000),
             max_streams_per_ip=_int(env, "MAX_STREAMS_PER_IP", 20, 1, 10_000),
             reconcile_seconds=_float(env, "RECONCILE_SECONDS", 60.0, 0.0, 86_400.0),
+            stream_heartbeat_seconds=_float(env, "STREAM_HEARTBEAT_SECONDS", 15.0, 0.05, 300.0),
+            stream_send_timeout_seconds=_float(
+                env, "STREAM_SEND_TIMEOUT_SECONDS", 10.0, 0.05, 300.0
+            ),
         )
 
     def with_changes(self, **changes: Any) -> Settings:
@@ -84,6 +93,20 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
         except ValueError:
             raise SettingsError(f"{name}: {part!r} is not an IP address or CIDR network") from None
     return tuple(nets)
+
+
+def _public_url(env: Mapping[str, str], name: str, default: str) -> str:
+    # Embed snippets and the Origin check are built from it: a URL without a scheme or
+    # host would produce broken snippets and refuse every browser vote.
+    value = env.get(name, "").strip().rstrip("/") or default
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and parts.hostname and parts.port != 0
+    except ValueError:  # "https://[::1" or a port that is not a number
+        valid = False
+    if not valid or parts.query or parts.fragment:
+        raise SettingsError(f"{name} must be an http(s) URL like https://polls.example.vn")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -124,7 +147,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = env.get(name, default).strip().lower()
+    raw = env.get(name, "").strip().lower() or default
     if raw not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw

@@ -18,14 +18,18 @@ T = TypeVar("T")
 # msgspec names the offending field in its message; we hand that name back to the client.
 _PATH = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)")
 _NAMED = re.compile(r"field `([^`]+)`")
+# Bidi embeddings, overrides and isolates can make text read differently from what it
+# holds ("Trojan Source"); no poll text needs them.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise BadRequest("Content-Length is not a number", field="Content-Length")
-        if int(declared) > limit:
+        # int() refuses digit strings over 4300 long; any over 18 is too large anyway.
+        if len(declared) > 18 or int(declared) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     chunks = []
     size = 0
@@ -71,9 +75,13 @@ def clean_text(
     """NFC-normalise, trim, and refuse control characters and bad lengths."""
     text = unicodedata.normalize("NFC", value).strip()
     for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cs", "Co") and not (multiline and ch in "\n\t"):
+        if (unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch in _BIDI_CONTROLS) and not (
+            multiline and ch in "\n\t"
+        ):
             raise BadRequest(f"{field} contains a control character (U+{ord(ch):04X})", field=field)
-    if len(text) < min_len:
+    # Text of nothing but invisible format characters (zero-width space, BOM) is empty.
+    visible = sum(1 for ch in text if unicodedata.category(ch) != "Cf" and not ch.isspace())
+    if visible < min_len:
         raise BadRequest(f"{field} must not be empty", field=field)
     if len(text) > max_len:
         raise BadRequest(f"{field} must be at most {max_len} characters", field=field)

@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app

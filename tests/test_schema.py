@@ -1,0 +1,131 @@
+"""The schema: applied at start, idempotent, upgradable from version 1 without losing rows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+from service.db import SCHEMA_PATH, apply_schema, migrate
+
+SCHEMA_V1 = Path(__file__).parent / "data" / "schema_v1.sql"
+CURRENT_VERSION = 2
+DatabaseMaker = Callable[[], Awaitable[str]]
+
+
+async def _tables(con: asyncpg.Connection) -> set[str]:
+    rows = await con.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {r["tablename"] for r in rows}
+
+
+async def test_fresh_database_gets_every_table_and_the_version(
+    make_database: DatabaseMaker,
+) -> None:
+    con = await asyncpg.connect(await make_database())
+    try:
+        assert await apply_schema(con) == CURRENT_VERSION
+        assert {
+            "schema_version",
+            "sites",
+            "api_tokens",
+            "polls",
+            "poll_options",
+            "audit_log",
+            "votes",
+        } <= await _tables(con)
+        versions = await con.fetch("SELECT version FROM schema_version ORDER BY version")
+        assert [r["version"] for r in versions] == list(range(1, CURRENT_VERSION + 1))
+    finally:
+        await con.close()
+
+
+async def test_applying_twice_changes_nothing(make_database: DatabaseMaker) -> None:
+    con = await asyncpg.connect(await make_database())
+    try:
+        await apply_schema(con)
+        await con.execute(
+            "INSERT INTO sites (slug, name, voter_secret) VALUES ('hoan-kiem', 'HK', 's')"
+        )
+        assert await apply_schema(con) == CURRENT_VERSION
+        assert await con.fetchval("SELECT count(*) FROM sites") == 1
+        assert await con.fetchval("SELECT count(*) FROM schema_version") == CURRENT_VERSION
+    finally:
+        await con.close()
+
+
+async def test_concurrent_starts_do_not_collide(make_database: DatabaseMaker) -> None:
+    url = await make_database()
+    cons = [await asyncpg.connect(url) for _ in range(4)]
+    try:
+        versions = await asyncio.gather(*(apply_schema(c) for c in cons))
+        assert versions == [CURRENT_VERSION] * 4
+    finally:
+        for c in cons:
+            await c.close()
+
+
+async def test_upgrade_from_version_1_keeps_rows(make_database: DatabaseMaker) -> None:
+    con = await asyncpg.connect(await make_database())
+    try:
+        assert await apply_schema(con, SCHEMA_V1.read_text(encoding="utf-8")) == 1
+        assert "votes" not in await _tables(con)
+        site_id = await con.fetchval(
+            "INSERT INTO sites (slug, name, voter_secret) VALUES ('hoan-kiem', 'Hoàn Kiếm', 's')"
+            " RETURNING id"
+        )
+        await con.execute(
+            "INSERT INTO polls (id, site_id, question, status) VALUES ('p1', $1, 'Có?', 'open')",
+            site_id,
+        )
+        await con.execute(
+            "INSERT INTO poll_options (poll_id, position, label)"
+            " VALUES ('p1', 0, 'Có'), ('p1', 1, 'Không')"
+        )
+        await con.execute(
+            "INSERT INTO api_tokens (token_hash, scopes) VALUES ('h', '{polls:read}')"
+        )
+        await con.execute(
+            "INSERT INTO audit_log (actor, action, object_type, object_id)"
+            " VALUES ('cli', 'create', 'poll', 'p1')"
+        )
+
+        assert await apply_schema(con) == CURRENT_VERSION
+
+        site = await con.fetchrow("SELECT * FROM sites WHERE id = $1", site_id)
+        assert site["name"] == "Hoàn Kiếm"
+        # Version 2 columns arrive with their defaults on old rows.
+        assert site["rate_per_ip_per_minute"] == 10
+        assert site["require_widget_token"] is False
+        assert site["allowlisted_networks"] == []
+        assert await con.fetchval("SELECT question FROM polls WHERE id = 'p1'") == "Có?"
+        labels = await con.fetch("SELECT label FROM poll_options ORDER BY position")
+        assert [r["label"] for r in labels] == ["Có", "Không"]
+        assert await con.fetchval("SELECT count(*) FROM api_tokens") == 1
+        assert await con.fetchval("SELECT count(*) FROM audit_log") == 1
+        # The new ledger works against the old poll.
+        await con.execute(
+            "INSERT INTO votes (id, poll_id, option_ids) VALUES (gen_random_uuid(), 'p1', '{1}')"
+        )
+        assert await con.fetchval("SELECT count(*) FROM votes") == 1
+    finally:
+        await con.close()
+
+
+async def test_version_1_file_is_the_head_of_the_current_schema() -> None:
+    # The upgrade path only holds if version 2 added to version 1 and rewrote nothing.
+    v1 = SCHEMA_V1.read_text(encoding="utf-8").strip()
+    assert SCHEMA_PATH.read_text(encoding="utf-8").startswith(v1)
+
+
+async def test_migrate_connects_by_url(make_database: DatabaseMaker) -> None:
+    url = await make_database()
+    assert await migrate(url) == CURRENT_VERSION
+    assert await migrate(url) == CURRENT_VERSION
+
+
+async def test_the_running_app_applied_the_schema(state: dict[str, object]) -> None:
+    pool = state["pool"]
+    assert isinstance(pool, asyncpg.Pool)
+    assert await pool.fetchval("SELECT max(version) FROM schema_version") == CURRENT_VERSION
