@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -11,11 +10,10 @@ from starlette.routing import Route
 
 from service.auth import authenticate
 from service.errors import Forbidden, NotFound
-from service.http import encode_json, json_response
+from service.http import json_response
 from service.identity import VOTER_COOKIE, voter_cookie
 from service.keys import poll_prefix
 from service.polls import Poll, looks_like_poll_id
-from service.results import shape
 
 PUBLIC_CACHE = "public, max-age=1"
 
@@ -65,8 +63,7 @@ async def get_results(request: Request) -> Response:
     poll = await public_poll(request)
     if not await may_see_results(request, poll):
         raise Forbidden("the results of this poll are not public yet", code="results_hidden")
-    body = encode_json(shape(poll, await request.state.counts.get(poll.id)))
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    body, etag = await request.state.counts.rendered(poll)
     private = "authorization" in request.headers or poll.results_visibility == "after_vote"
     headers = {"ETag": etag, "Cache-Control": "private, no-cache" if private else PUBLIC_CACHE}
     if request.headers.get("if-none-match") == etag:

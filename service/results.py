@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from service.http import encode_json
 from service.keys import counts_key
 from service.polls import Poll
 
@@ -56,6 +58,7 @@ class CountsCache:
         self._redis = redis
         self._max_age = max_age
         self._entries: dict[str, tuple[float, dict[str, int]]] = {}
+        self._rendered: dict[str, tuple[dict[str, int], Poll, bytes, str]] = {}
 
     async def get(self, poll_id: str) -> dict[str, int]:
         now = time.monotonic()
@@ -67,6 +70,20 @@ class CountsCache:
             self._entries.clear()
         self._entries[poll_id] = (now, counts)
         return counts
+
+    async def rendered(self, poll: Poll) -> tuple[bytes, str]:
+        """The poll's results as JSON bytes and their ETag, encoded once per counts
+        refresh and shared by every request until the next one."""
+        counts = await self.get(poll.id)
+        memo = self._rendered.get(poll.id)
+        if memo is not None and memo[0] is counts and memo[1] is poll:
+            return memo[2], memo[3]
+        body = encode_json(shape(poll, counts))
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        if len(self._rendered) > 10_000:
+            self._rendered.clear()
+        self._rendered[poll.id] = (counts, poll, body, etag)
+        return body, etag
 
     def put(self, poll_id: str, counts: dict[str, int]) -> None:
         """Fresh counts seen elsewhere (a vote's answer) refresh the cache for free."""
