@@ -11,7 +11,8 @@ import msgspec
 
 # An extra that JSON cannot hold is logged as its str() rather than losing the line.
 _encode = msgspec.json.Encoder(enc_hook=str).encode
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+# uvicorn adds a terminal-coloured copy of its message; JSON logs need only one.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"color_message"}
 
 
 class JsonFormatter(logging.Formatter):
