@@ -26,6 +26,9 @@ FIGURES = (
 )
 
 
+MAX_POLLS_EXPORTED = 2000
+
+
 class OutcomeTally:
     """Outcomes decided in Python (invalid, closed) are tallied here and flushed to the
     poll's Redis stats hash once a second, so refusing bad input costs no round trip.
@@ -35,10 +38,22 @@ class OutcomeTally:
         self._redis = redis
         self._pending: Counter[tuple[str, str]] = Counter()
         self._metric = {name: metrics.VOTES.labels(name) for name in FIGURES}
+        # This process's figures per poll since start, for Prometheus (which sums the
+        # processes); bounded so a long-lived process does not grow with every poll.
+        self.per_poll: dict[str, Counter[str]] = {}
+        metrics.register_poll_figures(self.per_poll)
 
     def note(self, poll_id: str | None, outcome: str, *, in_redis: bool = False) -> None:
         self._metric[outcome].inc()
-        if poll_id is not None and not in_redis:
+        if poll_id is None:
+            return
+        figures = self.per_poll.get(poll_id)
+        if figures is None:
+            if len(self.per_poll) >= MAX_POLLS_EXPORTED:
+                self.per_poll.pop(next(iter(self.per_poll)))
+            figures = self.per_poll[poll_id] = Counter()
+        figures[outcome] += 1
+        if not in_redis:
             self._pending[(poll_id, outcome)] += 1
 
     async def flush(self) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -57,3 +62,34 @@ HTTP_REQUESTS = Counter(
     ["status"],
     registry=REGISTRY,
 )
+
+
+class _PollFigures(Collector):
+    """civicpoll_poll_votes_total{poll, outcome}: integrity figures per poll, read at
+    scrape time from the tally the vote path keeps anyway."""
+
+    def __init__(self, per_poll: Mapping[str, Tally[str]]) -> None:
+        self._per_poll = per_poll
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "civicpoll_poll_votes",
+            "Vote attempts per poll by outcome (this process).",
+            labels=["poll", "outcome"],
+        )
+        for poll_id, figures in list(self._per_poll.items()):
+            for outcome, n in figures.items():
+                family.add_metric([poll_id, outcome], n)
+        yield family
+
+
+_poll_figures: _PollFigures | None = None
+
+
+def register_poll_figures(per_poll: Mapping[str, Tally[str]]) -> None:
+    """Export this tally (the latest app's, when tests build several)."""
+    global _poll_figures
+    if _poll_figures is not None:
+        REGISTRY.unregister(_poll_figures)
+    _poll_figures = _PollFigures(per_poll)
+    REGISTRY.register(_poll_figures)
