@@ -162,6 +162,19 @@ def register(
     OPERATIONS.append((method, path, summary, scope, body, status))
 
 
+# Query parameters of the routes that take any: (method, path) -> {name: description}.
+QUERY: dict[tuple[str, str], dict[str, str]] = {
+    ("get", "/v1/admin/polls"): {
+        "site": "only this site (slug)",
+        "status": "draft, open, closed or archived",
+        "limit": "1-100, default 20",
+        "cursor": "next_cursor of the previous page",
+    },
+    ("delete", "/v1/admin/polls/{poll_id}"): {"force": "true: delete a poll that is not a draft"},
+    ("get", "/v1/admin/polls/{poll_id}/export"): {"format": "csv (default) or json (lines)"},
+}
+
+
 def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, scope, body, status in OPERATIONS:
@@ -182,6 +195,16 @@ def document() -> dict[str, Any]:
                 {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                 for p in params
             ]
+        for name, description in QUERY.get((method, path), {}).items():
+            op.setdefault("parameters", []).append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": description,
+                    "schema": {"type": "string"},
+                }
+            )
         if scope:
             op["security"] = [{"bearer": [scope]}]
             op["description"] = f"Needs a token with the {scope} scope."
