@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service import admin, ops, public, reports, votes
+from service import admin, dashboard, embed, live, ops, public, reports, votes
 from service.counts import maintain
 from service.db import apply_schema, create_pool
 from service.engine import VoteEngine
@@ -30,7 +30,7 @@ from service.middleware import RequestContext
 from service.openapi import openapi_route
 from service.pollcache import PollCache
 from service.results import CountsCache
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 
 
 def connect_redis(url: str) -> aioredis.Redis:
@@ -74,6 +74,8 @@ def create_app(settings: Settings) -> Starlette:
         )
         engine.start()
         tally = OutcomeTally(redis)
+        hub = live.LiveHub(settings, redis, polls)
+        hub.start()
         tasks = [
             asyncio.create_task(polls.listen(), name="poll-cache-listener"),
             asyncio.create_task(tally.run(), name="integrity-tally"),
@@ -86,6 +88,9 @@ def create_app(settings: Settings) -> Starlette:
         # walking them on every full collection (it stalls the loop with many streams).
         gc.collect()
         gc.freeze()
+        # Thousands of streams allocate steadily; with the default thresholds the young
+        # collections run hundreds of times a second and full ones stall the loop.
+        gc.set_threshold(50_000, 20, 100)
         try:
             yield {
                 "settings": settings,
@@ -97,22 +102,29 @@ def create_app(settings: Settings) -> Starlette:
                 "hasher": Hasher(settings.secret_key),
                 "counts": CountsCache(redis),
                 "own_origin": f"{parts.scheme}://{parts.netloc}",
+                "live": hub,
             }
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await hub.close()
             await engine.stop()
             await tally.flush()
             await redis.aclose()
             await pool.close()
 
     routes = [
+        # First: the embed page is the most requested route and routing is a linear scan.
+        *embed.routes,
         *ops.routes,
         *public.routes,
         *votes.routes,
+        # Before admin's /v1/admin/polls/{poll_id}/{action}, which would take dashboard-link.
+        *dashboard.routes,
         *admin.routes,
         *reports.routes,
+        *live.routes,
         openapi_route,
     ]
     return Starlette(
@@ -127,7 +139,12 @@ def __getattr__(name: str) -> Starlette:
     # `uvicorn service.app:app` builds the app from the environment on first access,
     # so importing this module (tests, tools) reads no environment.
     if name == "app":
-        application = create_app(Settings.from_env())
+        try:
+            settings = Settings.from_env()
+        except SettingsError as exc:
+            # One clear line instead of an import traceback from uvicorn.
+            raise SystemExit(f"civicpoll: {exc}") from None
+        application = create_app(settings)
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -38,10 +38,9 @@ class OutcomeTally:
         self._redis = redis
         self._pending: Counter[tuple[str, str]] = Counter()
         self._metric = {name: metrics.VOTES.labels(name) for name in FIGURES}
-        # This process's figures per poll since start, for Prometheus (which sums the
-        # processes); bounded so a long-lived process does not grow with every poll.
-        self.per_poll: dict[str, Counter[str]] = {}
-        metrics.register_poll_figures(self.per_poll)
+        # This process's figures per poll, for Prometheus (which sums the processes);
+        # bounded so a long-lived process does not grow with every poll it ever saw.
+        self.per_poll = metrics.POLL_FIGURES
 
     def note(self, poll_id: str | None, outcome: str, *, in_redis: bool = False) -> None:
         self._metric[outcome].inc()

@@ -83,13 +83,7 @@ class _PollFigures(Collector):
         yield family
 
 
-_poll_figures: _PollFigures | None = None
-
-
-def register_poll_figures(per_poll: Mapping[str, Tally[str]]) -> None:
-    """Export this tally (the latest app's, when tests build several)."""
-    global _poll_figures
-    if _poll_figures is not None:
-        REGISTRY.unregister(_poll_figures)
-    _poll_figures = _PollFigures(per_poll)
-    REGISTRY.register(_poll_figures)
+# Per poll, since the process started; shared by every app of the process (one in
+# production) and bounded by the tally that fills it.
+POLL_FIGURES: dict[str, Tally[str]] = {}
+REGISTRY.register(_PollFigures(POLL_FIGURES))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -85,7 +86,7 @@ class PollCache:
             except (aioredis.RedisError, OSError):
                 await asyncio.sleep(1.0)
             finally:
-                try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                except (aioredis.RedisError, OSError):
-                    pass
+                # Bounded: closing a subscription whose connection is mid-read can wait
+                # on that read, and shutdown must not hang on it.
+                with contextlib.suppress(aioredis.RedisError, OSError, TimeoutError):
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]

@@ -1,0 +1,106 @@
+"""The live dashboard in headless Chromium against a real uvicorn process
+(fixtures in tests/browser/conftest.py)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page
+
+if TYPE_CHECKING:  # fixtures' types; conftest modules are not imported by name
+    from conftest import ContextMaker, LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def site(live_server: LiveServer) -> str:
+    """A new site on the live server; its slug."""
+    slug = "dash-" + uuid.uuid4().hex[:10]
+    live_server.make_site(slug, [])
+    return slug
+
+
+@pytest.fixture
+def page(new_context: ContextMaker) -> Iterator[Page]:
+    """A fresh page; console errors (CSP violations included) fail the test."""
+    pg = new_context(viewport={"width": 1280, "height": 800}).new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    # The locked dashboard answers 403 on purpose; Chromium reports that as an error.
+    assert [e for e in errors if "status of 403" not in e] == []
+
+
+def test_a_vote_shows_on_an_open_dashboard_within_a_second(
+    live_server: LiveServer, site: str, page: Page
+) -> None:
+    poll = live_server.make_poll(site)
+    page.goto(f"{live_server.url}/dashboard/{poll['id']}?lang=en")
+    page.wait_for_selector(".dash-status.is-live")
+    total = page.locator(f'[data-poll="{poll["id"]}"] [data-total]')
+    assert total.text_content() == "0"
+    option = poll["options"][1]["id"]
+    started = time.monotonic()
+    r = httpx.post(f"{live_server.url}/v1/polls/{poll['id']}/votes", json={"choices": [option]})
+    assert r.status_code == 201
+    page.wait_for_function(
+        "id => document.querySelector(`[data-poll=\"${id}\"] [data-total]`).textContent === '1'",
+        arg=poll["id"],
+        timeout=1000,
+    )
+    assert time.monotonic() - started < 1.0
+    row = page.locator(f'[data-option="{option}"]')
+    assert row.locator("[data-percent]").text_content() == "100%"
+    assert row.locator(".dash-fill").evaluate("el => el.style.width") == "100%"
+
+
+def test_an_admin_token_unlocks_a_private_dashboard(
+    live_server: LiveServer, site: str, page: Page, admin_token: str
+) -> None:
+    poll = live_server.make_poll(site, results_visibility="never")
+    response = page.goto(f"{live_server.url}/dashboard/{poll['id']}")
+    assert response is not None and response.status == 403
+    assert page.locator("[data-option]").count() == 0
+    page.fill("input[name=token]", admin_token)
+    page.click("[data-unlock] button")
+    page.wait_for_selector(".dash-status.is-live")
+    assert "key=" in page.url and admin_token not in page.url
+    page.wait_for_selector("[data-integrity] dt")
+    assert page.locator("[data-option]").count() == 3
+
+
+def test_the_site_dashboard_fits_a_phone(
+    live_server: LiveServer, site: str, new_context: ContextMaker
+) -> None:
+    polls: list[dict[str, Any]] = [
+        live_server.make_poll(site, question=q) for q in ("Câu hỏi một?", "Câu hỏi hai?")
+    ]
+    context = new_context(
+        viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True
+    )
+    pg = context.new_page()
+    pg.goto(f"{live_server.url}/dashboard/site/{site}")
+    pg.wait_for_selector(".dash-status.is-live")
+    assert pg.locator("[data-poll]").count() == 2
+    overflow = pg.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    assert pg.locator("html").get_attribute("lang") == "vi"
+    r = httpx.post(
+        f"{live_server.url}/v1/polls/{polls[1]['id']}/votes",
+        json={"choices": [polls[1]["options"][0]["id"]]},
+    )
+    assert r.status_code == 201
+    pg.wait_for_function(
+        "id => document.querySelector(`[data-poll=\"${id}\"] [data-total]`).textContent === '1'",
+        arg=polls[1]["id"],
+        timeout=2000,
+    )

@@ -1,0 +1,277 @@
+"""The widget in headless Chromium: a portal on another origin embeds polls through
+widget.js; readers vote by mouse, by keyboard and without JavaScript."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from playwright.sync_api import Frame, Page, expect
+
+if TYPE_CHECKING:  # fixtures' types; conftest modules are not imported by name
+    from conftest import ContextMaker, HostPages, LiveServer
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(__file__).parent.parent / "artifacts"
+
+
+def _slug() -> str:
+    return "s-" + uuid.uuid4().hex[:10]
+
+
+def _frame(page: Page, poll_id: str) -> Frame:
+    handle = page.wait_for_selector(f"iframe[src*='/embed/{poll_id}?']")
+    assert handle is not None
+    frame = handle.content_frame()
+    assert frame is not None
+    frame.wait_for_load_state()
+    return frame
+
+
+def _content_height(frame: Frame) -> int:
+    return int(
+        frame.evaluate("Math.ceil(document.querySelector('main').getBoundingClientRect().height)")
+    )
+
+
+def _expect_fitted(page: Page, frame: Frame, poll_id: str) -> None:
+    height = _content_height(frame)
+    page.wait_for_function(
+        "([id, h]) => document.querySelector(`iframe[src*='/embed/${id}?']`).style.height"
+        " === h + 'px'",
+        arg=[poll_id, height],
+    )
+
+
+def _portal(live: LiveServer, host: HostPages, *polls: tuple[str, dict[str, str]]) -> str:
+    divs = "\n".join(
+        f'<a href="#p{i}">Poll {i}</a><div data-civicpoll="{poll_id}"'
+        + "".join(f' data-{k}="{v}"' for k, v in attrs.items())
+        + "></div>"
+        for i, (poll_id, attrs) in enumerate(polls)
+    )
+    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>City news</title></head><body><main><h1>City news</h1>
+<p>An article about the smart-city platform.</p>
+{divs}
+<p id="after">More article text after the polls.</p>
+</main><script async src="{live.url}/widget.js"></script></body></html>"""
+    return host.add(f"/article-{uuid.uuid4().hex[:8]}.html", html)
+
+
+def test_two_polls_by_mouse_and_keyboard(
+    live_server: LiveServer, host: HostPages, new_context: ContextMaker
+) -> None:
+    site = live_server.make_site(_slug(), [host.origin])
+    one = live_server.make_poll(site["slug"])
+    two = live_server.make_poll(
+        site["slug"],
+        question="Which services matter most?",
+        options=["Parks", "Buses", "Wi-Fi"],
+        kind="multiple",
+        max_choices=2,
+        locale="en",
+    )
+    url = _portal(live_server, host, (one["id"], {}), (two["id"], {"theme": "dark"}))
+    page = new_context().new_page()
+    page.goto(url)
+    first, second = _frame(page, one["id"]), _frame(page, two["id"])
+    iframe_one = page.locator(f"iframe[src*='/embed/{one['id']}?']")
+    expect(iframe_one).to_have_attribute("title", f"Thăm dò ý kiến: {one['question']}")
+    expect(iframe_one).to_have_attribute("loading", "lazy")
+    _expect_fitted(page, first, one["id"])
+    _expect_fitted(page, second, two["id"])
+    # Each widget has its own ids, taken from its number on the page.
+    assert first.locator("#cp1-o1").count() == 1 and second.locator("#cp2-o1").count() == 1
+
+    # Mouse: pick an option, vote; results are announced and take the focus.
+    first.get_by_label("Không").click()
+    first.get_by_role("button", name="Bình chọn").click()
+    results = first.locator("#cp1-out[aria-live=polite] #cp1-results")
+    expect(results).to_be_visible()
+    expect(results).to_be_focused()
+    expect(first.locator("#cp1-msg")).to_have_text("Cảm ơn bạn! Bạn đã bình chọn.")
+    expect(first.locator("li[data-option] .cp-pct")).to_have_text(["0%", "100%", "0%"])
+    expect(first.locator(".cp-total")).to_have_text("Tổng cộng: 1 lượt bình chọn")
+    _expect_fitted(page, first, one["id"])
+    expect(second.locator("form")).to_be_visible()  # the other poll is untouched
+
+    # Keyboard alone: from the link before the second poll, Tab into it.
+    page.get_by_role("link", name="Poll 1").focus()
+    page.keyboard.press("Tab")
+    expect(second.get_by_label("Parks")).to_be_focused()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    expect(second.get_by_label("Buses")).to_be_checked()
+    page.keyboard.press("Tab")  # past Wi-Fi, left unchecked
+    page.keyboard.press("Tab")
+    button = second.get_by_role("button", name="Vote")
+    expect(button).to_be_focused()
+    outline = button.evaluate("b => getComputedStyle(b).outlineStyle")
+    assert outline == "solid", "the focused button shows no focus ring"
+    page.keyboard.press("Enter")
+    expect(second.locator("#cp2-results")).to_be_focused()
+    expect(second.locator("#cp2-msg")).to_have_text("Thank you! You have voted.")
+    expect(second.locator(".cp-total")).to_have_text("Total: 2 votes")
+    expect(second.locator("li[data-option] .cp-pct")).to_have_text(["50%", "50%", "0%"])
+    _expect_fitted(page, second, two["id"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "widget-two-polls-voted.png"), full_page=True)
+
+    # A second vote from the same browser is refused with the friendly message.
+    page.reload()
+    first = _frame(page, one["id"])
+    first.get_by_label("Có").click()
+    first.get_by_role("button", name="Bình chọn").click()
+    expect(first.locator("#cp1-msg")).to_have_text("Bạn đã bình chọn trong cuộc thăm dò này rồi.")
+    expect(first.locator("#cp1-results")).to_be_focused()
+    expect(first.locator(".cp-total")).to_have_text("Tổng cộng: 1 lượt bình chọn")
+    page.screenshot(path=str(ARTIFACTS / "widget-already-voted.png"), full_page=True)
+
+
+def test_resize_messages_from_elsewhere_are_ignored(
+    live_server: LiveServer, host: HostPages, new_context: ContextMaker
+) -> None:
+    site = live_server.make_site(_slug(), [host.origin])
+    poll = live_server.make_poll(site["slug"])
+    page = new_context().new_page()
+    page.goto(_portal(live_server, host, (poll["id"], {})))
+    frame = _frame(page, poll["id"])
+    _expect_fitted(page, frame, poll["id"])
+    iframe = page.locator("iframe")
+    before = iframe.evaluate("f => f.style.height")
+    # A forged message from the host page itself, then a marker: messages arrive in order,
+    # so once the marker is seen the forged one has been handled (and ignored).
+    page.evaluate(
+        """() => new Promise(done => {
+            addEventListener("message", e => { if (e.data === "marker") done(); });
+            postMessage({type: "civicpoll:height", height: 1999}, "*");
+            postMessage("marker", "*");
+        })"""
+    )
+    assert iframe.evaluate("f => f.style.height") == before
+
+
+def test_voting_without_javascript(
+    live_server: LiveServer, host: HostPages, new_context: ContextMaker
+) -> None:
+    site = live_server.make_site(_slug(), [host.origin])
+    poll = live_server.make_poll(site["slug"], locale="en")
+    # Without JavaScript the loader cannot run: portals paste the plain iframe instead.
+    url = host.add(
+        f"/plain-{poll['id']}.html",
+        f'<!doctype html><html lang="en"><title>Plain</title><main><h1>News</h1>'
+        f'<iframe src="{live_server.url}/embed/{poll["id"]}?locale=en" title="Poll"'
+        ' style="width:100%;height:600px;border:0"></iframe></main></html>',
+    )
+    page = new_context(java_script_enabled=False).new_page()
+    page.goto(url)
+    frame = _frame(page, poll["id"])
+    frame.get_by_label("Không").click()
+    frame.get_by_role("button", name="Vote").click()
+    expect(frame.locator("#cp0-msg")).to_have_text("Thank you! You have voted.")
+    assert "state=voted" in frame.url
+    expect(frame.locator(".cp-total")).to_have_text("Total: 1 vote")
+    page.screenshot(path=str(ARTIFACTS / "widget-no-js-voted.png"), full_page=True)
+    page.reload()
+    frame = _frame(page, poll["id"])
+    frame.get_by_label("Có").click()
+    frame.get_by_role("button", name="Vote").click()
+    expect(frame.locator("#cp0-msg")).to_have_text("You have already voted in this poll.")
+    expect(frame.locator(".cp-total")).to_have_text("Total: 1 vote")
+
+
+def test_a_site_not_on_the_allowlist_cannot_frame_the_poll(
+    live_server: LiveServer, host: HostPages, new_context: ContextMaker
+) -> None:
+    site = live_server.make_site(_slug(), ["https://portal.example.vn"])
+    poll = live_server.make_poll(site["slug"])
+    page = new_context().new_page()
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "frame-ancestors" in m.text else None)
+    with page.expect_event("console", lambda m: "frame-ancestors" in m.text):
+        page.goto(_portal(live_server, host, (poll["id"], {})))
+    frame = page.frame_locator("iframe")
+    expect(frame.locator("form")).to_have_count(0)
+    assert blocked
+
+
+def test_xss_payload_renders_inert(
+    live_server: LiveServer, host: HostPages, new_context: ContextMaker
+) -> None:
+    site = live_server.make_site(_slug(), [host.origin])
+    payload = '<img src=x onerror="parent.__pwned=1;window.__pwned=1">'
+    poll = live_server.make_poll(
+        site["slug"],
+        question=payload,
+        options=["<script>window.__pwned=2</script>", "B"],
+        locale="en",
+    )
+    page = new_context().new_page()
+    page.goto(_portal(live_server, host, (poll["id"], {})))
+    frame = _frame(page, poll["id"])
+    expect(frame.locator("h1")).to_have_text(payload)
+    frame.get_by_label("<script>window.__pwned=2</script>").click()
+    frame.get_by_role("button", name="Vote").click()
+    expect(frame.locator(".cp-label").first).to_have_text("<script>window.__pwned=2</script>")
+    assert frame.locator("img").count() == 0 and frame.locator("main script").count() == 0
+    assert frame.evaluate("window.__pwned") is None
+    assert page.evaluate("window.__pwned") is None
+    page.screenshot(path=str(ARTIFACTS / "widget-xss-inert.png"), full_page=True)
+
+
+def _axe(frame: Page | Frame) -> list[dict[str, Any]]:
+    # Evaluated through the DevTools protocol, so the page's CSP (script-src 'self')
+    # does not refuse it the way it would an injected inline <script>.
+    frame.evaluate(AXE.read_text())
+    violations: list[dict[str, Any]] = frame.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return violations
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_axe_finds_no_violations(
+    live_server: LiveServer,
+    host: HostPages,
+    new_context: ContextMaker,
+    locale: str,
+    theme: str,
+) -> None:
+    if not AXE.exists():
+        pytest.skip("axe-core missing: run scripts/browser-deps.sh")
+    site = live_server.make_site(_slug(), [host.origin], theme={"accent": "#0b5cad"})
+    poll = live_server.make_poll(
+        site["slug"], kind="multiple", max_choices=2, description="Ý kiến của bạn / Your view"
+    )
+    context = new_context(color_scheme=theme)
+    page = context.new_page()
+    base = f"{live_server.url}/embed/{poll['id']}?locale={locale}&theme={theme}"
+    for name, url in (("form", base), ("results", base + "&view=results")):
+        page.goto(url)
+        violations = _axe(page)
+        assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)[:3000]
+        page.screenshot(path=str(ARTIFACTS / f"embed-{name}-{locale}-{theme}.png"), full_page=True)
+    # After a vote through the script, the page it builds passes too.
+    page.goto(base)
+    page.get_by_role("checkbox").first.check()
+    page.get_by_role("button").click()
+    expect(page.locator(".cp-results")).to_be_focused()
+    violations = _axe(page)
+    assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)[:3000]
+    # The host page with its widget iframes (their insides are checked above).
+    page.goto(_portal(live_server, host, (poll["id"], {"locale": locale, "theme": theme})))
+    _frame(page, poll["id"])
+    page.evaluate(AXE.read_text())
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {iframes: false, resultTypes: ['violations']}))"
+        ".violations"
+    )
+    assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)[:3000]
