@@ -25,7 +25,7 @@ from service.engine import VoteEngine
 from service.errors import ApiError, error_response, handle_api_error
 from service.identity import Hasher
 from service.integrity import OutcomeTally
-from service.logs import configure
+from service.logs import AccessLog, configure
 from service.middleware import RequestContext
 from service.openapi import openapi_route
 from service.pollcache import PollCache
@@ -58,6 +58,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     configure(settings.log_level)
+    access_log = AccessLog() if settings.access_log else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> Starlette:
         hub.start()
         tasks = [
             asyncio.create_task(polls.listen(), name="poll-cache-listener"),
+            *([asyncio.create_task(access_log.run(), name="access-log")] if access_log else []),
             asyncio.create_task(tally.run(), name="integrity-tally"),
             asyncio.create_task(
                 maintain(pool, redis, settings.reconcile_seconds), name="count-maintenance"
@@ -115,11 +117,11 @@ def create_app(settings: Settings) -> Starlette:
             await pool.close()
 
     routes = [
-        # First: the embed page is the most requested route and routing is a linear scan.
-        *embed.routes,
-        *ops.routes,
-        *public.routes,
+        # Routing is a linear scan: the hottest routes (votes, the embed page) go first.
         *votes.routes,
+        *embed.routes,
+        *public.routes,
+        *ops.routes,
         # Before admin's /v1/admin/polls/{poll_id}/{action}, which would take dashboard-link.
         *dashboard.routes,
         *admin.routes,
@@ -130,7 +132,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestContext, access_log_enabled=settings.access_log)],
+        middleware=[Middleware(RequestContext, access_log=access_log)],
         exception_handlers={ApiError: handle_api_error, HTTPException: _http_error},
     )
 

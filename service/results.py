@@ -86,5 +86,11 @@ class CountsCache:
         return body, etag
 
     def put(self, poll_id: str, counts: dict[str, int]) -> None:
-        """Fresh counts seen elsewhere (a vote's answer) refresh the cache for free."""
+        """Counts seen elsewhere (a vote's answer) refresh the cache for free. Batches
+        decided side by side may answer out of order: an older, smaller snapshot must not
+        replace a newer one (counts only shrink when a vote is taken back, and max_age
+        bounds how long that takes to show)."""
+        entry = self._entries.get(poll_id)
+        if entry is not None and sum(entry[1].values()) > sum(counts.values()):
+            return
         self._entries[poll_id] = (time.monotonic(), counts)

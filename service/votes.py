@@ -287,13 +287,25 @@ async def cast_vote(request: Request) -> Response:
         "poll_id": poll.id,
         "choices": list(ballot.choices),
         "replayed": verdict.outcome == "replayed",
-        "results": shape(poll, verdict.counts) if poll.results_public(now, True) else None,
+        "results": _shaped(poll, verdict.counts) if poll.results_public(now, True) else None,
     }
     response = Response(encode_json(payload), status_code=201, media_type="application/json")
     response.headers["Cache-Control"] = "no-store"
     if new_voter:
         response.headers["Set-Cookie"] = voter_cookie_header(voter_id)
     return response
+
+
+_last_shape: list[Any] = [None, None, None]
+
+
+def _shaped(poll: Poll, counts: dict[str, int]) -> dict[str, Any]:
+    """shape() once per batch: the votes decided together share one counts dict."""
+    memo = _last_shape
+    if memo[0] is not poll or memo[1] is not counts:
+        memo[:] = [poll, counts, shape(poll, counts)]
+    shaped: dict[str, Any] = memo[2]
+    return shaped
 
 
 def _back_to_poll(

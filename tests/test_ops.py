@@ -26,7 +26,7 @@ from service import ops
 from service.app import create_app
 from service.devservices import EmbeddedRedis, free_port
 from service.errors import ApiError, NotFound, handle_api_error
-from service.logs import JsonFormatter, configure
+from service.logs import AccessLog, JsonFormatter, configure
 from service.middleware import RequestContext
 from service.settings import Settings
 
@@ -149,7 +149,7 @@ async def _ok(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def _small_app(access_log: bool = True) -> Starlette:
+def _small_app(access_log: AccessLog | None = None) -> Starlette:
     # Built as create_app builds it: RequestContext inside Starlette's error middleware.
     return Starlette(
         routes=[
@@ -160,25 +160,20 @@ def _small_app(access_log: bool = True) -> Starlette:
             Route("/embed/x", _ok),
         ],
         exception_handlers={ApiError: handle_api_error},
-        middleware=[Middleware(RequestContext, access_log_enabled=access_log)],
+        middleware=[Middleware(RequestContext, access_log=access_log)],
     )
 
 
 @pytest.fixture
-def access_lines() -> Iterator[io.StringIO]:
-    """The access log, formatted as in production, collected in memory."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("civicpoll.access")
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield stream
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+def access_lines() -> io.StringIO:
+    """Where the access log of `_small_app(logged)` goes."""
+    return io.StringIO()
+
+
+@pytest.fixture
+def logged(access_lines: io.StringIO) -> AccessLog:
+    """An access log writing to `access_lines` (flush it before reading)."""
+    return AccessLog(stream=access_lines)
 
 
 def _client(app: Any) -> httpx.AsyncClient:
@@ -186,10 +181,13 @@ def _client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://t")
 
 
-async def test_one_json_access_line_per_request_with_its_id(access_lines: io.StringIO) -> None:
-    async with _client(_small_app()) as client:
+async def test_one_json_access_line_per_request_with_its_id(
+    access_lines: io.StringIO, logged: AccessLog
+) -> None:
+    async with _client(_small_app(logged)) as client:
         first = await client.get("/ok?q=1")
         second = await client.get("/missing")
+    logged.flush()
     lines = access_lines.getvalue().splitlines()
     assert len(lines) == 2
     entries = [json.loads(line) for line in lines]
@@ -206,9 +204,10 @@ async def test_one_json_access_line_per_request_with_its_id(access_lines: io.Str
     assert "203.0.113.9" not in access_lines.getvalue()
 
 
-async def test_access_log_can_be_turned_off(access_lines: io.StringIO) -> None:
-    async with _client(_small_app(access_log=False)) as client:
+async def test_access_log_can_be_turned_off(access_lines: io.StringIO, logged: AccessLog) -> None:
+    async with _client(_small_app(None)) as client:
         await client.get("/ok")
+    logged.flush()
     assert access_lines.getvalue() == ""
 
 
@@ -223,14 +222,14 @@ async def test_access_log_can_be_turned_off(access_lines: io.StringIO) -> None:
     ],
 )
 async def test_request_id_is_kept_only_when_it_is_safe(sent: str, kept: bool) -> None:
-    async with _client(_small_app(access_log=False)) as client:
+    async with _client(_small_app(None)) as client:
         r = await client.get("/ok", headers={"X-Request-Id": sent})
     assert (r.headers["x-request-id"] == sent) is kept
     assert 8 <= len(r.headers["x-request-id"]) <= 64
 
 
 async def test_security_headers() -> None:
-    async with _client(_small_app(access_log=False)) as client:
+    async with _client(_small_app(None)) as client:
         api = await client.get("/ok")
         embed = await client.get("/embed/x")
     assert api.headers["x-content-type-options"] == "nosniff"
@@ -239,7 +238,7 @@ async def test_security_headers() -> None:
 
 
 async def test_unhandled_error_is_a_logged_json_500(caplog: pytest.LogCaptureFixture) -> None:
-    async with _client(_small_app(access_log=False)) as client:
+    async with _client(_small_app(None)) as client:
         r = await client.get("/boom")
     assert r.status_code == 500
     assert r.json() == {
@@ -256,7 +255,7 @@ async def test_unhandled_error_is_a_logged_json_500(caplog: pytest.LogCaptureFix
 
 
 async def test_a_dependency_error_is_a_503_naming_it() -> None:
-    async with _client(_small_app(access_log=False)) as client:
+    async with _client(_small_app(None)) as client:
         r = await client.get("/redis")
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "unavailable"

@@ -70,7 +70,7 @@ def test_empty_optional_values_mean_the_default() -> None:
         ["DB_POOL_SIZE", "LEDGER_BATCH_MS", "ACCESS_LOG", "LOG_LEVEL", "TRUSTED_PROXIES"], ""
     )
     s = Settings.from_env({**GOOD, **empty})
-    assert (s.db_pool_size, s.ledger_batch_ms, s.access_log, s.log_level) == (10, 2.0, True, "info")
+    assert (s.db_pool_size, s.ledger_batch_ms, s.access_log, s.log_level) == (10, 0.0, True, "info")
     assert s.trusted_proxies == ()
 
 
