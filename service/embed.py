@@ -4,11 +4,8 @@ results as SVG, and the widget's static files."""
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-import hmac
 import re
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +22,7 @@ from starlette.routing import Route
 
 from service import openapi
 from service.errors import ApiError, Forbidden, NotFound
-from service.http import json_response
+from service.http import PreparedResponse, json_response, not_modified
 from service.i18n import (
     CATALOGS,
     DEFAULT_LOCALE,
@@ -35,6 +32,7 @@ from service.i18n import (
     gettext,
     votes_text,
 )
+from service.identity import widget_token
 from service.polls import Poll, looks_like_poll_id
 from service.public import PUBLIC_CACHE, has_voted, may_see_results, public_poll
 from service.results import shape
@@ -85,14 +83,6 @@ _CSS_HREF = f"/static/embed.css?v={_ASSETS['embed.css'].version}"
 _JS_HREF = f"/static/embed.js?v={_ASSETS['embed.js'].version}"
 
 
-def _not_modified(request: Request, etag: str) -> bool:
-    # Read from the raw headers: building request.headers costs more than this scan.
-    for name, value in request.scope["headers"]:
-        if name == b"if-none-match":
-            return etag in (tag.strip() for tag in value.decode("latin-1").split(","))
-    return False
-
-
 def _serve_asset(request: Request, asset: _Asset, cache: str) -> Response:
     headers = {
         "ETag": asset.etag,
@@ -100,7 +90,7 @@ def _serve_asset(request: Request, asset: _Asset, cache: str) -> Response:
         # Host pages that isolate themselves (COEP) may still load the loader.
         "Cross-Origin-Resource-Policy": "cross-origin",
     }
-    if _not_modified(request, asset.etag):
+    if not_modified(request, asset.etag):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
@@ -445,39 +435,6 @@ async def _reader_has_voted(request: Request, poll: Poll, done: bool) -> bool:
     return await has_voted(request, poll)
 
 
-class _Minter:
-    """Widget tokens as identity.widget_token makes them (and check_widget_token checks
-    them), from a pre-keyed HMAC: keying a new HMAC costs more than the rest of a page."""
-
-    def __init__(self, secret_key: bytes) -> None:
-        self._base = hmac.new(secret_key, digestmod=hashlib.sha256)
-
-    def __call__(self, poll_id: str) -> str:
-        issued = int(time.time())
-        nonce = secrets.token_urlsafe(12)
-        mac = self._base.copy()
-        mac.update(f"wt.{poll_id}.{issued}.{nonce}".encode())
-        return f"{issued}.{nonce}.{mac.hexdigest()[:32]}"
-
-
-@functools.lru_cache(maxsize=4)
-def _minter(secret_key: bytes) -> _Minter:
-    return _Minter(secret_key)
-
-
-class _Html(Response):
-    """A response whose headers were encoded once with its page: Starlette's general
-    header building is a noticeable share of this route's cost."""
-
-    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]], status: int = 200) -> None:
-        self.status_code = status
-        self.body = body
-        self.background = None
-        if status != 304:
-            headers.append((b"content-length", str(len(body)).encode()))
-        self.raw_headers = headers
-
-
 def _form_page(
     request: Request, page: _Rendered, poll_id: str, voter: str | None, revalidate: bool
 ) -> Response:
@@ -490,15 +447,15 @@ def _form_page(
         etag = f'W/"{page.etag}.{int(time.time()) // 3600}"'
         headers.append((b"etag", etag.encode()))
         headers.append((b"cache-control", b"private, no-cache"))
-        if _not_modified(request, etag):
-            return _Html(b"", headers, 304)
+        if not_modified(request, etag):
+            return PreparedResponse(b"", headers, 304)
     else:
         headers.append((b"cache-control", b"private, no-store"))
-    token = _minter(request.state.settings.secret_key)(poll_id)
+    token = widget_token(request.state.settings.secret_key, poll_id)
     fields = f'<input type="hidden" name="token" value="{token}">'
     if voter:
         fields += f'<input type="hidden" name="voter" value="{escape(voter)}">'
-    return _Html(page.head + fields.encode() + page.tail, headers)
+    return PreparedResponse(page.head + fields.encode() + page.tail, headers)
 
 
 @dataclass(frozen=True)
@@ -587,12 +544,12 @@ async def embed_page(request: Request) -> Response:
     headers = list(page.headers)
     if personal:
         headers.append((b"cache-control", b"private, no-store"))
-        return _Html(page.head, headers)
+        return PreparedResponse(page.head, headers)
     etag = f'W/"{page.etag}"'
     headers += [(b"etag", etag.encode()), (b"cache-control", PUBLIC_CACHE.encode())]
-    if _not_modified(request, etag):
-        return _Html(b"", headers, 304)
-    return _Html(page.head, headers)
+    if not_modified(request, etag):
+        return PreparedResponse(b"", headers, 304)
+    return PreparedResponse(page.head, headers)
 
 
 def _missing(request: Request) -> Response:
@@ -715,7 +672,7 @@ async def results_svg(request: Request) -> Response:
         "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
         "Cross-Origin-Resource-Policy": "cross-origin",
     }
-    if _not_modified(request, etag):
+    if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="image/svg+xml", headers=headers)
 

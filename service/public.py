@@ -10,12 +10,14 @@ from starlette.routing import Route
 
 from service.auth import authenticate
 from service.errors import Forbidden, NotFound
-from service.http import json_response
+from service.http import PreparedResponse, json_response, not_modified
 from service.identity import VOTER_COOKIE, voter_cookie
 from service.keys import poll_prefix
 from service.polls import Poll, looks_like_poll_id
 
 PUBLIC_CACHE = "public, max-age=1"
+_PUBLIC = PUBLIC_CACHE.encode()
+_PRIVATE = b"private, no-cache"
 
 
 async def public_poll(request: Request) -> Poll:
@@ -44,8 +46,9 @@ async def may_see_results(request: Request, poll: Poll) -> bool:
         principal.require("polls:read")
         principal.check_site(poll.site.id)
         return True
-    now = datetime.now(UTC)
-    if poll.results_public(now, has_voted=False):
+    if poll.results_visibility == "always":
+        return True
+    if poll.results_public(datetime.now(UTC), has_voted=False):
         return True
     if poll.results_visibility == "after_vote":
         return await has_voted(request, poll)
@@ -65,10 +68,14 @@ async def get_results(request: Request) -> Response:
         raise Forbidden("the results of this poll are not public yet", code="results_hidden")
     body, etag = await request.state.counts.rendered(poll)
     private = "authorization" in request.headers or poll.results_visibility == "after_vote"
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache" if private else PUBLIC_CACHE}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"etag", etag.encode()),
+        (b"cache-control", _PRIVATE if private else _PUBLIC),
+    ]
+    if not_modified(request, etag):
+        return PreparedResponse(b"", headers, 304)
+    return PreparedResponse(body, headers)
 
 
 routes = [
