@@ -119,8 +119,8 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         # Routing is a linear scan: the hottest routes (votes, the embed page) go first.
         *votes.routes,
-        *embed.routes,
         *public.routes,
+        *embed.routes,
         *ops.routes,
         # Before admin's /v1/admin/polls/{poll_id}/{action}, which would take dashboard-link.
         *dashboard.routes,
