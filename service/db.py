@@ -26,12 +26,19 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
+async def _no_session_state(con: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (unlock advisory locks, CLOSE ALL,
+    UNLISTEN *, RESET ALL): a round trip on every release, and this service leaves no
+    such session state behind. asyncpg still rolls back an open transaction first."""
+
+
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=size,
         init=_init_connection,
+        reset=_no_session_state,
         command_timeout=10,
         # Fail fast when the server is down instead of hanging the request.
         timeout=3,

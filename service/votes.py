@@ -29,7 +29,7 @@ from service.errors import (
     PayloadTooLarge,
     RateLimited,
 )
-from service.http import encode_json
+from service.http import PreparedResponse, encode_json
 from service.identity import (
     check_widget_token,
     client_ip,
@@ -289,11 +289,10 @@ async def cast_vote(request: Request) -> Response:
         "replayed": verdict.outcome == "replayed",
         "results": _shaped(poll, verdict.counts) if poll.results_public(now, True) else None,
     }
-    response = Response(encode_json(payload), status_code=201, media_type="application/json")
-    response.headers["Cache-Control"] = "no-store"
+    answer = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
     if new_voter:
-        response.headers["Set-Cookie"] = voter_cookie_header(voter_id)
-    return response
+        answer.append((b"set-cookie", voter_cookie_header(voter_id).encode()))
+    return PreparedResponse(encode_json(payload), answer, 201)
 
 
 _last_shape: list[Any] = [None, None, None]
