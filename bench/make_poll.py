@@ -14,7 +14,7 @@ import sys
 import asyncpg
 
 from service.db import apply_schema
-from service.polls import new_poll_id
+from service.polls import insert_options, new_poll_id
 
 
 async def main() -> str:
@@ -35,18 +35,8 @@ async def main() -> str:
             site_id,
             "Which option do you prefer?",
         )
-        options = []
-        for position in range(4):
-            options.append(
-                await con.fetchval(
-                    "INSERT INTO poll_options (poll_id, position, label) VALUES ($1, $2, $3)"
-                    " RETURNING id",
-                    poll_id,
-                    position,
-                    f"Option {position + 1}",
-                )
-            )
-        return f"{poll_id}:{','.join(map(str, options))}"
+        options = await insert_options(con, poll_id, [f"Option {n}" for n in range(1, 5)])
+        return f"{poll_id}:{','.join(options)}"
     finally:
         await con.close()
 

@@ -24,7 +24,14 @@ from service.errors import BadRequest, Conflict, NotFound
 from service.http import json_response
 from service.keys import drop_poll_keys
 from service.pollcache import ALL
-from service.polls import SITE_COLUMNS, Poll, load_poll, looks_like_poll_id, new_poll_id
+from service.polls import (
+    SITE_COLUMNS,
+    Poll,
+    insert_options,
+    load_poll,
+    looks_like_poll_id,
+    new_poll_id,
+)
 from service.validation import clean_text, read_json
 
 Locale = Literal["vi", "en"]
@@ -464,7 +471,7 @@ async def create_poll(request: Request) -> Response:
             body.opens_at,
             body.closes_at,
         )
-        await _insert_options(con, poll_id, options)
+        await insert_options(con, poll_id, options)
         poll = await load_poll(con, poll_id)
         assert poll is not None
         view = poll_view(poll, request.state.settings.public_url)
@@ -483,13 +490,6 @@ async def create_poll(request: Request) -> Response:
 
 def _audit_view(view: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in view.items() if k != "embed"}
-
-
-async def _insert_options(con: asyncpg.Connection, poll_id: str, labels: list[str]) -> None:
-    await con.executemany(
-        "INSERT INTO poll_options (poll_id, position, label) VALUES ($1, $2, $3)",
-        [(poll_id, i, label) for i, label in enumerate(labels)],
-    )
 
 
 async def list_polls(request: Request) -> Response:
@@ -599,7 +599,7 @@ async def update_poll(request: Request) -> Response:
             )
         if options is not None:
             await con.execute("DELETE FROM poll_options WHERE poll_id = $1", poll_id)
-            await _insert_options(con, poll_id, options)
+            await insert_options(con, poll_id, options)
             await con.execute("UPDATE polls SET updated_at = now() WHERE id = $1", poll_id)
         updated = await load_poll(con, poll_id)
         assert updated is not None

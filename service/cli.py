@@ -198,7 +198,7 @@ async def _seed(settings: Settings) -> tuple[str | None, str]:
     """Demo data on first start: a site, an all-scopes token, the smart-city poll."""
     from service.auth import SCOPES, create_token
     from service.db import apply_schema
-    from service.polls import new_poll_id
+    from service.polls import insert_options, new_poll_id
 
     con = await asyncpg.connect(settings.database_url)
     try:
@@ -223,10 +223,7 @@ async def _seed(settings: Settings) -> tuple[str | None, str]:
                 site_id,
                 DEMO_QUESTION,
             )
-            await con.executemany(
-                "INSERT INTO poll_options (poll_id, position, label) VALUES ($1, $2, $3)",
-                [(poll_id, i, label) for i, label in enumerate(["Có", "Không", "Ý kiến khác"])],
-            )
+            await insert_options(con, poll_id, ["Có", "Không", "Ý kiến khác"])
             _, token = await create_token(con, settings.secret_key, list(SCOPES), None, "dev")
         return token, poll_id
     finally:

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from service.db import Conn
 from service.settings import Network
 
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no look-alikes (l/1, o/0)
@@ -169,3 +170,15 @@ async def load_poll(con: asyncpg.Connection | asyncpg.Pool, poll_id: str) -> Pol
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+async def insert_options(con: Conn, poll_id: str, labels: list[str]) -> list[str]:
+    """Store a poll's options in order; their ids, as the API shows them."""
+    rows = await con.fetch(
+        "INSERT INTO poll_options (poll_id, position, label)"
+        " SELECT $1, p - 1, l FROM unnest($2::text[]) WITH ORDINALITY AS o(l, p)"
+        " RETURNING id, position",
+        poll_id,
+        labels,
+    )
+    return [str(r["id"]) for r in sorted(rows, key=lambda r: r["position"])]
