@@ -405,6 +405,8 @@ async def update_site(request: Request) -> Response:
     principal = await require_scope(request, "sites:admin")
     body = await read_json(request, SiteUpdate)
     values = _site_values(body)
+    if not values and not body.rotate_voter_secret:
+        raise BadRequest("the body changes nothing")
     async with request.state.pool.acquire() as con, con.transaction():
         before = await _site_row(con, request.path_params["slug"], principal)
         if body.rotate_voter_secret:
@@ -579,6 +581,20 @@ async def update_poll(request: Request) -> Response:
         if poll.status == "archived":
             raise Conflict("an archived poll cannot change", code="archived")
         if await _has_votes(con, poll_id):
+            # Sending a field's current value back (a client that PATCHes its whole form)
+            # changes nothing, so only real changes count against the lock.
+            current = {
+                "kind": poll.kind,
+                "min_choices": poll.min_choices,
+                "max_choices": poll.max_choices,
+                "question": poll.question,
+                "dedupe_mode": poll.dedupe_mode,
+                "dedupe_window_hours": poll.dedupe_window_hours,
+                "opens_at": poll.opens_at,
+                "options": [o.label for o in poll.options],
+            }
+            for field in [f for f in given if f in current and given[f] == current[f]]:
+                del given[field]  # rewriting an equal value (options!) must not happen
             locked = sorted(set(given) - SAFE_AFTER_VOTES)
             if locked:
                 raise Conflict(
@@ -587,6 +603,8 @@ async def update_poll(request: Request) -> Response:
                     field=locked[0],
                     code="has_votes",
                 )
+            if not given:  # nothing differs: nothing to write, nothing to audit
+                return json_response(poll_view(poll, request.state.settings.public_url))
         before = poll_view(poll, request.state.settings.public_url)
         values = _poll_values(given, poll)
         options = values.pop("options", None)

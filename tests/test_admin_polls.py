@@ -413,3 +413,24 @@ async def test_every_change_is_audited_with_who_and_when(
     # The audit trail is readable over the API too.
     trail = (await admin.get(f"/v1/admin/polls/{poll['id']}/audit")).json()["items"]
     assert [t["action"] for t in trail] == ["create", "open", "update", "close"]
+
+
+async def test_sending_current_values_back_after_votes_changes_nothing(
+    admin: httpx.AsyncClient, make_poll: PollMaker, state: dict[str, Any]
+) -> None:
+    poll = await make_poll()
+    await _vote(state, poll)
+    audit_rows = len(await _audit(state, poll["id"]))
+    labels = [o["label"] for o in poll["options"]]
+    same = {"kind": poll["kind"], "question": poll["question"], "options": labels}
+    r = await admin.patch(f"/v1/admin/polls/{poll['id']}", json=same)
+    assert r.status_code == 200, r.text
+    # The options kept their ids (their counts are keyed by them) and nothing was audited.
+    assert r.json()["options"] == poll["options"]
+    assert len(await _audit(state, poll["id"])) == audit_rows
+    r = await admin.patch(
+        f"/v1/admin/polls/{poll['id']}", json={**same, "description": "Mô tả mới"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["description"] == "Mô tả mới"
+    assert r.json()["options"] == poll["options"]

@@ -165,3 +165,11 @@ async def test_update_refuses_bad_bodies(
     assert r.status_code == 400, r.text
     assert r.json()["error"]["field"] is not None
     assert (await admin.get("/v1/admin/sites/hoan-kiem")).json() == site
+
+
+async def test_an_empty_site_update_is_refused(
+    admin: httpx.AsyncClient, site: dict[str, Any]
+) -> None:
+    r = await admin.patch(f"/v1/admin/sites/{site['slug']}", json={})
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == "the body changes nothing"
