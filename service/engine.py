@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from dataclasses import dataclass
 from importlib import resources
@@ -79,6 +80,8 @@ class _Vote:
 
 
 _ids = random.Random()  # noqa: S311 -- ids must be unique, not unguessable; seeded from os.urandom
+# A forked worker must not repeat its parent's ids: the ledger would take them for replays.
+os.register_at_fork(after_in_child=_ids.seed)
 
 
 def _script(name: str) -> str:
