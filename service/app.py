@@ -119,9 +119,10 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         # Routing is a linear scan costing ~2.5 µs a route tried: the hottest routes go
         # first — the embed page (every page view), then votes, then public reads.
-        *embed.routes,
+        *embed.page_routes,
         *votes.routes,
         *public.routes,
+        *embed.routes,
         *ops.routes,
         # Before admin's /v1/admin/polls/{poll_id}/{action}, which would take dashboard-link.
         *dashboard.routes,
