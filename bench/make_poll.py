@@ -14,7 +14,7 @@ import sys
 import asyncpg
 
 from service.db import apply_schema
-from service.polls import insert_options, new_poll_id
+from service.polls import insert_open_poll
 
 
 async def main() -> str:
@@ -28,14 +28,9 @@ async def main() -> str:
             " ON CONFLICT (slug) DO UPDATE SET name = excluded.name RETURNING id",
             secrets.token_urlsafe(32),
         )
-        poll_id = new_poll_id()
-        await con.execute(
-            "INSERT INTO polls (id, site_id, question, status) VALUES ($1, $2, $3, 'open')",
-            poll_id,
-            site_id,
-            "Which option do you prefer?",
+        poll_id, options = await insert_open_poll(
+            con, site_id, "Which option do you prefer?", [f"Option {n}" for n in range(1, 5)]
         )
-        options = await insert_options(con, poll_id, [f"Option {n}" for n in range(1, 5)])
         return f"{poll_id}:{','.join(options)}"
     finally:
         await con.close()

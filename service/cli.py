@@ -198,7 +198,7 @@ async def _seed(settings: Settings) -> tuple[str | None, str]:
     """Demo data on first start: a site, an all-scopes token, the smart-city poll."""
     from service.auth import SCOPES, create_token
     from service.db import apply_schema
-    from service.polls import insert_options, new_poll_id
+    from service.polls import insert_open_poll
 
     con = await asyncpg.connect(settings.database_url)
     try:
@@ -216,14 +216,9 @@ async def _seed(settings: Settings) -> tuple[str | None, str]:
                 [settings.public_url],
                 secrets.token_urlsafe(32),
             )
-            poll_id = new_poll_id()
-            await con.execute(
-                "INSERT INTO polls (id, site_id, question, status) VALUES ($1, $2, $3, 'open')",
-                poll_id,
-                site_id,
-                DEMO_QUESTION,
+            poll_id, _ = await insert_open_poll(
+                con, site_id, DEMO_QUESTION, ["Có", "Không", "Ý kiến khác"]
             )
-            await insert_options(con, poll_id, ["Có", "Không", "Ý kiến khác"])
             _, token = await create_token(con, settings.secret_key, list(SCOPES), None, "dev")
         return token, poll_id
     finally:

@@ -182,3 +182,17 @@ async def insert_options(con: Conn, poll_id: str, labels: list[str]) -> list[str
         labels,
     )
     return [str(r["id"]) for r in sorted(rows, key=lambda r: r["position"])]
+
+
+async def insert_open_poll(
+    con: Conn, site_id: int, question: str, labels: list[str]
+) -> tuple[str, list[str]]:
+    """An open poll with default rules (the dev demo, the benchmark): its id and option ids."""
+    poll_id = new_poll_id()
+    await con.execute(
+        "INSERT INTO polls (id, site_id, question, status) VALUES ($1, $2, $3, 'open')",
+        poll_id,
+        site_id,
+        question,
+    )
+    return poll_id, await insert_options(con, poll_id, labels)

@@ -26,7 +26,6 @@ from service.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    PayloadTooLarge,
     RateLimited,
 )
 from service.http import PreparedResponse, encode_json
@@ -42,7 +41,7 @@ from service.identity import (
 )
 from service.polls import Poll, looks_like_poll_id
 from service.results import shape
-from service.validation import MAX_BODY, decode, parse_form
+from service.validation import decode, parse_form, read_body
 
 MAX_PAGE_URL = 500
 # The embed page's query keys a form post carries back to the poll after voting.
@@ -229,16 +228,6 @@ def _refusal(poll: Poll, verdict: Verdict) -> ApiError:
     )
 
 
-async def _read_body(request: Request, headers: dict[bytes, bytes]) -> bytes:
-    declared = headers.get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes")
-    return body
-
-
 async def cast_vote(request: Request) -> Response:
     started = time.perf_counter()
     state = request.state
@@ -257,7 +246,7 @@ async def cast_vote(request: Request) -> Response:
             poll = None
             raise NotFound("no such poll")
         _check_origin(headers, poll, state.own_origin)
-        raw = await _read_body(request, headers)
+        raw = await read_body(request)
         body = _form_body(raw) if is_form else decode(raw, VoteBody)
         now = datetime.now(UTC)
         phase = poll.phase(now)

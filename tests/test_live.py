@@ -184,13 +184,9 @@ def app(app_state: tuple[Any, dict[str, Any]], state: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-async def anon(
-    app_state: tuple[Any, dict[str, Any]], state: dict[str, Any]
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that never carries a token (the `admin` fixture gives `client` one)."""
-    transport = httpx.ASGITransport(app=app_state[0], client=("127.0.0.1", 50001))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
+def anon(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """A client that never carries a token (`client` is anonymous; `admin` has the token)."""
+    return client
 
 
 @pytest.fixture

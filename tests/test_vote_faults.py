@@ -65,9 +65,9 @@ async def open_poll(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
 
 
 async def until(check: Any, limit: float = 15.0) -> None:
-    """Wait for an async condition, polling; fail after `limit` seconds."""
+    """Wait for a condition (a plain or async callable), polling; fail after `limit` s."""
     deadline = time.monotonic() + limit
-    while not await check():
+    while not await _truth(check()):
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
 
@@ -94,9 +94,9 @@ async def test_redis_killed_mid_run_loses_no_accepted_vote(
                         assert "retry-after" in r.headers
 
             run = [asyncio.create_task(cast(i)) for i in range(300)]
-            await until(lambda: _at_least(outcomes, 80))
+            await until(lambda: len(outcomes) >= 80)
             redis.kill()  # SIGKILL, votes still in flight
-            await until(lambda: _any_status(outcomes, 503))
+            await until(lambda: 503 in outcomes.values())
             redis.restart()  # comes back empty: no persistence
             await asyncio.gather(*run)
             # Voters whose vote failed try again now that Redis is back.
@@ -129,18 +129,8 @@ async def test_redis_killed_mid_run_loses_no_accepted_vote(
         redis.stop()
 
 
-def _at_least(outcomes: dict[int, int], n: int) -> Any:
-    async def check() -> bool:
-        return len(outcomes) >= n
-
-    return check()
-
-
-def _any_status(outcomes: dict[int, int], status: int) -> Any:
-    async def check() -> bool:
-        return status in outcomes.values()
-
-    return check()
+async def _truth(value: Any) -> bool:
+    return bool(await value) if asyncio.iscoroutine(value) else bool(value)
 
 
 async def test_postgres_stopped_gives_503_then_recovers(settings, scratch_dir: Path):

@@ -352,3 +352,19 @@ async def test_metrics_carry_per_poll_figures_and_latency(client, make_poll):
     assert f'civicpoll_poll_votes_total{{outcome="accepted",poll="{poll["id"]}"}} 1.0' in text
     assert f'civicpoll_poll_votes_total{{outcome="duplicate",poll="{poll["id"]}"}} 1.0' in text
     assert "civicpoll_vote_seconds_bucket" in text
+
+
+async def test_a_chunked_body_is_cut_off_at_the_limit(client, make_poll):
+    poll = await make_poll()
+
+    async def chunks():
+        for _ in range(100):  # 100 KiB without a Content-Length
+            yield b" " * 1024
+
+    r = await client.post(
+        f"/v1/polls/{poll['id']}/votes",
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "too_large"
