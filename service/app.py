@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +34,8 @@ from service.pollcache import PollCache
 from service.results import CountsCache
 from service.settings import Settings, SettingsError
 
+log = logging.getLogger("civicpoll.app")
+
 
 def connect_redis(url: str) -> aioredis.Redis:
     # Short timeouts and one quick retry: with Redis down, a vote must hear 503 within a
@@ -54,6 +58,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
     error.status = exc.status_code
     return error_response(error)
+
+
+async def _bounded(step: str, work: Awaitable[Any], seconds: float = 5.0) -> bool:
+    """One shutdown step, given `seconds` at most: a stuck dependency must not keep the
+    process from exiting (a supervisor would have to kill it, losing the rest of the
+    shutdown). Says which step overran; False if it did."""
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(work, seconds)
+    except TimeoutError:
+        log.error("shutdown: %s did not finish within %.0f s; going on", step, seconds)
+        return False
+    except Exception as exc:
+        log.warning("shutdown: %s failed: %r", step, exc)
+    elapsed = time.monotonic() - started
+    if elapsed > 1.0:
+        log.warning("shutdown: %s took %.1f s", step, elapsed)
+    return True
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -109,12 +131,14 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await hub.close()
-            await engine.stop()
-            await tally.flush()
-            await redis.aclose()
-            await pool.close()
+            await _bounded("background tasks", asyncio.gather(*tasks, return_exceptions=True))
+            await _bounded("live streams", hub.close())
+            # Votes in flight finish (or fail with 503) within the engine's own timeouts.
+            await _bounded("vote engine", engine.stop(), 15.0)
+            await _bounded("integrity figures", tally.flush())
+            await _bounded("redis", redis.aclose())
+            if not await _bounded("postgres pool", pool.close()):
+                pool.terminate()
 
     routes = [
         # Routing is a linear scan costing ~2.5 µs a route tried: the hottest routes go

@@ -27,7 +27,7 @@ from tests.test_votes import vote
 async def running_app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     """A second app on the given settings, with a client from a trusted proxy."""
     app = create_app(settings)
-    async with LifespanManager(app, shutdown_timeout=30) as manager:
+    async with LifespanManager(app, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 50002))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             yield c, manager._state
