@@ -34,10 +34,31 @@ class PreparedResponse(Response):
         self.raw_headers = headers
 
 
+# The hot routes read the few headers they need from the raw list: building
+# request.headers (or request.cookies) costs more than these scans.
+
+
+def raw_header(request: Request, name: bytes) -> bytes | None:
+    """The first value of a header; `name` in lower case."""
+    headers: list[tuple[bytes, bytes]] = request.scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def cookie(request: Request, name: str) -> str | None:
+    header = raw_header(request, b"cookie")
+    if not header:
+        return None
+    for part in header.decode("latin-1").split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == name:
+            return value.strip()
+    return None
+
+
 def not_modified(request: Request, etag: str) -> bool:
     """Whether If-None-Match names this ETag."""
-    # Read from the raw headers: building request.headers costs more than this scan.
-    for name, value in request.scope["headers"]:
-        if name == b"if-none-match":
-            return etag in (tag.strip() for tag in value.decode("latin-1").split(","))
-    return False
+    value = raw_header(request, b"if-none-match")
+    return value is not None and etag in (t.strip() for t in value.decode("latin-1").split(","))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import random
 import secrets
+import socket
 import time
-from collections.abc import Sequence
 from functools import lru_cache
 
 from service.errors import BadRequest, Forbidden
@@ -64,60 +63,78 @@ def voter_cookie_header(voter_id: str) -> str:
     )
 
 
-@lru_cache(maxsize=4096)
-def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+# An address as (version, integer value, canonical text). inet_pton is strict (no leading
+# zeros, no short forms, no spaces) and, with int.from_bytes, about a tenth of the cost of
+# the ipaddress module: every vote parses at least one address it has not seen before.
+Address = tuple[int, int, str]
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+
+
+def parse_address(text: str) -> Address | None:
+    text = text.strip()
     try:
-        ip = ipaddress.ip_address(text.strip())
-    except ValueError:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text)), text
+    except OSError:
+        pass
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, text)
+    except OSError:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+    if packed.startswith(_V4_MAPPED):  # ::ffff:a.b.c.d from a dual-stack socket
+        v4 = packed[12:]
+        return 4, int.from_bytes(v4), socket.inet_ntop(socket.AF_INET, v4)
+    return 6, int.from_bytes(packed), socket.inet_ntop(socket.AF_INET6, packed)
 
 
-def _trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: Sequence[Network]) -> bool:
-    return any(ip in net for net in proxies)
+@lru_cache(maxsize=64)
+def _ranges(networks: tuple[Network, ...]) -> tuple[tuple[int, int, int], ...]:
+    return tuple((n.version, int(n.network_address), int(n.netmask)) for n in networks)
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
+def _within(address: Address, networks: tuple[Network, ...]) -> bool:
+    version, value, _ = address
+    return any(v == version and value & mask == net for v, net, mask in _ranges(networks))
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, proxies: tuple[Network, ...]) -> str:
     """The socket peer, or the right-most untrusted X-Forwarded-For hop behind trusted proxies.
 
     The right-most hop is the one our own proxy saw; anything left of it was written by
     the client and may be forged.
     """
-    peer_ip = _parse_ip(peer or "")
-    if peer_ip is None:
+    peer_address = parse_address(peer or "")
+    if peer_address is None:
         return peer or "unknown"
-    if not forwarded_for or not proxies or not _trusted(peer_ip, proxies):
-        return str(peer_ip)
+    if not forwarded_for or not proxies or not _within(peer_address, proxies):
+        return peer_address[2]
     for hop in reversed(forwarded_for.split(",")):
-        ip = _parse_ip(hop)
-        if ip is None:
+        address = parse_address(hop)
+        if address is None:
             # A garbled hop ends the chain we can trust.
-            return str(peer_ip)
-        if not _trusted(ip, proxies):
-            return str(ip)
-        peer_ip = ip
-    return str(peer_ip)
+            return peer_address[2]
+        if not _within(address, proxies):
+            return address[2]
+        peer_address = address
+    return peer_address[2]
 
 
 def network_of(ip: str) -> str:
     """The /24 (IPv4) or /64 (IPv6) an address belongs to: the rate-limit neighbourhood.
     `ip` is what client_ip returned: already a normalised address."""
-    if "." in ip and ":" not in ip:  # IPv4: string surgery is 20x cheaper than ipaddress
+    if "." in ip and ":" not in ip:  # IPv4: string surgery is cheaper still
         return ip.rpartition(".")[0] + ".0/24"
-    parsed = _parse_ip(ip)
-    if parsed is None:
+    address = parse_address(ip)
+    if address is None or address[0] == 4:
         return ip
-    prefix = 24 if parsed.version == 4 else 64
-    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
+    prefix = address[1] >> 64 << 64
+    return f"{socket.inet_ntop(socket.AF_INET6, prefix.to_bytes(16))}/64"
 
 
-def in_networks(ip: str, networks: Sequence[Network]) -> bool:
+def in_networks(ip: str, networks: tuple[Network, ...]) -> bool:
     if not networks:
         return False
-    parsed = _parse_ip(ip)
-    return parsed is not None and any(parsed in net for net in networks)
+    address = parse_address(ip)
+    return address is not None and _within(address, networks)
 
 
 # ---------------------------------------------------------------- host-signed voter ids

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from service.auth import authenticate
 from service.errors import Forbidden, NotFound
-from service.http import PreparedResponse, json_response, not_modified
+from service.http import PreparedResponse, cookie, json_response, not_modified, raw_header
 from service.identity import VOTER_COOKIE, voter_cookie
 from service.keys import poll_prefix
 from service.polls import Poll, looks_like_poll_id
@@ -32,7 +32,7 @@ async def public_poll(request: Request) -> Poll:
 
 
 async def has_voted(request: Request, poll: Poll) -> bool:
-    voter = voter_cookie(request.cookies.get(VOTER_COOKIE))
+    voter = voter_cookie(cookie(request, VOTER_COOKIE))
     if voter is None:
         return False
     mark = poll_prefix(poll.id) + "v:" + request.state.hasher(poll.id, "voter", voter)
@@ -41,7 +41,7 @@ async def has_voted(request: Request, poll: Poll) -> bool:
 
 async def may_see_results(request: Request, poll: Poll) -> bool:
     """Visibility rules for the public; a token with polls:read for the site always sees."""
-    if "authorization" in request.headers:
+    if raw_header(request, b"authorization") is not None:
         principal = await authenticate(request)
         principal.require("polls:read")
         principal.check_site(poll.site.id)
@@ -67,7 +67,9 @@ async def get_results(request: Request) -> Response:
     if not await may_see_results(request, poll):
         raise Forbidden("the results of this poll are not public yet", code="results_hidden")
     body, etag = await request.state.counts.rendered(poll)
-    private = "authorization" in request.headers or poll.results_visibility == "after_vote"
+    private = (
+        raw_header(request, b"authorization") is not None or poll.results_visibility == "after_vote"
+    )
     headers = [
         (b"content-type", b"application/json"),
         (b"etag", etag.encode()),

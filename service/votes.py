@@ -28,8 +28,9 @@ from service.errors import (
     NotFound,
     RateLimited,
 )
-from service.http import PreparedResponse, encode_json
+from service.http import PreparedResponse, cookie, encode_json
 from service.identity import (
+    VOTER_COOKIE,
     check_widget_token,
     client_ip,
     in_networks,
@@ -235,7 +236,7 @@ async def cast_vote(request: Request) -> Response:
     poll_id = request.path_params["poll_id"]
     is_form = headers.get(b"content-type", b"").startswith(_FORM)
     poll: Poll | None = None
-    voter_id = voter_cookie(request.cookies.get("pv"))
+    voter_id = voter_cookie(cookie(request, VOTER_COOKIE))
     new_voter = voter_id is None
     if voter_id is None:
         voter_id = new_voter_id()
