@@ -55,6 +55,22 @@ async def test_500_concurrent_distinct_voters_count_exactly(client, make_poll: P
     assert await ledger_total(state, poll["id"]) == 500
 
 
+async def test_ledger_ids_are_time_ordered_uuids(client, make_poll: PollMaker, state):
+    """UUIDv7: the primary-key index grows at its right edge (less WAL per vote)."""
+    poll = await make_poll()
+    before = time.time()
+    for _ in range(3):
+        assert (await vote(client, poll)).status_code == 201
+    rows = await state["pool"].fetch(
+        "SELECT id FROM votes WHERE poll_id = $1 ORDER BY cast_at", poll["id"]
+    )
+    ids = [row["id"] for row in rows]
+    assert [i.version for i in ids] == [7, 7, 7]
+    stamps = [i.int >> 80 for i in ids]
+    assert stamps == sorted(stamps)
+    assert before * 1000 - 1000 <= stamps[0] <= time.time() * 1000 + 1000
+
+
 async def test_one_voter_sending_50_at_once_counts_once(client, admin, make_poll, state):
     poll = await make_poll()
     answers = await asyncio.gather(
