@@ -86,9 +86,21 @@ def parse_address(text: str) -> Address | None:
     return 6, int.from_bytes(packed), socket.inet_ntop(socket.AF_INET6, packed)
 
 
-@lru_cache(maxsize=64)
-def _ranges(networks: tuple[Network, ...]) -> tuple[tuple[int, int, int], ...]:
-    return tuple((n.version, int(n.network_address), int(n.netmask)) for n in networks)
+_Ranges = tuple[tuple[int, int, int], ...]
+# Keyed by identity: the tuples come from the settings and the poll cache and live long;
+# hashing them would hash every ipaddress network object in Python, on every vote.
+_ranges_of: dict[int, tuple[tuple[Network, ...], _Ranges]] = {}
+
+
+def _ranges(networks: tuple[Network, ...]) -> _Ranges:
+    known = _ranges_of.get(id(networks))
+    if known is not None and known[0] is networks:
+        return known[1]
+    ranges = tuple((n.version, int(n.network_address), int(n.netmask)) for n in networks)
+    if len(_ranges_of) >= 1024:  # sites' allowlists change; do not grow without bound
+        _ranges_of.clear()
+    _ranges_of[id(networks)] = (networks, ranges)
+    return ranges
 
 
 def _within(address: Address, networks: tuple[Network, ...]) -> bool:

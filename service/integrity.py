@@ -14,16 +14,7 @@ from service.results import as_text
 
 log = logging.getLogger("civicpoll.integrity")
 
-FIGURES = (
-    "accepted",
-    "duplicate",
-    "rate_limited",
-    "invalid",
-    "closed",
-    "replayed",
-    "token_reused",
-    "failed",
-)
+FIGURES = metrics.OUTCOMES
 
 
 MAX_POLLS_EXPORTED = 2000
@@ -37,13 +28,13 @@ class OutcomeTally:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._pending: Counter[tuple[str, str]] = Counter()
-        self._metric = {name: metrics.VOTES.labels(name) for name in FIGURES}
+        self._totals = metrics.VOTES.values
         # This process's figures per poll, for Prometheus (which sums the processes);
         # bounded so a long-lived process does not grow with every poll it ever saw.
         self.per_poll = metrics.POLL_FIGURES
 
     def note(self, poll_id: str | None, outcome: str, *, in_redis: bool = False) -> None:
-        self._metric[outcome].inc()
+        self._totals[outcome] += 1
         if poll_id is None:
             return
         figures = self.per_poll.get(poll_id)

@@ -24,7 +24,8 @@ _DEFAULT_HEADERS = [
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-_STATUS_CLASS = {n: metrics.HTTP_REQUESTS.labels(f"{n}xx") for n in range(1, 6)}
+_BY_STATUS = metrics.HTTP_REQUESTS.values
+_STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
 
 
 # Request ids only need to be unique: a random per-process prefix and a counter are,
@@ -99,7 +100,7 @@ class RequestContext:
                 error.status = 500
             await error_response(error)(scope, receive, send_wrapper)
         finally:
-            _STATUS_CLASS.get(status // 100, _STATUS_CLASS[5]).inc()
+            _BY_STATUS[_STATUS_CLASS.get(status // 100, "5xx")] += 1
             if self.access_log is not None:
                 # No client address here: the service stores no raw IP, logs included.
                 self.access_log.write(

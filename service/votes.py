@@ -161,12 +161,12 @@ def _idempotency_key(headers: dict[bytes, bytes]) -> str | None:
 def _ballot(
     request: Request, headers: dict[bytes, bytes], poll: Poll, body: VoteBody, voter_id: str
 ) -> Ballot:
-    state = request.state
-    settings = state.settings
-    hasher = state.hasher
+    state = request.scope["state"]
+    settings = state["settings"]
+    hasher = state["hasher"]
     forwarded = headers.get(b"x-forwarded-for")
     ip = client_ip(
-        request.client.host if request.client else None,
+        peer[0] if (peer := request.scope.get("client")) else None,
         forwarded.decode("latin-1") if forwarded else None,
         settings.trusted_proxies,
     )
@@ -231,7 +231,9 @@ def _refusal(poll: Poll, verdict: Verdict) -> ApiError:
 
 async def cast_vote(request: Request) -> Response:
     started = time.perf_counter()
-    state = request.state
+    # The lifespan's dict itself: request.state wraps it in an object whose every
+    # attribute read is a Python-level __getattr__.
+    state: dict[str, Any] = request.scope["state"]
     headers = dict(request.scope["headers"])
     poll_id = request.path_params["poll_id"]
     is_form = headers.get(b"content-type", b"").startswith(_FORM)
@@ -242,11 +244,11 @@ async def cast_vote(request: Request) -> Response:
         voter_id = new_voter_id()
     try:
         if looks_like_poll_id(poll_id):
-            poll = await state.polls.get(poll_id)
+            poll = await state["polls"].get(poll_id)
         if poll is None or poll.status == "draft":
             poll = None
             raise NotFound("no such poll")
-        _check_origin(headers, poll, state.own_origin)
+        _check_origin(headers, poll, state["own_origin"])
         raw = await read_body(request)
         body = _form_body(raw) if is_form else decode(raw, VoteBody)
         now = datetime.now(UTC)
@@ -256,19 +258,19 @@ async def cast_vote(request: Request) -> Response:
         if phase == "not_open":
             raise Conflict("this poll is not open yet", code="poll_not_open")
         ballot = _ballot(request, headers, poll, body, voter_id)
-        verdict = await state.engine.cast(ballot)
-        state.tally.note(poll.id, verdict.outcome, in_redis=True)
+        verdict = await state["engine"].cast(ballot)
+        state["tally"].note(poll.id, verdict.outcome, in_redis=True)
         if verdict.outcome not in ("accepted", "replayed"):
             raise _refusal(poll, verdict)
     except ApiError as exc:
         if exc.code in ("poll_closed", "poll_not_open"):
-            state.tally.note(poll.id if poll else None, "closed")
+            state["tally"].note(poll.id if poll else None, "closed")
         elif exc.status in (400, 403, 413, 415):
-            state.tally.note(poll.id if poll else None, "invalid")
+            state["tally"].note(poll.id if poll else None, "invalid")
         if is_form and poll is not None:
             return _back_to_poll(request, poll.id, exc.code, new_voter, voter_id)
         raise
-    state.counts.put(poll.id, verdict.counts)
+    state["counts"].put(poll.id, verdict.counts)
     metrics.VOTE_SECONDS.observe(time.perf_counter() - started)
     if is_form:
         return _back_to_poll(request, poll.id, "voted", new_voter, voter_id)
