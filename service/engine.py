@@ -114,7 +114,6 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
      AS v(id, poll_id, choices, voter_hash, ip_hash, network_hash, voter_key, ip_key, idem,
           page_url, user_agent)
 ON CONFLICT DO NOTHING
-RETURNING id::text
 """
 
 
@@ -306,11 +305,21 @@ class VoteEngine:
                 column.append(value)
         try:
             async with self._pool.acquire(timeout=2) as con:
-                rows = await con.fetch(_INSERT, *columns, timeout=5)
+                status = await con.execute(_INSERT, *columns, timeout=5)
                 refused: list[_Vote] = []
                 replayed: list[_Vote] = []
-                if len(rows) != len(votes):
-                    kept = {row[0].replace("-", "") for row in rows}
+                # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
+                # know which (ids are fresh, so a missing id is a refused vote).
+                if int(status.rpartition(" ")[2]) != len(votes):
+                    kept = {
+                        row[0]
+                        for row in await con.fetch(
+                            "SELECT replace(id::text, '-', '') FROM votes"
+                            " WHERE id = ANY($1::uuid[])",
+                            columns[0],
+                            timeout=5,
+                        )
+                    }
                     refused = [v for v in votes if v.vote_id not in kept]
                     replayed = await self._known_idempotency_keys(con, refused)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:

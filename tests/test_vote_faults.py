@@ -222,3 +222,28 @@ async def test_rebuild_restores_counts_and_marks(client, make_poll, state):
     counts = await rebuild_poll(state["pool"], state["redis"], poll["id"])
     assert sum(counts.values()) == 1
     assert (await vote(client, poll, cookie="marked-voter")).status_code == 409
+
+
+async def test_the_ledger_refuses_what_a_forgetful_redis_let_through(client, make_poll, state):
+    """Redis lost a voter's mark and an idempotency key (no rebuild yet): the ledger's
+    unique keys refuse the second vote, Redis is compensated, and a retried request
+    still gets its first answer."""
+    poll = await make_poll()
+    retry = {"Idempotency-Key": "retry-ledger-1"}
+    assert (await vote(client, poll, cookie="forgotten-voter")).status_code == 201
+    first = await vote(client, poll, cookie="keyed-voter", headers=retry)
+    assert first.status_code == 201
+    marks = [key async for key in state["redis"].scan_iter(match=f"{{p:{poll['id']}}}:[vk]:*")]
+    assert len(marks) == 3  # two voter marks and one idempotency key
+    await state["redis"].delete(*marks)
+
+    again = await vote(client, poll, cookie="forgotten-voter")
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "already_voted"
+    replay = await vote(client, poll, cookie="keyed-voter", headers=retry)
+    assert replay.status_code == 201, replay.text
+    assert replay.json()["replayed"] is True
+    truth = await ledger_counts(state["pool"], poll["id"])
+    assert sum(truth.values()) == 2
+    live = await read_counts(state["redis"], poll["id"])
+    assert {k: n for k, n in truth.items() if n} == {k: n for k, n in live.items() if n}
