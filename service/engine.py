@@ -169,18 +169,18 @@ class VoteEngine:
         by_poll: dict[str, list[_Vote]] = {}
         for vote in votes:
             by_poll.setdefault(vote.ballot.poll.id, []).append(vote)
+        calls = [
+            self._vote_script(
+                keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
+                args=self._decide_args(group),
+            )
+            for poll_id, group in by_poll.items()
+        ]
         try:
             # One EVALSHA per poll, side by side (not a pipeline: redis-py's pipeline
-            # asks SCRIPT EXISTS before every execution, a second round trip).
-            replies = await asyncio.gather(
-                *(
-                    self._vote_script(
-                        keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
-                        args=self._decide_args(group),
-                    )
-                    for poll_id, group in by_poll.items()
-                )
-            )
+            # asks SCRIPT EXISTS before every execution, a second round trip). One poll
+            # is the rule under load, and needs no gather (a task per call).
+            replies = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
         except (aioredis.RedisError, OSError) as exc:
             metrics.DEPENDENCY_ERRORS.labels("redis").inc()
             log.warning("redis unavailable while deciding %d vote(s): %r", len(votes), exc)
@@ -282,29 +282,26 @@ class VoteEngine:
     # ------------------------------------------------------------ ledger stage
 
     async def _write(self, votes: list[_Vote]) -> None:
-        columns: list[list[Any]] = [[] for _ in range(11)]
-        for vote in votes:
-            b = vote.ballot
-            for column, value in zip(
-                columns,
-                (
-                    vote.vote_id,
-                    b.poll.id,
-                    ",".join(b.choices),
-                    b.voter_hash,
-                    b.ip_hash,
-                    b.network_hash,
-                    b.voter_key,
-                    b.ip_key,
-                    b.idempotency_key,
-                    b.page_url,
-                    b.user_agent,
-                ),
-                strict=True,
-            ):
-                column.append(value)
+        ballots = [vote.ballot for vote in votes]
+        columns: list[list[Any]] = [
+            [vote.vote_id for vote in votes],
+            [b.poll.id for b in ballots],
+            [",".join(b.choices) for b in ballots],
+            [b.voter_hash for b in ballots],
+            [b.ip_hash for b in ballots],
+            [b.network_hash for b in ballots],
+            [b.voter_key for b in ballots],
+            [b.ip_key for b in ballots],
+            [b.idempotency_key for b in ballots],
+            [b.page_url for b in ballots],
+            [b.user_agent for b in ballots],
+        ]
         try:
-            async with self._pool.acquire(timeout=2) as con:
+            # asyncio.timeout rather than acquire(timeout=): that one wraps the wait in
+            # a task of its own, on every batch.
+            async with asyncio.timeout(2):
+                con = await self._pool.acquire()
+            try:
                 status = await con.execute(_INSERT, *columns, timeout=5)
                 refused: list[_Vote] = []
                 replayed: list[_Vote] = []
@@ -322,6 +319,8 @@ class VoteEngine:
                     }
                     refused = [v for v in votes if v.vote_id not in kept]
                     replayed = await self._known_idempotency_keys(con, refused)
+            finally:
+                await self._pool.release(con)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             metrics.DEPENDENCY_ERRORS.labels("postgres").inc()
             log.warning("ledger write of %d vote(s) failed, taking them back: %r", len(votes), exc)
