@@ -71,6 +71,32 @@ async def test_ledger_ids_are_time_ordered_uuids(client, make_poll: PollMaker, s
     assert before * 1000 - 1000 <= stamps[0] <= time.time() * 1000 + 1000
 
 
+async def test_the_ledger_row_holds_every_field(client, make_poll: PollMaker, state, settings):
+    poll = await make_poll(kind="multiple", max_choices=2)
+    picked = [poll["options"][0]["id"], poll["options"][2]["id"]]
+    answer = await vote(
+        client,
+        poll,
+        *picked,
+        cookie="ledger-voter-1",
+        ip="203.0.113.50",
+        headers={"Idempotency-Key": "k-1", "User-Agent": "Mozilla/5.0 Firefox/130.0"},
+        page="https://portal.example.vn/tin tuc/a|b?session=secret#x",
+    )
+    assert answer.status_code == 201, answer.text
+    row = await state["pool"].fetchrow("SELECT * FROM votes WHERE poll_id = $1", poll["id"])
+    hasher = Hasher(settings.secret_key)
+    assert row["option_ids"] == [int(i) for i in picked]
+    assert row["voter_hash"] == row["voter_key"] == hasher(poll["id"], "voter", "ledger-voter-1")
+    assert row["ip_hash"] == hasher(poll["id"], "ip", "203.0.113.50")
+    assert row["network_hash"] == hasher(poll["id"], "net", "203.0.113.0/24")
+    assert row["ip_key"] is None  # cookie mode: no IP de-duplication key
+    assert row["idempotency_key"] == hasher(poll["id"], "idem", "k-1")
+    # The article, without its query or fragment; spaces and bars kept as sent.
+    assert row["page_url"] == "https://portal.example.vn/tin tuc/a|b"
+    assert row["user_agent"] == "Firefox"
+
+
 async def test_one_voter_sending_50_at_once_counts_once(client, admin, make_poll, state):
     poll = await make_poll()
     answers = await asyncio.gather(
