@@ -142,7 +142,6 @@ def create_app(settings: Settings) -> Starlette:
                 pool.terminate()
 
     routes = [
-        *embed.page_routes,
         *votes.routes,
         *public.routes,
         *embed.routes,

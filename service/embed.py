@@ -688,9 +688,10 @@ openapi.register(
 )
 openapi.register("get", "/static/{name}", "The widget's CSS and script")
 
-# The poll page is requested with every page view that shows a poll: routed first.
-page_routes = [Route("/embed/{poll_id}", embed_page, methods=["GET"])]
+# GET /embed/{poll_id} is also on the hot lane (service/hotpath.py); this route serves
+# HEAD and documents it.
 routes = [
+    Route("/embed/{poll_id}", embed_page, methods=["GET"]),
     Route("/widget.js", widget_js, methods=["GET"]),
     Route("/oembed", oembed, methods=["GET"]),
     Route("/v1/polls/{poll_id}/results.svg", results_svg, methods=["GET"]),
