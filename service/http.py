@@ -47,8 +47,8 @@ def raw_header(request: Request, name: bytes) -> bytes | None:
     return None
 
 
-def cookie(request: Request, name: str) -> str | None:
-    header = raw_header(request, b"cookie")
+def cookie(header: bytes | None, name: str) -> str | None:
+    """A cookie's value from a Cookie header (callers often hold the header already)."""
     if not header:
         return None
     for part in header.decode("latin-1").split(";"):

@@ -32,7 +32,7 @@ async def public_poll(request: Request) -> Poll:
 
 
 async def has_voted(request: Request, poll: Poll) -> bool:
-    voter = voter_cookie(cookie(request, VOTER_COOKIE))
+    voter = voter_cookie(cookie(raw_header(request, b"cookie"), VOTER_COOKIE))
     if voter is None:
         return False
     mark = poll_prefix(poll.id) + "v:" + request.state.hasher(poll.id, "voter", voter)

@@ -238,7 +238,7 @@ async def cast_vote(request: Request) -> Response:
     poll_id = request.path_params["poll_id"]
     is_form = headers.get(b"content-type", b"").startswith(_FORM)
     poll: Poll | None = None
-    voter_id = voter_cookie(cookie(request, VOTER_COOKIE))
+    voter_id = voter_cookie(cookie(headers.get(b"cookie"), VOTER_COOKIE))
     new_voter = voter_id is None
     if voter_id is None:
         voter_id = new_voter_id()
