@@ -104,17 +104,42 @@ def _unavailable(message: str) -> Unavailable:
     return Unavailable(message, code="unavailable", headers=RETRY_AFTER)
 
 
+# The batch travels as ONE text parameter: a record per vote, fields split by the ASCII
+# unit separator, records by the record separator. asyncpg encodes eleven arrays element by
+# element in Python-visible calls; one string is a single copy, and PostgreSQL (on its
+# own core) does the splitting. No field can hold either separator: hashes and ids are
+# hex, choices digits, the user-agent family a fixed word, and the page URL is refused
+# when it has any control character (see votes._page_url).
+FIELD, RECORD = "\x1f", "\x1e"
 _INSERT = """
 INSERT INTO votes (id, poll_id, option_ids, voter_hash, ip_hash, network_hash, voter_key,
                    ip_key, idempotency_key, page_url, user_agent)
-SELECT v.id, v.poll_id, string_to_array(v.choices, ',')::bigint[], v.voter_hash, v.ip_hash,
-       v.network_hash, v.voter_key, v.ip_key, v.idem, v.page_url, v.user_agent
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-     AS v(id, poll_id, choices, voter_hash, ip_hash, network_hash, voter_key, ip_key, idem,
-          page_url, user_agent)
+SELECT f[1]::uuid, f[2], string_to_array(f[3], ',')::bigint[], f[4], f[5], f[6],
+       nullif(f[7], ''), nullif(f[8], ''), nullif(f[9], ''), nullif(f[10], ''),
+       nullif(f[11], '')
+FROM unnest(string_to_array($1::text, E'\\x1e')) AS r,
+     LATERAL string_to_array(r, E'\\x1f') AS f
 ON CONFLICT DO NOTHING
 """
+
+
+def _record(vote: _Vote) -> str:
+    b = vote.ballot
+    return FIELD.join(
+        (
+            vote.vote_id,
+            b.poll.id,
+            ",".join(b.choices),
+            b.voter_hash,
+            b.ip_hash,
+            b.network_hash,
+            b.voter_key or "",
+            b.ip_key or "",
+            b.idempotency_key or "",
+            b.page_url or "",
+            b.user_agent or "",
+        )
+    )
 
 
 class VoteEngine:
@@ -282,27 +307,14 @@ class VoteEngine:
     # ------------------------------------------------------------ ledger stage
 
     async def _write(self, votes: list[_Vote]) -> None:
-        ballots = [vote.ballot for vote in votes]
-        columns: list[list[Any]] = [
-            [vote.vote_id for vote in votes],
-            [b.poll.id for b in ballots],
-            [",".join(b.choices) for b in ballots],
-            [b.voter_hash for b in ballots],
-            [b.ip_hash for b in ballots],
-            [b.network_hash for b in ballots],
-            [b.voter_key for b in ballots],
-            [b.ip_key for b in ballots],
-            [b.idempotency_key for b in ballots],
-            [b.page_url for b in ballots],
-            [b.user_agent for b in ballots],
-        ]
+        records = RECORD.join([_record(vote) for vote in votes])
         try:
             # asyncio.timeout rather than acquire(timeout=): that one wraps the wait in
             # a task of its own, on every batch.
             async with asyncio.timeout(2):
                 con = await self._pool.acquire()
             try:
-                status = await con.execute(_INSERT, *columns, timeout=5)
+                status = await con.execute(_INSERT, records, timeout=5)
                 refused: list[_Vote] = []
                 replayed: list[_Vote] = []
                 # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
@@ -313,7 +325,7 @@ class VoteEngine:
                         for row in await con.fetch(
                             "SELECT replace(id::text, '-', '') FROM votes"
                             " WHERE id = ANY($1::uuid[])",
-                            columns[0],
+                            [vote.vote_id for vote in votes],
                             timeout=5,
                         )
                     }

@@ -115,7 +115,12 @@ def _choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:
 def _page_url(page: str | None) -> str | None:
     if not page:
         return None
-    parts = urlsplit(page[:MAX_PAGE_URL])
+    page = page[:MAX_PAGE_URL]
+    # A control character has no place in a URL; NUL would even make PostgreSQL refuse
+    # the whole ledger batch (and the engine packs records with control separators).
+    if not page.isprintable():
+        return None
+    parts = urlsplit(page)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     # Keep the article, drop query and fragment: they may carry a reader's session data.

@@ -97,6 +97,30 @@ async def test_the_ledger_row_holds_every_field(client, make_poll: PollMaker, st
     assert row["user_agent"] == "Firefox"
 
 
+async def test_a_page_url_with_control_characters_is_dropped_not_fatal(
+    client, make_poll: PollMaker, state
+):
+    """A NUL in a text makes PostgreSQL refuse the whole ledger batch: one voter's odd
+    page URL (a form post can carry %00) must not cost the votes batched with it."""
+    poll = await make_poll()
+    option = poll["options"][0]["id"]
+    odd = client.post(
+        f"/v1/polls/{poll['id']}/votes",
+        content=f"choice={option}&page=https%3A%2F%2Fa.example%2Fx%00y%1Ez",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": "pv=odd-page-1"},
+    )
+    plain = [vote(client, poll, page="https://portal.example.vn/bai-2") for _ in range(20)]
+    answers = await asyncio.gather(odd, *plain)
+    assert answers[0].status_code == 303
+    assert answers[0].headers["location"].endswith("state=voted")
+    assert [r.status_code for r in answers[1:]] == [201] * 20
+    pages = await state["pool"].fetch(
+        "SELECT page_url, count(*) FROM votes WHERE poll_id = $1 GROUP BY 1 ORDER BY 1",
+        poll["id"],
+    )
+    assert [tuple(row) for row in pages] == [("https://portal.example.vn/bai-2", 20), (None, 1)]
+
+
 async def test_one_voter_sending_50_at_once_counts_once(client, admin, make_poll, state):
     poll = await make_poll()
     answers = await asyncio.gather(
