@@ -75,6 +75,8 @@ def main() -> None:
                 "1",
                 str(ROOT / ".venv" / "bin" / "uvicorn"),
                 "service.app:app",
+                "--http",
+                "service.server:HttpToolsProtocol",
                 "--port",
                 str(port),
                 "--no-access-log",

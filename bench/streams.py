@@ -387,6 +387,8 @@ async def run(
             str(args.server_cpu),
             str(ROOT / ".venv/bin/uvicorn"),
             "service.app:app",
+            "--http",
+            "service.server:HttpToolsProtocol",
             "--host",
             "127.0.0.1",
             "--port",

@@ -10,5 +10,6 @@ export TRUSTED_PROXIES=127.0.0.1/32
 export ACCESS_LOG=${ACCESS_LOG:-true}
 .venv/bin/python bench/make_poll.py
 exec .venv/bin/uvicorn service.app:app --host 127.0.0.1 --port "$PORT" --no-access-log \
+  --http service.server:HttpToolsProtocol \
   --no-proxy-headers \
   --log-level warning

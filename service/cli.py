@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import uvicorn
 
+from service.server import HttpToolsProtocol
 from service.settings import Settings, SettingsError
 
 DATA_DIR = Path(os.environ.get("CIVICPOLL_DATA", ".data"))
@@ -50,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         create_app(settings),
         host=args.host,
         port=args.port,
+        http=HttpToolsProtocol,
         access_log=False,
         proxy_headers=False,
         log_config=None,
@@ -176,7 +178,12 @@ def cmd_dev(args: argparse.Namespace) -> None:
         from service.app import create_app
 
         uvicorn.run(
-            create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            http=HttpToolsProtocol,
+            access_log=False,
+            log_config=None,
         )
     finally:
         for server in reversed(started):

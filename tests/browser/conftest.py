@@ -94,6 +94,8 @@ def live_server(database_url: str, redis_url: str, admin_token: str) -> Iterator
             "-m",
             "uvicorn",
             "service.app:app",
+            "--http",
+            "service.server:HttpToolsProtocol",
             "--host",
             "127.0.0.1",
             "--port",

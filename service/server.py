@@ -1,0 +1,61 @@
+"""uvicorn's httptools protocol, writing each response in one piece.
+
+Stock uvicorn writes a response's head and its body with two `transport.write` calls, and
+uvloop sends each at once: two `send` syscalls and two TCP segments per response, where
+one would do. On loopback the sender's kernel also does the receiver's TCP work, so the
+second write costs about as much as the first. Here a connection's writes are gathered
+until the end of the event-loop iteration that made them (`call_soon`) and go out as
+one: Starlette sends head and body from the same task step, so they always meet.
+Nothing waits for a timer: a lone write leaves on the next iteration.
+
+Run with `uvicorn --http service.server:HttpToolsProtocol` (`civicpoll serve` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HttpToolsProtocol
+
+
+class CoalescingTransport:
+    """The writes of one event-loop iteration, sent together; everything else is the
+    real transport's (uvicorn's flow control keeps talking to that one directly)."""
+
+    __slots__ = ("_chunks", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._chunks:
+            self._loop.call_soon(self.flush)
+        self._chunks.append(data)
+
+    def flush(self) -> None:
+        chunks = self._chunks
+        if not chunks:
+            return
+        self._chunks = []
+        if not self._transport.is_closing():
+            self._transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def close(self) -> None:
+        self.flush()  # what was written before close() still goes out
+        self._transport.close()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.flush()  # a protocol switch (WebSocket upgrade) takes over the stream as is
+        self._transport.set_protocol(protocol)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class HttpToolsProtocol(_HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
