@@ -35,46 +35,51 @@ local function gcra(key, interval, tolerance)
   return 0, tat + interval
 end
 
+-- Votes per option of this batch, added with one HINCRBY per option at the end.
+local added = {}
+
 for i = 1, n do
   local choices, voter, ip, net, idem, nonce, limited =
     string.match(ARGV[9 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
-  local idem_key = prefix .. 'k:' .. idem
-  local nonce_key = prefix .. 't:' .. nonce
-  local voter_key = prefix .. 'v:' .. voter
-  local ip_key = prefix .. 'i:' .. ip
   local outcome, retry = 1, 0
 
-  if idem ~= '-' and redis.call('EXISTS', idem_key) == 1 then
+  if idem ~= '-' and redis.call('EXISTS', prefix .. 'k:' .. idem) == 1 then
     outcome = 4
-  elseif nonce ~= '-' and redis.call('EXISTS', nonce_key) == 1 then
+  elseif nonce ~= '-' and redis.call('EXISTS', prefix .. 't:' .. nonce) == 1 then
     outcome = 5
-  else
-    if limited == '1' then
-      local ip_rate, net_rate = prefix .. 'ri:' .. ip, prefix .. 'rn:' .. net
-      local ip_tat, net_tat = 0, 0
-      retry, ip_tat = gcra(ip_rate, ip_int, ip_tol)
-      if retry == 0 then retry, net_tat = gcra(net_rate, net_int, net_tol) end
-      if retry > 0 then
-        outcome = 3
-      else
-        -- Every attempt that passes the limiter spends budget, duplicates included.
-        redis.call('SET', ip_rate, ip_tat, 'PX', ip_tat - now_ms + 1000)
-        redis.call('SET', net_rate, net_tat, 'PX', net_tat - now_ms + 1000)
-      end
+  elseif limited == '1' then
+    local ip_rate, net_rate = prefix .. 'ri:' .. ip, prefix .. 'rn:' .. net
+    local ip_tat, net_tat = 0, 0
+    retry, ip_tat = gcra(ip_rate, ip_int, ip_tol)
+    if retry == 0 then retry, net_tat = gcra(net_rate, net_int, net_tol) end
+    if retry > 0 then
+      outcome = 3
+    else
+      -- Every attempt that passes the limiter spends budget, duplicates included.
+      redis.call('SET', ip_rate, ip_tat, 'PX', ip_tat - now_ms + 1000)
+      redis.call('SET', net_rate, net_tat, 'PX', net_tat - now_ms + 1000)
     end
-    if outcome == 1 and ((voter_ttl > 0 and redis.call('EXISTS', voter_key) == 1)
-        or (ip_ttl > 0 and redis.call('EXISTS', ip_key) == 1)) then
+  end
+
+  -- De-duplication marks are checked and set in one step (SET NX); a second mark that
+  -- is refused takes the first back, so a refused vote leaves no mark behind.
+  if outcome == 1 and voter_ttl > 0 then
+    if not redis.call('SET', prefix .. 'v:' .. voter, '1', 'EX', voter_ttl, 'NX') then
       outcome = 2
+    end
+  end
+  if outcome == 1 and ip_ttl > 0 then
+    if not redis.call('SET', prefix .. 'i:' .. ip, '1', 'EX', ip_ttl, 'NX') then
+      outcome = 2
+      if voter_ttl > 0 then redis.call('DEL', prefix .. 'v:' .. voter) end
     end
   end
 
   if outcome == 1 then
-    if voter_ttl > 0 then redis.call('SET', voter_key, '1', 'EX', voter_ttl) end
-    if ip_ttl > 0 then redis.call('SET', ip_key, '1', 'EX', ip_ttl) end
-    if idem ~= '-' then redis.call('SET', idem_key, '1', 'EX', idem_ttl) end
-    if nonce ~= '-' then redis.call('SET', nonce_key, '1', 'EX', token_ttl) end
+    if idem ~= '-' then redis.call('SET', prefix .. 'k:' .. idem, '1', 'EX', idem_ttl) end
+    if nonce ~= '-' then redis.call('SET', prefix .. 't:' .. nonce, '1', 'EX', token_ttl) end
     for option in string.gmatch(choices, '[^,]+') do
-      redis.call('HINCRBY', KEYS[1], option, 1)
+      added[option] = (added[option] or 0) + 1
     end
   end
   tally[outcome] = tally[outcome] + 1
@@ -82,6 +87,9 @@ for i = 1, n do
   out[#out + 1] = retry
 end
 
+for option, votes in pairs(added) do
+  redis.call('HINCRBY', KEYS[1], option, votes)
+end
 for j = 1, 5 do
   if tally[j] > 0 then redis.call('HINCRBY', KEYS[2], names[j], tally[j]) end
 end

@@ -279,6 +279,20 @@ async def test_ip_mode_window_and_nothing_raw_is_stored(client, make_poll, state
     assert not any("203.0.113" in k or "v-one" in k for k in keys)
 
 
+async def test_cookie_ip_mode_needs_both_new_and_a_refusal_leaves_no_mark(client, make_poll, state):
+    poll = await make_poll(dedupe_mode="cookie_ip", dedupe_window_hours=1)
+    assert (await vote(client, poll, ip="203.0.113.210", cookie="ci-one-1234")).status_code == 201
+    # Same browser, another address; another browser, the same address: both refused.
+    assert (await vote(client, poll, ip="203.0.113.211", cookie="ci-one-1234")).status_code == 409
+    assert (await vote(client, poll, ip="203.0.113.210", cookie="ci-two-1234")).status_code == 409
+    # The refused attempt marked neither its browser nor its address: both are still free.
+    assert (await vote(client, poll, ip="203.0.113.212", cookie="ci-two-1234")).status_code == 201
+    assert (await vote(client, poll, ip="203.0.113.211", cookie="ci-six-1234")).status_code == 201
+    assert await ledger_total(state, poll["id"]) == 3
+    results = (await client.get(f"/v1/polls/{poll['id']}/results")).json()
+    assert results["total"] == 3
+
+
 async def test_none_mode_counts_every_vote(client, make_poll, state):
     poll = await make_poll(dedupe_mode="none")
     codes = [(await vote(client, poll, cookie="same-voter-xyz")).status_code for _ in range(3)]
