@@ -54,7 +54,24 @@ async def _stream(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-APP = Starlette(routes=[Route("/vote", _json, methods=["POST"]), Route("/stream", _stream)])
+FIRST_EVENT_READY = asyncio.Event()
+
+
+async def _slow_stream(request: Request) -> Response:
+    async def events() -> AsyncIterator[bytes]:
+        await FIRST_EVENT_READY.wait()
+        yield b"data: late\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+APP = Starlette(
+    routes=[
+        Route("/vote", _json, methods=["POST"]),
+        Route("/stream", _stream),
+        Route("/slow", _slow_stream),
+    ]
+)
 
 
 @pytest.fixture
@@ -121,3 +138,17 @@ async def test_closing_the_connection_sends_what_was_written_first(server: int):
     received = await _exchange(server, request)
     assert b"connection: close" in received.lower()
     assert received.endswith(b'{"vote":"accepted"}')
+
+
+async def test_a_head_with_nothing_after_it_is_not_held_back(server: int):
+    """A stream whose first event is not ready yet still answers at once."""
+    FIRST_EVENT_READY.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    FIRST_EVENT_READY.set()
+    event = await asyncio.wait_for(reader.readuntil(b"late\n\n"), 5)
+    assert event.endswith(b"data: late\n\n")
+    writer.close()
+    await writer.wait_closed()
