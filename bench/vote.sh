@@ -11,7 +11,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PROJECT=$PWD
 HARNESS=${BENCH_HARNESS:-$PROJECT/../shared/bench/run.sh}
 if [[ -x "$HARNESS" || -f "$HARNESS" ]]; then
-  PROJECT=$PROJECT exec bash "$HARNESS" --peers "${BENCH_PEERS:-all}" \
+  # The harness measures its bare peer for votes and the embed page only; its results
+  # route runs as an extra target, so that civicpoll's results read has a ceiling too.
+  PEERS_DIR=$(cd "$(dirname "$HARNESS")" && pwd)
+  BARE_RESULTS=(--target "bare_results=cd '$PEERS_DIR' && exec \"\$BENCH_VENV/bin/uvicorn\" --host 127.0.0.1 --port \$PORT --loop uvloop --http httptools --no-access-log --log-level warning peers.bare:app"
+    --modes 'bare_results=results')
+  PROJECT=$PROJECT exec bash "$HARNESS" --peers "${BENCH_PEERS:-all}" "${BARE_RESULTS[@]}" \
     --target 'svc=bash "$PROJECT/bench/target.sh"' \
     --poll 'svc=@/tmp/svc-poll' \
     --modes 'svc=vote,embed,results' \
