@@ -1,13 +1,17 @@
-"""uvicorn's httptools protocol, writing each response in one piece.
+"""uvicorn's httptools protocol, its writes sent at the end of each event-loop iteration.
 
 Stock uvicorn writes a response's head and its body with two `transport.write` calls, and
-uvloop sends each at once: two `send` syscalls and two TCP segments per response, where
-one would do. On loopback the sender's kernel also does the receiver's TCP work, so the
-second write costs about as much as the first. Here a response head is held back and
-leaves with the write that follows it: Starlette sends head and body from the same task
-step, so they always meet. A head with nothing after it in that event-loop iteration (a
-stream whose first chunk is not ready yet) leaves on the next iteration by itself; other
-writes (stream events) go straight through. Nothing ever waits on a timer.
+uvloop sends each at once, from inside the request's task. Here a connection's writes are
+gathered until the end of the event-loop iteration that made them (`call_soon`) and go
+out as one: one `send` per response instead of two, and the answers to a batch of votes
+settled together are all computed before any of them is sent. Nothing waits for a timer:
+a lone write leaves on the next iteration.
+
+Measured (interleaved A/B, one core): the vote path answers 14-15% more votes per second
+this way than with stock uvicorn; a variant that only joined head and body but sent
+inline measured no better than stock, so the gain is in sending after the iteration's
+work, not in the syscall saved. A bare Starlette app gains nothing on votes and about
+9% on the 1.3 KB embed page.
 
 Run with `uvicorn --http service.server:HttpToolsProtocol` (`civicpoll serve` does).
 """
@@ -21,30 +25,28 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HttpTool
 
 
 class CoalescingTransport:
-    """Holds a response head until the next write; everything else is the real
-    transport's (uvicorn's flow control keeps talking to that one directly)."""
+    """The writes of one event-loop iteration, sent together; everything else is the
+    real transport's (uvicorn's flow control keeps talking to that one directly)."""
 
-    __slots__ = ("_held", "_loop", "_transport")
+    __slots__ = ("_chunks", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held = b""
+        self._chunks: list[bytes] = []
 
     def write(self, data: bytes) -> None:
-        if self._held:
-            data, self._held = self._held + data, b""
-        elif type(data) is bytes and data.startswith(b"HTTP/1.1 "):  # uvicorn's heads
-            self._held = data
-            self._loop.call_soon(self.flush)  # in case no body follows in this iteration
-            return
-        self._transport.write(data)
+        if not self._chunks:
+            self._loop.call_soon(self.flush)
+        self._chunks.append(data)
 
     def flush(self) -> None:
-        if self._held:
-            data, self._held = self._held, b""
-            if not self._transport.is_closing():
-                self._transport.write(data)
+        chunks = self._chunks
+        if not chunks:
+            return
+        self._chunks = []
+        if not self._transport.is_closing():
+            self._transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def close(self) -> None:
         self.flush()  # what was written before close() still goes out
