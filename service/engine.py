@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -111,6 +112,25 @@ def _unavailable(message: str) -> Unavailable:
 # hex, choices digits, the user-agent family a fixed word, and the page URL is refused
 # when it has any control character (see votes._page_url).
 FIELD, RECORD = "\x1f", "\x1e"
+
+
+def _settled_on_error(
+    flush: Callable[[list[_Vote]], Awaitable[None]],
+) -> Callable[[list[_Vote]], Awaitable[None]]:
+    """A stage settles its votes itself, also when a dependency fails; this answers 503
+    for any vote a bug left unsettled, so that no voter waits forever on a dead batch."""
+
+    async def guarded(votes: list[_Vote]) -> None:
+        try:
+            await flush(votes)
+        except Exception:
+            log.exception("a batch of %d vote(s) failed unexpectedly", len(votes))
+            for vote in votes:
+                vote.fail(_unavailable("your vote could not be recorded; please try again"))
+
+    return guarded
+
+
 _INSERT = """
 INSERT INTO votes (id, poll_id, option_ids, voter_hash, ip_hash, network_hash, voter_key,
                    ip_key, idempotency_key, page_url, user_agent)
@@ -159,13 +179,13 @@ class VoteEngine:
         self._undo_script = redis.register_script(_script("undo.lua"))
         self._decider: Batcher[_Vote] = Batcher(
             "decide",
-            self._decide,
+            _settled_on_error(self._decide),
             max_items=batch_max,
             concurrency=decide_concurrency,
         )
         self._ledger: Batcher[_Vote] = Batcher(
             "ledger",
-            self._write,
+            _settled_on_error(self._write),
             max_items=batch_max,
             linger=ledger_linger,
             concurrency=ledger_concurrency,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 
+from service import engine
 from service.app import create_app
 from service.counts import ledger_counts, rebuild_poll, reconcile
 from service.devservices import EmbeddedPostgres, EmbeddedRedis, free_port
@@ -247,3 +248,21 @@ async def test_the_ledger_refuses_what_a_forgetful_redis_let_through(client, mak
     assert sum(truth.values()) == 2
     live = await read_counts(state["redis"], poll["id"])
     assert {k: n for k, n in truth.items() if n} == {k: n for k, n in live.items() if n}
+
+
+async def test_a_batch_failing_on_a_bug_answers_503_instead_of_hanging(
+    client, make_poll, state, monkeypatch
+):
+    """A stage settles its own votes; should a bug raise in one instead, its voters get a
+    503 at once rather than waiting for an answer that never comes."""
+    poll = await make_poll()
+
+    def broken(vote: Any) -> str:
+        raise RuntimeError("a bug in the ledger stage")
+
+    monkeypatch.setattr(engine, "_record", broken)
+    answer = await asyncio.wait_for(vote(client, poll), 10)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "unavailable"
+    monkeypatch.undo()
+    assert (await vote(client, poll)).status_code == 201
