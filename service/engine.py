@@ -168,7 +168,7 @@ class VoteEngine:
         pool: asyncpg.Pool,
         redis: aioredis.Redis,
         *,
-        batch_max: int = 32,
+        batch_max: int = 16,
         ledger_linger: float = 0.0,
         decide_concurrency: int = 4,
         ledger_concurrency: int = 4,
