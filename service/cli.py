@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import uvicorn
+from starlette.applications import Starlette
 
 from service.server import HttpToolsProtocol
 from service.settings import Settings, SettingsError
@@ -43,19 +44,25 @@ def _settings(env: Mapping[str, str] | None = None) -> Settings:
 # ---------------------------------------------------------------- commands
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    settings = _settings()
-    from service.app import create_app
-
+def _serve(app: Starlette, host: str, port: int) -> None:
+    # Our own access log and client-address rules (TRUSTED_PROXIES) apply, not uvicorn's;
+    # the protocol sends each connection's writes in one piece (service/server.py).
     uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
+        app,
+        host=host,
+        port=port,
         http=HttpToolsProtocol,
         access_log=False,
         proxy_headers=False,
         log_config=None,
     )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings = _settings()
+    from service.app import create_app
+
+    _serve(create_app(settings), args.host, args.port)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -177,14 +184,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         print(f"  data folder         {DATA_DIR.resolve()}\n", flush=True)
         from service.app import create_app
 
-        uvicorn.run(
-            create_app(settings),
-            host=args.host,
-            port=args.port,
-            http=HttpToolsProtocol,
-            access_log=False,
-            log_config=None,
-        )
+        _serve(create_app(settings), args.host, args.port)
     finally:
         for server in reversed(started):
             server.stop()
