@@ -12,9 +12,9 @@ PROJECT=$PWD
 HARNESS=${BENCH_HARNESS:-$PROJECT/../shared/bench/run.sh}
 if [[ -x "$HARNESS" || -f "$HARNESS" ]]; then
   # The harness measures its bare peer for votes and the embed page only; its results
-  # route runs as an extra target, so that civicpoll's results read has a ceiling too.
-  PEERS_DIR=$(cd "$(dirname "$HARNESS")" && pwd)
-  BARE_RESULTS=(--target "bare_results=cd '$PEERS_DIR' && exec \"\$BENCH_VENV/bin/uvicorn\" --host 127.0.0.1 --port \$PORT --loop uvloop --http httptools --no-access-log --log-level warning peers.bare:app"
+  # route runs as an extra target (started in the harness's folder, like its peers), so
+  # that civicpoll's results read has a ceiling too.
+  BARE_RESULTS=(--target 'bare_results=exec "$BENCH_VENV/bin/uvicorn" --host 127.0.0.1 --port $PORT --loop uvloop --http httptools --no-access-log --log-level warning peers.bare:app'
     --modes 'bare_results=results')
   PROJECT=$PROJECT exec bash "$HARNESS" --peers "${BENCH_PEERS:-all}" "${BARE_RESULTS[@]}" \
     --target 'svc=bash "$PROJECT/bench/target.sh"' \
