@@ -29,7 +29,7 @@ os.environ.setdefault("TRUSTED_PROXIES", "127.0.0.1/32")
 
 from bench.make_poll import main as make_poll
 from service.app import create_app
-from service.settings import Settings
+from service.core.settings import Settings
 
 PEERS = Path(__file__).resolve().parent.parent.parent / "shared" / "bench"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from service.devservices import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "wrk" / "poll.lua"

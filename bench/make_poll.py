@@ -13,8 +13,8 @@ import sys
 
 import asyncpg
 
-from service.db import apply_schema
-from service.polls import insert_open_poll
+from service.polls.model import insert_open_poll
+from service.storage.db import apply_schema
 
 
 async def main() -> str:

@@ -11,44 +11,37 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service import admin, dashboard, embed, live, ops, public, reports, votes
-from service.counts import maintain
-from service.db import apply_schema, create_pool
-from service.engine import VoteEngine
-from service.errors import ApiError, error_response, handle_api_error
-from service.hotpath import Endpoint, HotLane
-from service.identity import Hasher
-from service.integrity import OutcomeTally
-from service.logs import AccessLog, configure
-from service.middleware import RequestContext
-from service.openapi import openapi_route
-from service.pollcache import PollCache
-from service.results import CountsCache
-from service.settings import Settings, SettingsError
+from service.admin import api as admin
+from service.admin import reports
+from service.core.errors import ApiError, error_response, handle_api_error
+from service.core.settings import Settings, SettingsError
+from service.live import dashboard
+from service.live import hub as live
+from service.ops import routes as ops
+from service.ops.logs import AccessLog, configure
+from service.ops.middleware import RequestContext
+from service.ops.openapi import openapi_route
+from service.polls import routes as public
+from service.polls.cache import PollCache
+from service.server.hotlane import HotLane
+from service.services import Services
+from service.storage.db import apply_schema, create_pool
+from service.storage.redis import connect_redis
+from service.voting import routes as votes
+from service.voting.counts import maintain
+from service.voting.engine import VoteEngine
+from service.voting.identity import Hasher
+from service.voting.integrity import OutcomeTally
+from service.voting.results import CountsCache
+from service.widget import routes as embed
 
 log = logging.getLogger("civicpoll.app")
-
-
-def connect_redis(url: str) -> aioredis.Redis:
-    # Short timeouts and one quick retry: with Redis down, a vote must hear 503 within a
-    # second rather than hang; the retry absorbs the first stale connection after a restart.
-    return aioredis.from_url(
-        url,
-        socket_connect_timeout=0.5,
-        socket_timeout=1.0,
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-        max_connections=200,
-    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -84,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
     access_log = AccessLog() if settings.access_log else None
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
         pool = await create_pool(settings.database_url, settings.db_pool_size)
         async with pool.acquire() as con:
             await apply_schema(con)
@@ -118,16 +111,18 @@ def create_app(settings: Settings) -> Starlette:
         gc.set_threshold(50_000, 20, 100)
         try:
             yield {
-                "settings": settings,
-                "pool": pool,
-                "redis": redis,
-                "polls": polls,
-                "engine": engine,
-                "tally": tally,
-                "hasher": Hasher(settings.secret_key),
-                "counts": CountsCache(redis),
-                "own_origin": f"{parts.scheme}://{parts.netloc}",
-                "live": hub,
+                "services": Services(
+                    settings=settings,
+                    pool=pool,
+                    redis=redis,
+                    polls=polls,
+                    engine=engine,
+                    tally=tally,
+                    hasher=Hasher(settings.secret_key),
+                    counts=CountsCache(redis),
+                    live=hub,
+                    own_origin=f"{parts.scheme}://{parts.netloc}",
+                )
             }
         finally:
             for task in tasks:
@@ -153,19 +148,12 @@ def create_app(settings: Settings) -> Starlette:
         *live.routes,
         openapi_route,
     ]
-    # The same endpoints as their routes above (which still serve HEAD, and document
-    # them), reached without the router: see service/hotpath.py.
-    hot_routes: list[tuple[str, str, str, Endpoint]] = [
-        ("POST", "/v1/polls/", "/votes", votes.cast_vote),
-        ("GET", "/embed/", "", embed.embed_page),
-        ("GET", "/v1/polls/", "/results", public.get_results),
-    ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
             Middleware(RequestContext, access_log=access_log),
-            Middleware(HotLane, routes=hot_routes),
+            Middleware(HotLane, routes=routes),
         ],
         exception_handlers={ApiError: handle_api_error, HTTPException: _http_error},
     )

@@ -14,8 +14,8 @@ import asyncpg
 import uvicorn
 from starlette.applications import Starlette
 
-from service.server import HttpToolsProtocol
-from service.settings import Settings, SettingsError
+from service.core.settings import Settings, SettingsError
+from service.server.protocol import HttpToolsProtocol
 
 DATA_DIR = Path(os.environ.get("CIVICPOLL_DATA", ".data"))
 DEV_ENV = DATA_DIR / "env"
@@ -66,7 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    from service.db import migrate
+    from service.storage.db import migrate
 
     version = asyncio.run(migrate(_settings().database_url))
     print(f"schema at version {version}")
@@ -90,7 +90,7 @@ def cmd_token(args: argparse.Namespace) -> None:
 async def _create_token(
     settings: Settings, scopes: list[str], site: str | None, label: str
 ) -> tuple[int, str]:
-    from service.auth import create_token
+    from service.admin.auth import create_token
 
     con = await asyncpg.connect(settings.database_url)
     try:
@@ -125,9 +125,9 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
 
 async def _rebuild(settings: Settings, poll_id: str | None) -> None:
-    from service.app import connect_redis
-    from service.counts import rebuild_all, rebuild_poll
-    from service.db import create_pool
+    from service.storage.db import create_pool
+    from service.storage.redis import connect_redis
+    from service.voting.counts import rebuild_all, rebuild_poll
 
     pool = await create_pool(settings.database_url, 2)
     redis = connect_redis(settings.redis_url)
@@ -145,7 +145,7 @@ async def _rebuild(settings: Settings, poll_id: str | None) -> None:
 def cmd_dev(args: argparse.Namespace) -> None:
     """Serve on a bare machine: embedded PostgreSQL and Redis under ./.data unless
     DATABASE_URL / REDIS_URL are set; a demo site, token and poll on first start."""
-    from service.devservices import EmbeddedPostgres, EmbeddedRedis
+    from service.dev.services import EmbeddedPostgres, EmbeddedRedis
 
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -203,9 +203,9 @@ def _write_dev_env(values: dict[str, str]) -> None:
 
 async def _seed(settings: Settings) -> tuple[str | None, str]:
     """Demo data on first start: a site, an all-scopes token, the smart-city poll."""
-    from service.auth import SCOPES, create_token
-    from service.db import apply_schema
-    from service.polls import insert_open_poll
+    from service.admin.auth import SCOPES, create_token
+    from service.polls.model import insert_open_poll
+    from service.storage.db import apply_schema
 
     con = await asyncpg.connect(settings.database_url)
     try:

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from service.admin.auth import SCOPES, create_token
 from service.app import create_app
-from service.auth import SCOPES, create_token
-from service.devservices import EmbeddedPostgres, EmbeddedRedis, free_port
-from service.keys import EPOCH
-from service.pollcache import ALL
-from service.settings import Settings
+from service.core.settings import Settings
+from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.polls.cache import ALL
+from service.voting.keys import EPOCH
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -99,20 +99,20 @@ async def app_state(settings: Settings) -> AsyncIterator[tuple[Any, dict[str, An
     """The app with its lifespan running, and the lifespan state (pool, redis, ...)."""
     app = create_app(settings)
     async with LifespanManager(app) as manager:
-        yield manager.app, manager._state
+        yield manager.app, manager._state["services"]
 
 
 @pytest.fixture
 async def state(app_state: tuple[Any, dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
     """The lifespan state, on an empty database and an empty Redis."""
     _, st = app_state
-    await st["pool"].execute(
+    await st.pool.execute(
         "TRUNCATE votes, audit_log, api_tokens, poll_options, polls, sites RESTART IDENTITY CASCADE"
     )
-    await st["redis"].flushdb()
-    await st["redis"].set(EPOCH, 1)
-    st["polls"].drop(ALL)
-    st["counts"]._entries.clear()
+    await st.redis.flushdb()
+    await st.redis.set(EPOCH, 1)
+    st.polls.drop(ALL)
+    st.counts._entries.clear()
     yield st
 
 
@@ -134,7 +134,7 @@ def make_token(state: dict[str, Any], settings: Settings) -> TokenMaker:
     """make_token(scopes=[...], site=slug|None) -> a new bearer token."""
 
     async def make(scopes: list[str] | None = None, site: str | None = None) -> str:
-        async with state["pool"].acquire() as con:
+        async with state.pool.acquire() as con:
             site_id = None
             if site:
                 site_id = await con.fetchval("SELECT id FROM sites WHERE slug = $1", site)

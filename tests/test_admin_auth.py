@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from service.auth import Principal, hash_token
-from service.errors import Forbidden, NotFound
-from service.settings import Settings
+from service.admin.auth import Principal, hash_token
+from service.core.errors import Forbidden, NotFound
+from service.core.settings import Settings
 
 TokenMaker = Callable[..., Awaitable[str]]
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]
@@ -87,7 +87,7 @@ async def test_revoked_token_is_401(
 ) -> None:
     token = await make_token(["sites:admin"])
     assert (await client.get("/v1/admin/sites", headers=_auth(token))).status_code == 200
-    await state["pool"].execute("UPDATE api_tokens SET revoked_at = now()")
+    await state.pool.execute("UPDATE api_tokens SET revoked_at = now()")
     r = await client.get("/v1/admin/sites", headers=_auth(token))
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "invalid_token"
@@ -98,7 +98,7 @@ async def test_token_from_another_secret_key_is_401(
 ) -> None:
     token = await make_token(["sites:admin"])
     # Rewrite the stored hash as if another deployment (another SECRET_KEY) made it.
-    await state["pool"].execute(
+    await state.pool.execute(
         "UPDATE api_tokens SET token_hash = $1", hash_token(b"another-key" * 4, token)
     )
     assert (await client.get("/v1/admin/sites", headers=_auth(token))).status_code == 401
@@ -222,12 +222,12 @@ async def test_token_use_is_recorded_and_only_a_hash_is_kept(
     client: httpx.AsyncClient, make_token: TokenMaker, state: dict[str, Any], settings: Settings
 ) -> None:
     token = await make_token(["sites:admin"])
-    row = await state["pool"].fetchrow("SELECT * FROM api_tokens")
+    row = await state.pool.fetchrow("SELECT * FROM api_tokens")
     assert row["last_used_at"] is None
     assert token not in [str(v) for v in row.values()]
     assert row["token_hash"] == hash_token(settings.secret_key, token)
     await client.get("/v1/admin/sites", headers=_auth(token))
-    assert await state["pool"].fetchval("SELECT last_used_at FROM api_tokens") is not None
+    assert await state.pool.fetchval("SELECT last_used_at FROM api_tokens") is not None
 
 
 def test_principal_rules() -> None:

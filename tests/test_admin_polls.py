@@ -17,7 +17,7 @@ MINIMAL = {"site": "hoan-kiem", "question": QUESTION, "options": ["Có", "Không
 
 async def _vote(state: dict[str, Any], poll: dict[str, Any]) -> None:
     """One row in the ledger: what a cast vote leaves behind."""
-    await state["pool"].execute(
+    await state.pool.execute(
         "INSERT INTO votes (id, poll_id, option_ids) VALUES ($1, $2, $3)",
         uuid.uuid4(),
         poll["id"],
@@ -27,7 +27,7 @@ async def _vote(state: dict[str, Any], poll: dict[str, Any]) -> None:
 
 async def _audit(state: dict[str, Any], poll_id: str) -> list[Any]:
     return list(
-        await state["pool"].fetch(
+        await state.pool.fetch(
             "SELECT * FROM audit_log WHERE object_type = 'poll' AND object_id = $1 ORDER BY id",
             poll_id,
         )
@@ -368,7 +368,7 @@ async def test_delete_a_draft(
     r = await admin.delete(f"/v1/admin/polls/{poll['id']}")
     assert r.status_code == 204
     assert (await admin.get(f"/v1/admin/polls/{poll['id']}")).status_code == 404
-    assert await state["pool"].fetchval("SELECT count(*) FROM poll_options") == 0
+    assert await state.pool.fetchval("SELECT count(*) FROM poll_options") == 0
     last = (await _audit(state, poll["id"]))[-1]
     assert last["action"] == "delete"
     assert last["before"]["question"] == poll["question"]
@@ -390,7 +390,7 @@ async def test_delete_an_open_poll_needs_force(
     r = await admin.delete(f"/v1/admin/polls/{poll['id']}?force=true")
     assert r.status_code == 204
     assert (await admin.get(f"/v1/admin/polls/{poll['id']}")).status_code == 404
-    assert await state["pool"].fetchval("SELECT count(*) FROM votes") == 0
+    assert await state.pool.fetchval("SELECT count(*) FROM votes") == 0
     assert (await _audit(state, poll["id"]))[-1]["before"]["votes"] == 1
 
 
@@ -402,7 +402,7 @@ async def test_every_change_is_audited_with_who_and_when(
     await admin.post(f"/v1/admin/polls/{poll['id']}/close")
     rows = await _audit(state, poll["id"])
     assert [r["action"] for r in rows] == ["create", "open", "update", "close"]
-    token_id = await state["pool"].fetchval("SELECT id FROM api_tokens")
+    token_id = await state.pool.fetchval("SELECT id FROM api_tokens")
     for row in rows:
         assert row["token_id"] == token_id
         assert row["actor"] == f"token:{token_id}"

@@ -10,7 +10,7 @@ import pytest
 
 async def _audit_rows(state: dict[str, Any], object_type: str = "site") -> list[Any]:
     return list(
-        await state["pool"].fetch(
+        await state.pool.fetch(
             "SELECT * FROM audit_log WHERE object_type = $1 ORDER BY id", object_type
         )
     )
@@ -85,7 +85,7 @@ async def test_create_refuses_bad_values_naming_the_field(
         assert error["field"] == "allowlisted_networks"
     else:
         assert error["field"] == field
-    assert await state["pool"].fetchval("SELECT count(*) FROM sites") == 0
+    assert await state.pool.fetchval("SELECT count(*) FROM sites") == 0
 
 
 async def test_duplicate_slug_is_409(admin: httpx.AsyncClient, site: dict[str, Any]) -> None:

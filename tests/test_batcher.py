@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from service.batcher import Batcher
+from service.voting.batcher import Batcher
 
 
 async def test_items_arriving_together_go_out_together_within_bounds() -> None:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from service import cli
-from service.auth import hash_token
-from service.settings import Settings
+from service.admin.auth import hash_token
+from service.core.settings import Settings
 
 DatabaseMaker = Callable[[], Awaitable[str]]
 SECRET = "cli-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from service.identity import client_ip, in_networks, network_of, parse_address
+from service.voting.identity import client_ip, in_networks, network_of, parse_address
 
 PROXIES = (
     ipaddress.ip_network("127.0.0.1/32"),

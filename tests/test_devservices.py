@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from service.devservices import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
 
 
 @pytest.fixture

@@ -14,10 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from service import embed
-from service.i18n import CATALOGS, VIETNAM_TIME, format_number, votes_text
-from service.identity import check_widget_token
-from service.keys import counts_key
+from service.core.assets import ASSETS
+from service.core.i18n import CATALOGS, VIETNAM_TIME, format_number, votes_text
+from service.voting.identity import check_widget_token
+from service.voting.keys import counts_key
+from service.widget import routes as embed
 
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]
 # The session settings' SECRET_KEY (tests/conftest.py).
@@ -39,11 +40,11 @@ def _token(html: str) -> str:
 
 
 async def _set_counts(state: dict[str, Any], poll: dict[str, Any], votes: list[int]) -> None:
-    await state["redis"].hset(
+    await state.redis.hset(
         counts_key(poll["id"]),
         mapping={o["id"]: v for o, v in zip(poll["options"], votes, strict=True)},
     )
-    state["counts"]._entries.clear()
+    state.counts._entries.clear()
 
 
 async def _form_vote(
@@ -161,16 +162,17 @@ async def test_plain_get_of_an_open_poll_touches_no_storage(
 ) -> None:
     poll = await make_poll()
     warm = await client.get(f"/embed/{poll['id']}?locale=en")
-    saved = {k: state[k] for k in ("pool", "redis", "counts")}
-    polls = state["polls"]
+    saved = {k: getattr(state, k) for k in ("pool", "redis", "counts")}
+    polls = state.polls
     saved_backends = (polls._pool, polls._redis)
     try:
         for key in saved:
-            state[key] = Exploding()
+            setattr(state, key, Exploding())
         polls._pool = polls._redis = Exploding()
         r = await client.get(f"/embed/{poll['id']}?locale=en")
     finally:
-        state.update(saved)
+        for key, value in saved.items():
+            setattr(state, key, value)
         polls._pool, polls._redis = saved_backends
     assert r.status_code == 200
     assert r.text.replace(_token(r.text), "") == warm.text.replace(_token(warm.text), "")
@@ -403,7 +405,7 @@ async def test_loader_and_static_files(client: httpx.AsyncClient, state: dict[st
     again = await client.get("/widget.js", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304
     for name in ("embed.css", "embed.js"):
-        version = embed._ASSETS[name].version
+        version = ASSETS[name].version
         r = await client.get(f"/static/{name}?v={version}")
         assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
     assert (await client.get("/static/secrets.txt")).status_code == 404

@@ -17,9 +17,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
-from service.keys import minutes_key
-from service.live import LiveHub, view_key
-from service.settings import Settings
+from service.core.settings import Settings
+from service.live.hub import LiveHub, view_key
+from service.voting.keys import minutes_key
 
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]
 TokenMaker = Callable[..., Awaitable[str]]
@@ -201,7 +201,7 @@ async def small_app(
         max_streams_per_ip=2,
     )
     async with LifespanManager(create_app(quick)) as manager:
-        yield manager.app, manager._state["live"]
+        yield manager.app, manager._state["services"].live
 
 
 async def vote(
@@ -246,7 +246,7 @@ async def test_one_watcher_per_poll_stops_with_the_last_listener(
     app: Any, state: dict[str, Any], client: httpx.AsyncClient, make_poll: PollMaker
 ) -> None:
     poll = await make_poll()
-    hub: LiveHub = state["live"]
+    hub: LiveHub = state.live
     a = await open_stream(app, stream_path(poll))
     b = await open_stream(app, stream_path(poll))
     await a.event()
@@ -440,7 +440,7 @@ async def test_shutdown_says_goodbye(
     async with LifespanManager(create_app(settings)) as manager:
         stream = await open_stream(manager.app, stream_path(poll))
         await stream.event()
-        hub: LiveHub = manager._state["live"]
+        hub: LiveHub = manager._state["services"].live
         hub.drain()
         bye = await stream.event()
         assert bye.name == "goodbye" and 1000 <= int(bye.retry) <= 5000
@@ -511,9 +511,9 @@ async def test_dashboard_data(
     ):
         await vote(admin, poll, page=page)
     now_minute = int(time.time()) // 60
-    redis = state["redis"]
+    redis = state.redis
     await redis.hset(minutes_key(poll["id"]), str(now_minute - 7 * 60), 5)  # past six hours
-    async with state["pool"].acquire() as con:
+    async with state.pool.acquire() as con:
         await con.execute(
             "INSERT INTO votes (id, poll_id, option_ids, cast_at)"
             " VALUES ($1, $2, $3, now() - interval '10 hours')",

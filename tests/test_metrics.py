@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from service.metrics import PlainCounter, PlainHistogram
+from service.ops.metrics import PlainCounter, PlainHistogram
 
 
 def test_histogram_buckets_are_cumulative_and_bounds_inclusive() -> None:

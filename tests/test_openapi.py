@@ -11,9 +11,9 @@ import httpx
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
-from service.admin import PollCreate
+from service.admin.api import PollCreate
 from service.app import create_app
-from service.settings import Settings
+from service.core.settings import Settings
 
 
 def _operations(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -22,13 +23,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from service import ops
 from service.app import create_app
-from service.devservices import EmbeddedRedis, free_port
-from service.errors import ApiError, NotFound, handle_api_error
-from service.logs import AccessLog, JsonFormatter, configure
-from service.middleware import RequestContext
-from service.settings import Settings
+from service.core.errors import ApiError, NotFound, handle_api_error
+from service.core.settings import Settings
+from service.dev.services import EmbeddedRedis, free_port
+from service.ops import routes as ops
+from service.ops.logs import AccessLog, JsonFormatter, configure
+from service.ops.middleware import RequestContext
 
 
 async def _poll_until(client: httpx.AsyncClient, path: str, status: int) -> httpx.Response:
@@ -116,7 +117,7 @@ async def test_readyz_names_postgres_while_it_is_down(state: dict[str, Any], poo
     # Only the pool is swapped; stopping the session's PostgreSQL would end every test.
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        yield {"pool": pool, "redis": state["redis"]}
+        yield {"services": dataclasses.replace(state, pool=pool)}
 
     app = Starlette(routes=ops.routes, lifespan=lifespan)
     async with LifespanManager(app) as manager:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
-from service.db import SCHEMA_PATH, apply_schema, migrate
+from service.storage.db import SCHEMA_PATH, apply_schema, migrate
 
 SCHEMA_V1 = Path(__file__).parent / "data" / "schema_v1.sql"
 CURRENT_VERSION = 2
@@ -126,6 +126,6 @@ async def test_migrate_connects_by_url(make_database: DatabaseMaker) -> None:
 
 
 async def test_the_running_app_applied_the_schema(state: dict[str, object]) -> None:
-    pool = state["pool"]
+    pool = state.pool
     assert isinstance(pool, asyncpg.Pool)
     assert await pool.fetchval("SELECT max(version) FROM schema_version") == CURRENT_VERSION

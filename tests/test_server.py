@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from service.server import HttpToolsProtocol
+from service.server.protocol import HttpToolsProtocol
 
 
 class CountingTransport:

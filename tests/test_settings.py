@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from service.settings import Settings, SettingsError
+from service.core.settings import Settings, SettingsError
 
 GOOD = {
     "DATABASE_URL": "postgresql://app@db:5432/civicpoll",

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.errors import BadRequest
-from service.validation import MAX_BODY, clean_text
+from service.core.errors import BadRequest
+from service.core.validation import MAX_BODY, clean_text
 
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -199,7 +199,7 @@ async def test_bodies_over_64_kib_are_413(
         "/v1/admin/polls", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 413
-    assert await state["pool"].fetchval("SELECT count(*) FROM polls") == 0
+    assert await state.pool.fetchval("SELECT count(*) FROM polls") == 0
 
 
 async def test_a_body_of_exactly_64_kib_is_read(
@@ -407,7 +407,7 @@ async def test_no_input_produces_a_500(
 
     assert failures == [], "\n".join(failures)
     # The loop hit the validation, not only the authentication.
-    assert await state["pool"].fetchval("SELECT count(*) FROM polls") >= 2
+    assert await state.pool.fetchval("SELECT count(*) FROM polls") >= 2
 
 
 async def test_unknown_routes_and_methods_answer_json(admin: httpx.AsyncClient) -> None:

@@ -13,14 +13,14 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 
-from service import engine
 from service.app import create_app
-from service.counts import ledger_counts, rebuild_poll, reconcile
-from service.devservices import EmbeddedPostgres, EmbeddedRedis, free_port
-from service.identity import Hasher
-from service.keys import counts_key
-from service.results import read_counts
-from service.settings import Settings
+from service.core.settings import Settings
+from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.voting import engine
+from service.voting.counts import ledger_counts, rebuild_poll, reconcile
+from service.voting.identity import Hasher
+from service.voting.keys import counts_key
+from service.voting.results import read_counts
 from tests.test_votes import vote
 
 
@@ -31,7 +31,7 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClie
     async with LifespanManager(app, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 50002))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c, manager._state
+            yield c, manager._state["services"]
 
 
 async def open_poll(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
@@ -108,7 +108,7 @@ async def test_redis_killed_mid_run_loses_no_accepted_vote(
             accepted = {i for i, code in outcomes.items() if code == 201}
             assert set(outcomes.values()) == {201}, outcomes
             hasher = Hasher(settings.secret_key)
-            rows = await st["pool"].fetch(
+            rows = await st.pool.fetch(
                 "SELECT voter_hash FROM votes WHERE poll_id = $1", poll["id"]
             )
             assert {r["voter_hash"] for r in rows} == {
@@ -116,11 +116,11 @@ async def test_redis_killed_mid_run_loses_no_accepted_vote(
             }
 
             # Redis came back empty: the service notices and rebuilds from the ledger.
-            truth = await ledger_counts(st["pool"], poll["id"])
+            truth = await ledger_counts(st.pool, poll["id"])
             assert sum(truth.values()) == 300
 
             async def rebuilt() -> bool:
-                return await read_counts(st["redis"], poll["id"]) == truth
+                return await read_counts(st.redis, poll["id"]) == truth
 
             await until(rebuilt)
             # ...voter marks included: an early voter is still refused.
@@ -142,9 +142,9 @@ async def test_postgres_stopped_gives_503_then_recovers(settings, scratch_dir: P
     try:
         changed = settings.with_changes(database_url=dsn, redis_url=redis.url)
         async with running_app(changed) as (client, st):
-            from service.auth import create_token
+            from service.admin.auth import create_token
 
-            async with st["pool"].acquire() as con:
+            async with st.pool.acquire() as con:
                 _, token = await create_token(
                     con, settings.secret_key, ["polls:write", "polls:read", "sites:admin"], None
                 )
@@ -159,7 +159,7 @@ async def test_postgres_stopped_gives_503_then_recovers(settings, scratch_dir: P
             assert down.headers["retry-after"]
             assert time.monotonic() - started < 5
             # The Redis side was compensated: the refused vote is not counted.
-            assert sum((await read_counts(st["redis"], poll["id"])).values()) == 1
+            assert sum((await read_counts(st.redis, poll["id"])).values()) == 1
             ready = await client.get("/readyz")
             assert ready.status_code == 503 and "postgres" in ready.json()["message"]
 
@@ -172,9 +172,9 @@ async def test_postgres_stopped_gives_503_then_recovers(settings, scratch_dir: P
 
             await until(accepted_again)
             assert (await client.get("/readyz")).status_code == 200
-            total = await st["pool"].fetchval("SELECT count(*) FROM votes")
+            total = await st.pool.fetchval("SELECT count(*) FROM votes")
             assert total == 2
-            assert sum((await read_counts(st["redis"], poll["id"])).values()) == 2
+            assert sum((await read_counts(st.redis, poll["id"])).values()) == 2
     finally:
         redis.stop()
         pg.stop()
@@ -206,21 +206,19 @@ async def test_reconciliation_repairs_a_stable_drift(client, admin, make_poll, s
     for _ in range(3):
         assert (await vote(client, poll)).status_code == 201
     option = poll["options"][0]["id"]
-    await state["redis"].hincrby(counts_key(poll["id"]), option, 5)
-    first = await reconcile(state["pool"], state["redis"], {})
+    await state.redis.hincrby(counts_key(poll["id"]), option, 5)
+    first = await reconcile(state.pool, state.redis, {})
     assert first == {poll["id"]: 5}
     # Seen twice with the same size: not votes in flight, so it is repaired.
-    await reconcile(state["pool"], state["redis"], first)
-    assert await read_counts(state["redis"], poll["id"]) == await ledger_counts(
-        state["pool"], poll["id"]
-    )
+    await reconcile(state.pool, state.redis, first)
+    assert await read_counts(state.redis, poll["id"]) == await ledger_counts(state.pool, poll["id"])
 
 
 async def test_rebuild_restores_counts_and_marks(client, make_poll, state):
     poll = await make_poll()
     assert (await vote(client, poll, cookie="marked-voter")).status_code == 201
-    await state["redis"].flushdb()
-    counts = await rebuild_poll(state["pool"], state["redis"], poll["id"])
+    await state.redis.flushdb()
+    counts = await rebuild_poll(state.pool, state.redis, poll["id"])
     assert sum(counts.values()) == 1
     assert (await vote(client, poll, cookie="marked-voter")).status_code == 409
 
@@ -234,9 +232,9 @@ async def test_the_ledger_refuses_what_a_forgetful_redis_let_through(client, mak
     assert (await vote(client, poll, cookie="forgotten-voter")).status_code == 201
     first = await vote(client, poll, cookie="keyed-voter", headers=retry)
     assert first.status_code == 201
-    marks = [key async for key in state["redis"].scan_iter(match=f"{{p:{poll['id']}}}:[vk]:*")]
+    marks = [key async for key in state.redis.scan_iter(match=f"{{p:{poll['id']}}}:[vk]:*")]
     assert len(marks) == 3  # two voter marks and one idempotency key
-    await state["redis"].delete(*marks)
+    await state.redis.delete(*marks)
 
     again = await vote(client, poll, cookie="forgotten-voter")
     assert again.status_code == 409, again.text
@@ -244,9 +242,9 @@ async def test_the_ledger_refuses_what_a_forgetful_redis_let_through(client, mak
     replay = await vote(client, poll, cookie="keyed-voter", headers=retry)
     assert replay.status_code == 201, replay.text
     assert replay.json()["replayed"] is True
-    truth = await ledger_counts(state["pool"], poll["id"])
+    truth = await ledger_counts(state.pool, poll["id"])
     assert sum(truth.values()) == 2
-    live = await read_counts(state["redis"], poll["id"])
+    live = await read_counts(state.redis, poll["id"])
     assert {k: n for k, n in truth.items() if n} == {k: n for k, n in live.items() if n}
 
 

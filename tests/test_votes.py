@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.identity import Hasher, sign_voter, widget_token
+from service.voting.identity import Hasher, sign_voter, widget_token
 from tests.conftest import SECRET, PollMaker
 
 
@@ -37,9 +37,7 @@ async def vote(
 
 
 async def ledger_total(state: dict[str, Any], poll_id: str) -> int:
-    total: int = await state["pool"].fetchval(
-        "SELECT count(*) FROM votes WHERE poll_id = $1", poll_id
-    )
+    total: int = await state.pool.fetchval("SELECT count(*) FROM votes WHERE poll_id = $1", poll_id)
     return total
 
 
@@ -61,7 +59,7 @@ async def test_ledger_ids_are_time_ordered_uuids(client, make_poll: PollMaker, s
     before = time.time()
     for _ in range(3):
         assert (await vote(client, poll)).status_code == 201
-    rows = await state["pool"].fetch(
+    rows = await state.pool.fetch(
         "SELECT id FROM votes WHERE poll_id = $1 ORDER BY cast_at", poll["id"]
     )
     ids = [row["id"] for row in rows]
@@ -84,7 +82,7 @@ async def test_the_ledger_row_holds_every_field(client, make_poll: PollMaker, st
         page="https://portal.example.vn/tin tuc/a|b?session=secret#x",
     )
     assert answer.status_code == 201, answer.text
-    row = await state["pool"].fetchrow("SELECT * FROM votes WHERE poll_id = $1", poll["id"])
+    row = await state.pool.fetchrow("SELECT * FROM votes WHERE poll_id = $1", poll["id"])
     hasher = Hasher(settings.secret_key)
     assert row["option_ids"] == [int(i) for i in picked]
     assert row["voter_hash"] == row["voter_key"] == hasher(poll["id"], "voter", "ledger-voter-1")
@@ -114,7 +112,7 @@ async def test_a_page_url_with_control_characters_is_dropped_not_fatal(
     assert answers[0].status_code == 303
     assert answers[0].headers["location"].endswith("state=voted")
     assert [r.status_code for r in answers[1:]] == [201] * 20
-    pages = await state["pool"].fetch(
+    pages = await state.pool.fetch(
         "SELECT page_url, count(*) FROM votes WHERE poll_id = $1 GROUP BY 1 ORDER BY 1",
         poll["id"],
     )
@@ -270,12 +268,12 @@ async def test_ip_mode_window_and_nothing_raw_is_stored(client, make_poll, state
     assert (await vote(client, poll, ip="203.0.113.200", cookie="v-one-1234")).status_code == 201
     assert (await vote(client, poll, ip="203.0.113.200", cookie="v-two-1234")).status_code == 409
     assert (await vote(client, poll, ip="203.0.113.201", cookie="v-two-1234")).status_code == 201
-    rows = await state["pool"].fetch("SELECT * FROM votes WHERE poll_id = $1", poll["id"])
+    rows = await state.pool.fetch("SELECT * FROM votes WHERE poll_id = $1", poll["id"])
     stored = " ".join(str(v) for row in rows for v in row.values())
     assert "203.0.113.200" not in stored and "v-one-1234" not in stored
     hasher = Hasher(settings.secret_key)
     assert hasher(poll["id"], "ip", "203.0.113.200") in {r["ip_hash"] for r in rows}
-    keys = [k.decode() for k in await state["redis"].keys("*")]
+    keys = [k.decode() for k in await state.redis.keys("*")]
     assert not any("203.0.113" in k or "v-one" in k for k in keys)
 
 
@@ -362,7 +360,7 @@ async def test_form_post_redirects_back_to_the_poll(client, make_poll, state):
         f"/v1/polls/{poll['id']}/votes", data=form, headers={"Cookie": "pv=form-voter-1"}
     )
     assert again.headers["location"].endswith("state=already_voted")
-    page = await state["pool"].fetchval("SELECT page_url FROM votes WHERE poll_id = $1", poll["id"])
+    page = await state.pool.fetchval("SELECT page_url FROM votes WHERE poll_id = $1", poll["id"])
     assert page == "https://portal.example.vn/tin-tuc/bai-1"
 
 

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
-from service.auth import SCOPES, create_token
-from service.db import apply_schema
-from service.devservices import free_port
+from service.admin.auth import SCOPES, create_token
+from service.dev.services import free_port
+from service.storage.db import apply_schema
 
 SECRET = "browser-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 ARTIFACTS = Path(__file__).parent.parent / "artifacts"

@@ -1,0 +1,387 @@
+"""Dashboards: live results of a poll or of a site's open polls, their vote history and
+referring articles, and the signed, expiring links the admin API issues for them."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from service.admin.api import poll_for, require_scope
+from service.admin.auth import authenticate
+from service.core.assets import static_file
+from service.core.errors import BadRequest, Forbidden, NotFound
+from service.core.http import json_response
+from service.core.templates import templates
+from service.live.hub import ADMIN, PUBLIC, LiveHub, grant_for, key_opens, view_key
+from service.ops.openapi import register
+from service.polls.model import Poll, looks_like_poll_id
+from service.polls.routes import public_poll
+from service.services import services
+from service.voting.integrity import read_figures
+from service.voting.keys import minutes_key
+from service.voting.results import as_text, shape
+
+REDIS_MINUTES = 6 * 60  # the vote script keeps per-minute counts; older ones come from SQL
+MAX_HOURS = 48
+LINK_HOURS = 24
+MAX_LINK_HOURS = 30 * 24
+SITE_POLLS = 24
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';"
+    " img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+# The key in a dashboard URL is a credential: keep it out of other sites' logs.
+_HEADERS = {"Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer"}
+
+STRINGS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Kết quả trực tiếp",
+        "site_title": "Các cuộc thăm dò đang mở",
+        "total": "Tổng số lượt bình chọn",
+        "votes": "lượt",
+        "live": "Trực tiếp",
+        "reconnecting": "Đang kết nối lại…",
+        "closed": "Đã kết thúc",
+        "per_minute": "Lượt bình chọn mỗi phút",
+        "hours": "Khoảng thời gian",
+        "last_hours": "{n} giờ qua",
+        "last_minute": "Phút vừa qua: {n}",
+        "last_hour": "Một giờ qua: {n}",
+        "articles": "Bài viết dẫn nhiều lượt bình chọn nhất",
+        "no_articles": "Chưa có dữ liệu.",
+        "integrity": "Kiểm soát gian lận",
+        "accepted": "Hợp lệ",
+        "duplicate": "Trùng lặp",
+        "rate_limited": "Vượt giới hạn tần suất",
+        "invalid": "Không hợp lệ",
+        "closed_attempts": "Khi đã đóng",
+        "replayed": "Gửi lặp lại",
+        "token_reused": "Biểu mẫu dùng lại",
+        "failed": "Lỗi ghi",
+        "no_polls": "Không có cuộc thăm dò nào đang mở với kết quả công khai.",
+        "locked": "Kết quả của cuộc thăm dò này chưa công khai.",
+        "unlock_help": "Quản trị viên: dán mã API để mở bảng điều khiển (mã không được lưu).",
+        "token": "Mã API",
+        "unlock": "Mở bảng điều khiển",
+        "unlock_failed": "Mã không hợp lệ hoặc không có quyền.",
+        "other_lang": "English",
+    },
+    "en": {
+        "title": "Live results",
+        "site_title": "Open polls",
+        "total": "Total votes",
+        "votes": "votes",
+        "live": "Live",
+        "reconnecting": "Reconnecting…",
+        "closed": "Closed",
+        "per_minute": "Votes per minute",
+        "hours": "Period",
+        "last_hours": "Last {n} hours",
+        "last_minute": "Last minute: {n}",
+        "last_hour": "Last hour: {n}",
+        "articles": "Top referring articles",
+        "no_articles": "No data yet.",
+        "integrity": "Integrity",
+        "accepted": "Accepted",
+        "duplicate": "Duplicate",
+        "rate_limited": "Rate-limited",
+        "invalid": "Invalid",
+        "closed_attempts": "After closing",
+        "replayed": "Replayed",
+        "token_reused": "Form reused",
+        "failed": "Failed to record",
+        "no_polls": "No open polls with public results.",
+        "locked": "The results of this poll are not public.",
+        "unlock_help": "Admins: paste an API token to open the dashboard (it is not stored).",
+        "token": "API token",
+        "unlock": "Open the dashboard",
+        "unlock_failed": "The token is not valid or lacks the permission.",
+        "other_lang": "Tiếng Việt",
+    },
+}
+
+
+def _lang(request: Request, default: str) -> str:
+    lang = request.query_params.get("lang", default)
+    return lang if lang in STRINGS else "vi"
+
+
+def _with_key(path: str, request: Request) -> str:
+    key = request.query_params.get("key")
+    return f"{path}?key={key}" if key else path
+
+
+def _page(request: Request, template: str, status: int, **context: Any) -> Response:
+    lang = context["lang"]
+    other = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    other.append(("lang", "en" if lang == "vi" else "vi"))
+    sep = "." if lang == "vi" else ","
+    html = templates.get_template(template).render(
+        other_lang="?" + urlencode(other), num=lambda n: f"{n:,}".replace(",", sep), **context
+    )
+    return HTMLResponse(html, status_code=status, headers={**_HEADERS, "Cache-Control": "no-store"})
+
+
+async def _grant_or_none(request: Request, poll: Poll) -> str | None:
+    try:
+        return await grant_for(request, poll)
+    except Forbidden:
+        return None
+
+
+def _card(request: Request, poll: Poll, counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "poll": poll,
+        "results": shape(poll, counts),
+        "closed": poll.phase(datetime.now(UTC)) == "closed",
+        "data_url": _with_key(f"/dashboard/{poll.id}/data", request),
+    }
+
+
+# ---------------------------------------------------------------- one poll
+
+
+async def poll_page(request: Request) -> Response:
+    poll = await public_poll(request)
+    lang = _lang(request, poll.locale)
+    grant = await _grant_or_none(request, poll)
+    context: dict[str, Any] = {
+        "lang": lang,
+        "t": STRINGS[lang],
+        "title": poll.question,
+        "admin": grant == ADMIN,
+        "cards": [],
+        "config": {
+            "lang": lang,
+            "t": STRINGS[lang],
+            "unlock": f"/v1/admin/polls/{poll.id}/dashboard-link",
+            "stream": None,
+        },
+    }
+    if grant is None:
+        return _page(request, "dashboard.html", 403, locked=True, **context)
+    context["cards"] = [_card(request, poll, await services(request).counts.get(poll.id))]
+    context["config"]["stream"] = _with_key(f"/v1/polls/{poll.id}/results/stream", request)
+    return _page(request, "dashboard.html", 200, locked=False, **context)
+
+
+async def poll_data(request: Request) -> Response:
+    """History for the charts: votes per minute, referring articles, integrity (admins)."""
+    poll = await public_poll(request)
+    grant = await grant_for(request, poll)
+    hours = request.query_params.get("hours", "6")
+    if not hours.isdigit() or not 1 <= int(hours) <= MAX_HOURS:
+        raise BadRequest(f"hours must be a whole number from 1 to {MAX_HOURS}", field="hours")
+    now_minute = int(time.time()) // 60
+    first = now_minute - int(hours) * 60 + 1
+    minutes = await _recent_minutes(request, poll.id, now_minute, first)
+    async with services(request).pool.acquire() as con:
+        if first <= now_minute - REDIS_MINUTES:
+            rows = await con.fetch(
+                "SELECT (extract(epoch FROM date_trunc('minute', cast_at)) / 60)::bigint AS m,"
+                " count(*) AS n FROM votes WHERE poll_id = $1"
+                " AND cast_at >= to_timestamp($2 * 60) AND cast_at < to_timestamp($3 * 60)"
+                " GROUP BY 1",
+                poll.id,
+                first,
+                now_minute - REDIS_MINUTES + 1,
+            )
+            minutes.update({r["m"]: r["n"] for r in rows})
+        articles = await con.fetch(
+            "SELECT page_url, count(*) AS n FROM votes WHERE poll_id = $1"
+            " AND page_url IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
+            poll.id,
+        )
+    figures = await read_figures(services(request).redis, poll.id) if grant == ADMIN else None
+    return json_response(
+        {
+            "poll_id": poll.id,
+            "now_minute": now_minute,
+            "first_minute": first,
+            "minutes": sorted(minutes.items()),
+            "articles": [{"url": r["page_url"], "votes": r["n"]} for r in articles],
+            "integrity": figures,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _recent_minutes(
+    request: Request, poll_id: str, now_minute: int, first: int
+) -> dict[int, int]:
+    """Per-minute counts kept in Redis for the last six hours; older fields are trimmed."""
+    redis = services(request).redis
+    raw = await redis.hgetall(minutes_key(poll_id))
+    oldest = now_minute - REDIS_MINUTES + 1
+    found: dict[int, int] = {}
+    stale = []
+    for field, value in raw.items():
+        minute = int(as_text(field))
+        if minute < oldest:
+            stale.append(field)
+        elif minute >= first:
+            found[minute] = int(value)
+    if stale:
+        await redis.hdel(minutes_key(poll_id), *stale)
+    return found
+
+
+# ---------------------------------------------------------------- a site's open polls
+
+
+async def _site_polls(request: Request) -> tuple[list[Poll], str]:
+    """The site's open polls this viewer may watch, and the grant they watch them with."""
+    slug = request.path_params["site"]
+    pool = services(request).pool
+    site_id = await pool.fetchval("SELECT id FROM sites WHERE slug = $1", slug)
+    if site_id is None:
+        raise NotFound("no such site")
+    grant = PUBLIC
+    key = request.query_params.get("key")
+    if key is not None:
+        if not key_opens(services(request).settings.secret_key, key, f"site:{slug}"):
+            raise Forbidden("this link is not valid or has expired", code="bad_key", field="key")
+        grant = ADMIN
+    elif "authorization" in request.headers:
+        principal = await authenticate(request)
+        principal.require("polls:read")
+        principal.check_site(site_id)
+        grant = ADMIN
+    ids = await pool.fetch(
+        "SELECT id FROM polls WHERE site_id = $1 AND status = 'open'"
+        " ORDER BY created_at DESC LIMIT $2",
+        site_id,
+        SITE_POLLS,
+    )
+    now = datetime.now(UTC)
+    polls = []
+    for row in ids:
+        poll = await services(request).polls.get(row["id"])
+        if poll is None or poll.phase(now) != "open":
+            continue
+        if grant == ADMIN or poll.results_public(now, has_voted=False):
+            polls.append(poll)
+    return polls, grant
+
+
+async def site_page(request: Request) -> Response:
+    try:
+        polls, grant = await _site_polls(request)
+    except Forbidden:
+        polls, grant = [], PUBLIC
+    slug = request.path_params["site"]
+    lang = _lang(request, polls[0].site.default_locale if polls else "vi")
+    cards = [_card(request, p, await services(request).counts.get(p.id)) for p in polls]
+    config = {
+        "lang": lang,
+        "t": STRINGS[lang],
+        "unlock": f"/v1/admin/sites/{slug}/dashboard-link",
+        "stream": _with_key(f"/dashboard/site/{slug}/stream", request) if polls else None,
+    }
+    return _page(
+        request,
+        "dashboard_site.html",
+        200,
+        lang=lang,
+        t=STRINGS[lang],
+        title=STRINGS[lang]["site_title"],
+        admin=grant == ADMIN,
+        cards=cards,
+        config=config,
+        site=polls[0].site.name if polls else slug,
+    )
+
+
+async def site_stream(request: Request) -> Response:
+    """One stream for all of a site's open polls: browsers allow few connections per host."""
+    polls, grant = await _site_polls(request)
+    if not polls:
+        raise NotFound("this site has no open polls you may watch")
+    hub: LiveHub = services(request).live
+    return await hub.open(request, polls, grant, None)
+
+
+# ---------------------------------------------------------------- signed links
+
+
+def _link_hours(request: Request) -> int:
+    raw = request.query_params.get("hours", str(LINK_HOURS))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LINK_HOURS:
+        raise BadRequest(f"hours must be a whole number from 1 to {MAX_LINK_HOURS}", field="hours")
+    return int(raw)
+
+
+def _link(request: Request, subject: str, path: str) -> Response:
+    expires_at = int(time.time()) + _link_hours(request) * 3600
+    key = view_key(services(request).settings.secret_key, subject, expires_at)
+    return json_response(
+        {
+            "url": f"{services(request).settings.public_url}{path}?key={key}",
+            "expires_at": datetime.fromtimestamp(expires_at, UTC),
+        },
+        201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def poll_link(request: Request) -> Response:
+    principal = await require_scope(request, "polls:read")
+    poll_id = request.path_params["poll_id"]
+    if not looks_like_poll_id(poll_id):
+        raise NotFound("no such poll")
+    async with services(request).pool.acquire() as con:
+        poll = await poll_for(con, poll_id, principal)
+    return _link(request, f"poll:{poll.id}", f"/dashboard/{poll.id}")
+
+
+async def site_link(request: Request) -> Response:
+    principal = await require_scope(request, "polls:read")
+    slug = request.path_params["slug"]
+    site_id = await services(request).pool.fetchval("SELECT id FROM sites WHERE slug = $1", slug)
+    if site_id is None:
+        raise NotFound("no such site")
+    principal.check_site(site_id)
+    return _link(request, f"site:{slug}", f"/dashboard/site/{slug}")
+
+
+for _method, _path, _summary, _scope in (
+    ("get", "/dashboard/{poll_id}", "Live dashboard of a poll (HTML; ?key=, ?lang=vi|en)", None),
+    (
+        "get",
+        "/dashboard/{poll_id}/data",
+        "Votes per minute (?hours=1..48), top referring articles, integrity figures (admins)",
+        None,
+    ),
+    ("get", "/dashboard/static/{name}", "The dashboard's script and style sheet", None),
+    ("get", "/dashboard/site/{site}", "Live dashboard of a site's open polls (HTML)", None),
+    ("get", "/dashboard/site/{site}/stream", "Live results of a site's open polls (SSE)", None),
+    (
+        "post",
+        "/v1/admin/polls/{poll_id}/dashboard-link",
+        "A signed, expiring dashboard link (?hours=1..720, default 24)",
+        "polls:read",
+    ),
+    (
+        "post",
+        "/v1/admin/sites/{slug}/dashboard-link",
+        "A signed, expiring link to the site's dashboard (?hours=1..720, default 24)",
+        "polls:read",
+    ),
+):
+    register(_method, _path, _summary, _scope, status=201 if _method == "post" else 200)
+
+routes = [
+    Route("/dashboard/static/{name}", static_file, methods=["GET"]),
+    Route("/dashboard/site/{site}", site_page, methods=["GET"]),
+    Route("/dashboard/site/{site}/stream", site_stream, methods=["GET"]),
+    Route("/dashboard/{poll_id}", poll_page, methods=["GET"]),
+    Route("/dashboard/{poll_id}/data", poll_data, methods=["GET"]),
+    Route("/v1/admin/polls/{poll_id}/dashboard-link", poll_link, methods=["POST"]),
+    Route("/v1/admin/sites/{slug}/dashboard-link", site_link, methods=["POST"]),
+]

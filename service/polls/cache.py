@@ -1,0 +1,92 @@
+"""Per-process cache of poll definitions, dropped when an admin change is announced."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from service.polls.model import Poll, load_poll
+
+log = logging.getLogger("civicpoll.pollcache")
+
+CHANNEL = "civicpoll:poll-changed"
+ALL = "*"
+# The TTLs bound staleness if an announcement is ever missed (Redis down when sent).
+_TTL_FOUND = 30.0
+_TTL_MISSING = 5.0
+
+
+class PollCache:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._entries: dict[str, tuple[float, Poll | None]] = {}
+        self._loading: dict[str, asyncio.Future[Poll | None]] = {}
+
+    async def get(self, poll_id: str) -> Poll | None:
+        entry = self._entries.get(poll_id)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        # One load per poll at a time: a viral poll's expiry must not become a
+        # thundering herd of identical queries.
+        pending = self._loading.get(poll_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Poll | None] = asyncio.get_running_loop().create_future()
+        self._loading[poll_id] = future
+        try:
+            poll = await load_poll(self._pool, poll_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(poll_id, None)
+        ttl = _TTL_FOUND if poll is not None else _TTL_MISSING
+        self._entries[poll_id] = (time.monotonic() + ttl, poll)
+        future.set_result(poll)
+        return poll
+
+    def drop(self, poll_id: str) -> None:
+        if poll_id == ALL:
+            self._entries.clear()
+        else:
+            self._entries.pop(poll_id, None)
+
+    async def announce(self, poll_id: str) -> None:
+        """Drop locally now and tell every other process."""
+        self.drop(poll_id)
+        try:
+            await self._redis.publish(CHANNEL, poll_id)
+        except (aioredis.RedisError, OSError):
+            # Other processes fall back on the TTL; the change itself is committed.
+            log.warning(
+                "could not announce change of poll %s; caches expire within %ss",
+                poll_id,
+                _TTL_FOUND,
+            )
+
+    async def listen(self) -> None:
+        """Background task: apply announcements from other processes, forever."""
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                # Anything announced while we were not subscribed is lost: start clean.
+                self._entries.clear()
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    if isinstance(data, bytes):
+                        self.drop(data.decode())
+            except (aioredis.RedisError, OSError):
+                await asyncio.sleep(1.0)
+            finally:
+                # Bounded: closing a subscription whose connection is mid-read can wait
+                # on that read, and shutdown must not hang on it.
+                with contextlib.suppress(aioredis.RedisError, OSError, TimeoutError):
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]

@@ -1,0 +1,42 @@
+"""The typed services object the lifespan builds, and the one accessor handlers read it by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+if TYPE_CHECKING:  # the feature packages import this module; only types flow back
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    from service.core.settings import Settings
+    from service.live.hub import LiveHub
+    from service.polls.cache import PollCache
+    from service.voting.engine import VoteEngine
+    from service.voting.identity import Hasher
+    from service.voting.integrity import OutcomeTally
+    from service.voting.results import CountsCache
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a request may use, made once at start-up and closed at shutdown."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    polls: PollCache
+    engine: VoteEngine
+    tally: OutcomeTally
+    hasher: Hasher
+    counts: CountsCache
+    live: LiveHub
+    own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
+
+
+def services(request: Request) -> Services:
+    """The services of the app serving this request (the lifespan's state)."""
+    found: Services = request.scope["state"]["services"]
+    return found

@@ -1,0 +1,91 @@
+"""PostgreSQL: the connection pool, the schema, and the audit log."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from typing import Any
+
+import asyncpg
+
+# schema.sql at the top of the repository is the one source; this package carries it (a
+# symlink in the tree, the file itself in the wheel) so an installed service can migrate.
+SCHEMA_PATH = files("service.storage").joinpath("schema.sql")
+# Any constant works; it only keeps two starting processes from migrating at once.
+_MIGRATION_LOCK = 7_312_001
+
+
+# What `pool.acquire()` and `asyncpg.connect()` give: both run queries the same way.
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+
+async def _init_connection(con: asyncpg.Connection) -> None:
+    await con.set_type_codec("jsonb", encoder=_to_json, decoder=json.loads, schema="pg_catalog")
+
+
+def _to_json(value: Any) -> str:
+    # Audit rows hold timestamps; ISO strings are what a reader of the log wants.
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+async def _no_session_state(con: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (unlock advisory locks, CLOSE ALL,
+    UNLISTEN *, RESET ALL): a round trip on every release, and this service leaves no
+    such session state behind. asyncpg still rolls back an open transaction first."""
+
+
+async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        init=_init_connection,
+        reset=_no_session_state,
+        command_timeout=10,
+        # Fail fast when the server is down instead of hanging the request.
+        timeout=3,
+    )
+    assert pool is not None
+    return pool
+
+
+async def apply_schema(con: Conn, sql: str | None = None) -> int:
+    """Apply schema.sql (idempotent, additive) and return the schema version."""
+    sql = SCHEMA_PATH.read_text(encoding="utf-8") if sql is None else sql
+    async with con.transaction():
+        await con.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await con.execute(sql)
+    version: int = await con.fetchval("SELECT max(version) FROM schema_version")
+    return version
+
+
+async def migrate(dsn: str) -> int:
+    con = await asyncpg.connect(dsn)
+    try:
+        return await apply_schema(con)
+    finally:
+        await con.close()
+
+
+async def audit(
+    con: Conn,
+    *,
+    token_id: int | None,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    await con.execute(
+        "INSERT INTO audit_log (token_id, actor, action, object_type, object_id, before, after)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        token_id,
+        actor,
+        action,
+        object_type,
+        object_id,
+        before,
+        after,
+    )

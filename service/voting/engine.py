@@ -1,0 +1,392 @@
+"""The vote engine: one Redis round trip decides a batch of votes, then a group commit
+writes the accepted ones to the PostgreSQL ledger before anyone hears "accepted".
+
+Two stages, each a Batcher drained by its own task: while the ledger commits batch k,
+Redis decides batch k+1. A vote's future is settled by whichever stage finishes it, so a
+client that hangs up cannot stop a counted vote half way to the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from service.core.errors import Unavailable
+from service.ops import metrics
+from service.polls.model import Poll
+from service.voting.batcher import Batcher
+from service.voting.keys import counts_key, minutes_key, stats_key
+
+log = logging.getLogger("civicpoll.engine")
+
+OUTCOMES = ("", "accepted", "duplicate", "rate_limited", "replayed", "token_reused")
+IDEMPOTENCY_TTL = 24 * 3600
+# Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
+VOTER_MARK_TTL = 400 * 24 * 3600
+TOKEN_TTL = 7 * 3600  # longer than a widget token lives, so a nonce cannot be reused
+RETRY_AFTER = {"Retry-After": "2"}
+
+
+@dataclass(slots=True)
+class Ballot:
+    """One vote as the engine needs it: already validated, identities already hashed."""
+
+    poll: Poll
+    choices: tuple[str, ...]
+    voter_hash: str
+    ip_hash: str
+    network_hash: str
+    voter_key: str | None  # ledger de-duplication keys (None: the mode ignores it)
+    ip_key: str | None
+    voter_mark_ttl: int  # Redis mark lifetimes in seconds, 0 = no check
+    ip_mark_ttl: int
+    limited: bool  # False for a site's allowlisted networks
+    idempotency_key: str | None = None
+    token_nonce: str | None = None
+    page_url: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(slots=True)
+class Verdict:
+    outcome: str
+    retry_after_ms: int
+    counts: dict[str, int]
+
+
+@dataclass(slots=True)
+class _Vote:
+    ballot: Ballot
+    future: asyncio.Future[Verdict]
+    vote_id: str = ""
+    minute: str = ""
+    verdict: Verdict | None = None
+
+    def settle(self, verdict: Verdict) -> None:
+        if not self.future.done():  # the waiter may have been cancelled
+            self.future.set_result(verdict)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+_ids = random.Random()  # noqa: S311 -- ids must be unique, not unguessable; seeded from os.urandom
+# A forked worker must not repeat its parent's ids: the ledger would take them for replays.
+os.register_at_fork(after_in_child=_ids.seed)
+
+
+def _vote_id(now_ms: int) -> str:
+    """A UUIDv7 (RFC 9562) as 32 hex digits: time first, so ledger inserts land at the
+    right edge of the primary-key index instead of on a random page. On a ledger of a
+    million votes that halves the WAL written per vote (measured: 2.0 → 1.0 KB), since
+    each page first touched after a checkpoint is logged whole. Unique, not secret: a fast
+    generator is enough for the 74 random bits."""
+    rand = _ids.getrandbits(74)
+    value = now_ms << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & (1 << 62) - 1)
+    return f"{value:032x}"
+
+
+def _script(name: str) -> str:
+    return resources.files("service.voting").joinpath(name).read_text(encoding="utf-8")
+
+
+def _unavailable(message: str) -> Unavailable:
+    return Unavailable(message, code="unavailable", headers=RETRY_AFTER)
+
+
+# The batch travels as ONE text parameter: a record per vote, fields split by the ASCII
+# unit separator, records by the record separator. asyncpg encodes eleven arrays element by
+# element in Python-visible calls; one string is a single copy, and PostgreSQL (on its
+# own core) does the splitting. No field can hold either separator: hashes and ids are
+# hex, choices digits, the user-agent family a fixed word, and the page URL is refused
+# when it has any control character (see votes._page_url).
+FIELD, RECORD = "\x1f", "\x1e"
+
+
+def _settled_on_error(
+    flush: Callable[[list[_Vote]], Awaitable[None]],
+) -> Callable[[list[_Vote]], Awaitable[None]]:
+    """A stage settles its votes itself, also when a dependency fails; this answers 503
+    for any vote a bug left unsettled, so that no voter waits forever on a dead batch."""
+
+    async def guarded(votes: list[_Vote]) -> None:
+        try:
+            await flush(votes)
+        except Exception:
+            log.exception("a batch of %d vote(s) failed unexpectedly", len(votes))
+            for vote in votes:
+                vote.fail(_unavailable("your vote could not be recorded; please try again"))
+
+    return guarded
+
+
+_INSERT = """
+INSERT INTO votes (id, poll_id, option_ids, voter_hash, ip_hash, network_hash, voter_key,
+                   ip_key, idempotency_key, page_url, user_agent)
+SELECT f[1]::uuid, f[2], string_to_array(f[3], ',')::bigint[], f[4], f[5], f[6],
+       nullif(f[7], ''), nullif(f[8], ''), nullif(f[9], ''), nullif(f[10], ''),
+       nullif(f[11], '')
+FROM unnest(string_to_array($1::text, E'\\x1e')) AS r,
+     LATERAL string_to_array(r, E'\\x1f') AS f
+ON CONFLICT DO NOTHING
+"""
+
+
+def _record(vote: _Vote) -> str:
+    b = vote.ballot
+    return FIELD.join(
+        (
+            vote.vote_id,
+            b.poll.id,
+            ",".join(b.choices),
+            b.voter_hash,
+            b.ip_hash,
+            b.network_hash,
+            b.voter_key or "",
+            b.ip_key or "",
+            b.idempotency_key or "",
+            b.page_url or "",
+            b.user_agent or "",
+        )
+    )
+
+
+class VoteEngine:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        *,
+        batch_max: int = 16,
+        ledger_linger: float = 0.0,
+        decide_concurrency: int = 4,
+        ledger_concurrency: int = 4,
+    ) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._vote_script = redis.register_script(_script("vote.lua"))
+        self._undo_script = redis.register_script(_script("undo.lua"))
+        self._decider: Batcher[_Vote] = Batcher(
+            "decide",
+            _settled_on_error(self._decide),
+            max_items=batch_max,
+            concurrency=decide_concurrency,
+        )
+        self._ledger: Batcher[_Vote] = Batcher(
+            "ledger",
+            _settled_on_error(self._write),
+            max_items=batch_max,
+            linger=ledger_linger,
+            concurrency=ledger_concurrency,
+        )
+        self._side_tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._decider.start()
+        self._ledger.start()
+
+    async def stop(self) -> None:
+        await self._decider.stop()
+        await self._ledger.stop()
+        await asyncio.gather(*self._side_tasks, return_exceptions=True)
+
+    def cast(self, ballot: Ballot) -> asyncio.Future[Verdict]:
+        """The verdict to await. A plain function handing out the future itself: one
+        coroutine frame less for every vote's answer to resume through."""
+        if not self._decider.running:
+            raise _unavailable("the service is shutting down; please try again")
+        vote = _Vote(ballot, asyncio.get_running_loop().create_future())
+        self._decider.put(vote)
+        return vote.future
+
+    # ------------------------------------------------------------ Redis stage
+
+    async def _decide(self, votes: list[_Vote]) -> None:
+        by_poll: dict[str, list[_Vote]] = {}
+        for vote in votes:
+            by_poll.setdefault(vote.ballot.poll.id, []).append(vote)
+        calls = [
+            self._vote_script(
+                keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
+                args=self._decide_args(group),
+            )
+            for poll_id, group in by_poll.items()
+        ]
+        try:
+            # One EVALSHA per poll, side by side (not a pipeline: redis-py's pipeline
+            # asks SCRIPT EXISTS before every execution, a second round trip). One poll
+            # is the rule under load, and needs no gather (a task per call).
+            replies = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
+        except (aioredis.RedisError, OSError) as exc:
+            metrics.DEPENDENCY_ERRORS.labels("redis").inc()
+            log.warning("redis unavailable while deciding %d vote(s): %r", len(votes), exc)
+            for vote in votes:
+                vote.fail(_unavailable("the vote service is busy; please try again"))
+            return
+        metrics.DECIDE_BATCH.observe(len(votes))
+        now_ms = time.time_ns() // 1_000_000
+        for group, reply in zip(by_poll.values(), replies, strict=True):
+            minute = reply[0].decode()
+            tail = reply[1 + 2 * len(group) :]
+            counts = {tail[j].decode(): int(tail[j + 1]) for j in range(0, len(tail), 2)}
+            for pos, vote in enumerate(group):
+                verdict = Verdict(OUTCOMES[reply[1 + 2 * pos]], reply[2 + 2 * pos], counts)
+                if verdict.outcome == "accepted":
+                    vote.minute, vote.verdict = minute, verdict
+                    vote.vote_id = _vote_id(now_ms)
+                    self._ledger.put(vote)
+                elif verdict.outcome == "replayed":
+                    self._spawn(self._confirm_replay(vote, verdict))
+                else:
+                    vote.settle(verdict)
+
+    @staticmethod
+    def _decide_args(group: list[_Vote]) -> list[Any]:
+        first = group[0].ballot
+        site = first.poll.site
+        ip_interval = 60_000 // site.rate_per_ip_per_minute
+        net_interval = 60_000 // site.rate_per_network_per_minute
+        args: list[Any] = [
+            len(group),
+            # GCRA tolerance for a burst of B: B - 1 more requests may come at once.
+            ip_interval,
+            ip_interval * (site.burst_per_ip - 1),
+            net_interval,
+            net_interval * (site.burst_per_network - 1),
+            first.voter_mark_ttl,
+            first.ip_mark_ttl,
+            IDEMPOTENCY_TTL,
+            TOKEN_TTL,
+        ]
+        for vote in group:
+            b = vote.ballot
+            args.append(
+                f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash} {b.network_hash}"
+                f" {b.idempotency_key or '-'} {b.token_nonce or '-'} {'1' if b.limited else '0'}"
+            )
+        return args
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _confirm_replay(self, vote: _Vote, verdict: Verdict) -> None:
+        """Answer a replay "accepted" only once the first attempt is in the ledger."""
+        try:
+            found = await self._pool.fetchval(
+                "SELECT 1 FROM votes WHERE poll_id = $1 AND idempotency_key = $2",
+                vote.ballot.poll.id,
+                vote.ballot.idempotency_key,
+                timeout=5,
+            )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+            found = None
+        if found is None:
+            vote.fail(
+                Unavailable(
+                    "your earlier attempt is still being recorded; please retry",
+                    code="unavailable",
+                    headers={"Retry-After": "1"},
+                )
+            )
+        else:
+            vote.settle(verdict)
+
+    async def _undo(self, votes: list[_Vote], reason: str) -> None:
+        by_poll: dict[tuple[str, str], list[_Vote]] = {}
+        for vote in votes:
+            by_poll.setdefault((vote.ballot.poll.id, vote.minute), []).append(vote)
+        for (poll_id, minute), group in by_poll.items():
+            args: list[Any] = [len(group), minute]
+            for vote in group:
+                b = vote.ballot
+                args.append(
+                    f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash}"
+                    f" {b.idempotency_key or '-'} {b.token_nonce or '-'} {reason}"
+                )
+            try:
+                await self._undo_script(
+                    keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
+                    args=args,
+                )
+            except (aioredis.RedisError, OSError):
+                # The reconciler sees the drift against the ledger and repairs it.
+                metrics.COMPENSATION_FAILURES.inc(len(group))
+                log.error("could not take back %d vote(s) of poll %s in Redis", len(group), poll_id)
+
+    # ------------------------------------------------------------ ledger stage
+
+    async def _write(self, votes: list[_Vote]) -> None:
+        records = RECORD.join([_record(vote) for vote in votes])
+        try:
+            # asyncio.timeout rather than acquire(timeout=): that one wraps the wait in
+            # a task of its own, on every batch.
+            async with asyncio.timeout(2):
+                con = await self._pool.acquire()
+            try:
+                status = await con.execute(_INSERT, records, timeout=5)
+                refused: list[_Vote] = []
+                replayed: list[_Vote] = []
+                # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
+                # know which (ids are fresh, so a missing id is a refused vote).
+                if int(status.rpartition(" ")[2]) != len(votes):
+                    kept = {
+                        row[0]
+                        for row in await con.fetch(
+                            "SELECT replace(id::text, '-', '') FROM votes"
+                            " WHERE id = ANY($1::uuid[])",
+                            [vote.vote_id for vote in votes],
+                            timeout=5,
+                        )
+                    }
+                    refused = [v for v in votes if v.vote_id not in kept]
+                    replayed = await self._known_idempotency_keys(con, refused)
+            finally:
+                await self._pool.release(con)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            metrics.DEPENDENCY_ERRORS.labels("postgres").inc()
+            log.warning("ledger write of %d vote(s) failed, taking them back: %r", len(votes), exc)
+            await self._undo(votes, "failed")
+            for vote in votes:
+                vote.fail(_unavailable("your vote could not be recorded; please try again"))
+            return
+        metrics.LEDGER_BATCH.observe(len(votes))
+        if refused:
+            # Redis had lost these voters' marks (or idempotency keys); the ledger had not.
+            await self._undo(refused, "duplicate")
+            for vote in refused:
+                assert vote.verdict is not None
+                for option in vote.ballot.choices:
+                    vote.verdict.counts[option] = vote.verdict.counts.get(option, 1) - 1
+                vote.verdict.outcome = "replayed" if vote in replayed else "duplicate"
+        for vote in votes:
+            assert vote.verdict is not None
+            vote.settle(vote.verdict)
+
+    @staticmethod
+    async def _known_idempotency_keys(con: Any, votes: list[_Vote]) -> list[_Vote]:
+        keyed = [v for v in votes if v.ballot.idempotency_key]
+        if not keyed:
+            return []
+        found = {
+            row[0]
+            for row in await con.fetch(
+                "SELECT idempotency_key FROM votes WHERE poll_id = ANY($1::text[])"
+                " AND idempotency_key = ANY($2::text[])",
+                list({v.ballot.poll.id for v in keyed}),
+                [v.ballot.idempotency_key for v in keyed],
+            )
+        }
+        return [v for v in keyed if v.ballot.idempotency_key in found]

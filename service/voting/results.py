@@ -1,0 +1,96 @@
+"""Results: counts from Redis shaped for people (percentages that add up to 100)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from service.core.http import encode_json
+from service.polls.model import Poll
+from service.voting.keys import counts_key
+
+
+def percentages(counts: list[int]) -> list[int]:
+    """Whole percentages summing to exactly 100 (largest remainder), or all 0 with no votes."""
+    total = sum(counts)
+    if total == 0:
+        return [0] * len(counts)
+    exact = [c * 100 / total for c in counts]
+    floors = [int(e) for e in exact]
+    short = 100 - sum(floors)
+    # Ties go to the earlier option, so the answer is stable for equal remainders.
+    order = sorted(range(len(counts)), key=lambda i: (floors[i] - exact[i], i))
+    for i in order[:short]:
+        floors[i] += 1
+    return floors
+
+
+def shape(poll: Poll, counts: dict[str, int]) -> dict[str, Any]:
+    votes = [max(counts.get(o.id, 0), 0) for o in poll.options]
+    shares = percentages(votes)
+    return {
+        "poll_id": poll.id,
+        "total": sum(votes),
+        "options": [
+            {"id": o.id, "label": o.label, "votes": v, "percent": p}
+            for o, v, p in zip(poll.options, votes, shares, strict=True)
+        ],
+    }
+
+
+def as_text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def read_counts(redis: aioredis.Redis, poll_id: str) -> dict[str, int]:
+    raw = await redis.hgetall(counts_key(poll_id))
+    return {as_text(k): int(v) for k, v in raw.items()}
+
+
+class CountsCache:
+    """Counts of a poll read at most once per `max_age` seconds per process: a results
+    page going viral costs Redis a few reads a second, not one per viewer."""
+
+    def __init__(self, redis: aioredis.Redis, max_age: float = 0.25) -> None:
+        self._redis = redis
+        self._max_age = max_age
+        self._entries: dict[str, tuple[float, dict[str, int]]] = {}
+        self._rendered: dict[str, tuple[dict[str, int], Poll, bytes, str]] = {}
+
+    async def get(self, poll_id: str) -> dict[str, int]:
+        now = time.monotonic()
+        entry = self._entries.get(poll_id)
+        if entry is not None and now - entry[0] < self._max_age:
+            return entry[1]
+        counts = await read_counts(self._redis, poll_id)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[poll_id] = (now, counts)
+        return counts
+
+    async def rendered(self, poll: Poll) -> tuple[bytes, str]:
+        """The poll's results as JSON bytes and their ETag, encoded once per counts
+        refresh and shared by every request until the next one."""
+        counts = await self.get(poll.id)
+        memo = self._rendered.get(poll.id)
+        if memo is not None and memo[0] is counts and memo[1] is poll:
+            return memo[2], memo[3]
+        body = encode_json(shape(poll, counts))
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        if len(self._rendered) > 10_000:
+            self._rendered.clear()
+        self._rendered[poll.id] = (counts, poll, body, etag)
+        return body, etag
+
+    def put(self, poll_id: str, counts: dict[str, int]) -> None:
+        """Counts seen elsewhere (a vote's answer) refresh the cache for free. Batches
+        decided side by side may answer out of order: an older, smaller snapshot must not
+        replace a newer one (counts only shrink when a vote is taken back, and max_age
+        bounds how long that takes to show)."""
+        entry = self._entries.get(poll_id)
+        if entry is not None and sum(entry[1].values()) > sum(counts.values()):
+            return
+        self._entries[poll_id] = (time.monotonic(), counts)
