@@ -13,7 +13,7 @@ import sys
 
 import asyncpg
 
-from service.polls.model import insert_open_poll
+from service.polls.store import insert_open_poll
 from service.storage.db import apply_schema
 
 

@@ -204,7 +204,7 @@ def _write_dev_env(values: dict[str, str]) -> None:
 async def _seed(settings: Settings) -> tuple[str | None, str]:
     """Demo data on first start: a site, an all-scopes token, the smart-city poll."""
     from service.admin.auth import SCOPES, create_token
-    from service.polls.model import insert_open_poll
+    from service.polls.store import insert_open_poll
     from service.storage.db import apply_schema
 
     con = await asyncpg.connect(settings.database_url)

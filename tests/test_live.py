@@ -18,7 +18,8 @@ from asgi_lifespan import LifespanManager
 
 from service.app import create_app
 from service.core.settings import Settings
-from service.live.hub import LiveHub, view_key
+from service.live.hub import LiveHub
+from service.live.links import view_key
 from service.voting.keys import minutes_key
 
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]

@@ -6,7 +6,6 @@ import base64
 import ipaddress
 import re
 import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -23,17 +22,12 @@ from service.core.errors import BadRequest, Conflict, NotFound
 from service.core.http import json_response
 from service.core.validation import clean_text, read_json
 from service.polls.cache import ALL
-from service.polls.model import (
-    SITE_COLUMNS,
-    Poll,
-    insert_options,
-    load_poll,
-    looks_like_poll_id,
-    new_poll_id,
-)
+from service.polls.model import Poll, looks_like_poll_id, new_poll_id
+from service.polls.store import SITE_COLUMNS, insert_options, load_poll
 from service.services import services
 from service.storage.db import Conn, audit
 from service.voting.keys import drop_poll_keys
+from service.widget.theme import check_theme
 
 Locale = Literal["vi", "en"]
 Kind = Literal["single", "multiple"]
@@ -42,8 +36,6 @@ DedupeMode = Literal["none", "cookie", "ip", "cookie_ip", "verified"]
 
 MAX_OPTIONS = 20
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
-_FONT = re.compile(r"^[A-Za-z0-9 ,'-]{1,80}$")
 
 
 # ---------------------------------------------------------------- bodies
@@ -160,25 +152,6 @@ def _networks(values: list[str]) -> list[str]:
             "allowlisted_networks must hold CIDR networks like 203.0.113.0/24",
             field="allowlisted_networks",
         ) from None
-
-
-def _theme(values: dict[str, str]) -> dict[str, str]:
-    # Theme values end up inside CSS: accept only shapes that cannot break out of it.
-    checks: dict[str, Callable[[str], object]] = {
-        "accent": _COLOR.match,
-        "font": _FONT.match,
-        "radius": lambda v: v.isascii() and v.isdigit() and int(v) <= 32,
-        "mode": lambda v: v in ("light", "dark", "auto"),
-    }
-    for key, value in values.items():
-        check = checks.get(key)
-        if check is None:
-            raise BadRequest(
-                f"theme key {key!r} is unknown (use {', '.join(checks)})", field="theme"
-            )
-        if not check(value):
-            raise BadRequest(f"theme {key} value {value!r} is not valid", field="theme")
-    return values
 
 
 def _options(labels: list[str]) -> list[str]:
@@ -379,7 +352,7 @@ def _site_values(body: SiteCreate | SiteUpdate) -> dict[str, Any]:
     if body.require_widget_token is not UNSET:
         out["require_widget_token"] = body.require_widget_token
     if body.theme is not UNSET:
-        out["theme"] = _theme(body.theme)
+        out["theme"] = check_theme(body.theme)
     return out
 
 

@@ -11,6 +11,9 @@ from starlette.responses import Response
 
 encode_json = msgspec.json.Encoder().encode
 
+# Public reads a CDN or browser may keep for a second: a viral poll's readers share them.
+PUBLIC_CACHE = "public, max-age=1"
+
 
 def json_response(
     data: Any, status: int = 200, headers: Mapping[str, str] | None = None

@@ -18,10 +18,11 @@ from service.core.assets import static_file
 from service.core.errors import BadRequest, Forbidden, NotFound
 from service.core.http import json_response
 from service.core.templates import templates
-from service.live.hub import ADMIN, PUBLIC, LiveHub, grant_for, key_opens, view_key
+from service.live.hub import LiveHub
+from service.live.links import key_opens, view_key
 from service.ops.openapi import register
+from service.polls.access import ADMIN, PUBLIC, may_see, public_poll, require_results, results_grant
 from service.polls.model import Poll, looks_like_poll_id
-from service.polls.routes import public_poll
 from service.services import services
 from service.voting.integrity import read_figures
 from service.voting.keys import minutes_key
@@ -130,7 +131,7 @@ def _page(request: Request, template: str, status: int, **context: Any) -> Respo
 
 async def _grant_or_none(request: Request, poll: Poll) -> str | None:
     try:
-        return await grant_for(request, poll)
+        return await results_grant(request, poll)
     except Forbidden:
         return None
 
@@ -174,7 +175,7 @@ async def poll_page(request: Request) -> Response:
 async def poll_data(request: Request) -> Response:
     """History for the charts: votes per minute, referring articles, integrity (admins)."""
     poll = await public_poll(request)
-    grant = await grant_for(request, poll)
+    grant = await require_results(request, poll)
     hours = request.query_params.get("hours", "6")
     if not hours.isdigit() or not 1 <= int(hours) <= MAX_HOURS:
         raise BadRequest(f"hours must be a whole number from 1 to {MAX_HOURS}", field="hours")
@@ -265,7 +266,7 @@ async def _site_polls(request: Request) -> tuple[list[Poll], str]:
         poll = await services(request).polls.get(row["id"])
         if poll is None or poll.phase(now) != "open":
             continue
-        if grant == ADMIN or poll.results_public(now, has_voted=False):
+        if may_see(grant, poll):
             polls.append(poll)
     return polls, grant
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import logging
 import random
 import signal
@@ -22,14 +21,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from service.core.errors import Forbidden, RateLimited, Unavailable
+from service.core.errors import RateLimited, Unavailable
 from service.core.http import encode_json
 from service.core.settings import Settings
 from service.ops import metrics
 from service.ops.openapi import register
+from service.polls.access import may_see, public_poll, require_results
 from service.polls.cache import PollCache
 from service.polls.model import Poll
-from service.polls.routes import has_voted, may_see_results, public_poll
 from service.services import services
 from service.voting.identity import client_ip
 from service.voting.results import read_counts, shape
@@ -42,10 +41,6 @@ CLOSED_RECONNECT_MS = 60_000  # a client that ignores `closed` should not hammer
 PING = b": ping\n\n"
 _NEVER = -1  # a listener that has seen nothing yet gets a snapshot
 
-# Why a viewer may see results: an admin (token or signed link) always; a voter while the
-# poll shows results to those who voted; the public while they are public.
-ADMIN, VOTER, PUBLIC = "admin", "voter", "public"
-
 
 def event(name: str, data: bytes, event_id: str = "", retry: int = 0) -> bytes:
     # msgspec never writes a raw newline, so the JSON fits on one `data:` line.
@@ -57,50 +52,6 @@ def event(name: str, data: bytes, event_id: str = "", retry: int = 0) -> bytes:
 
 def _chunk(body: bytes) -> Message:
     return {"type": "http.response.body", "body": body, "more_body": True}
-
-
-def may_see(grant: str, poll: Poll) -> bool:
-    return grant == ADMIN or poll.results_public(datetime.now(UTC), has_voted=grant == VOTER)
-
-
-# ---------------------------------------------------------------- signed view keys
-
-
-def view_key(secret: bytes, subject: str, expires_at: int) -> str:
-    """`<expiry>.<mac>` opening the live view of `subject` ("poll:ID" or "site:SLUG")."""
-    mac = hmac.new(secret, f"view.{subject}.{expires_at}".encode(), hashlib.sha256)
-    return f"{expires_at}.{mac.hexdigest()[:32]}"
-
-
-def key_opens(secret: bytes, key: str, *subjects: str, now: float | None = None) -> bool:
-    """True when `key` is a live, genuine view key for one of `subjects`."""
-    expires, _, mac = key.partition(".")
-    if not expires.isdigit() or len(key) > 64:
-        return False
-    if int(expires) < (time.time() if now is None else now):
-        return False
-    return any(
-        hmac.compare_digest(view_key(secret, s, int(expires)).partition(".")[2], mac)
-        for s in subjects
-    )
-
-
-async def grant_for(request: Request, poll: Poll) -> str:
-    """Why this viewer may see the poll's results, or 403 when they may not."""
-    key = request.query_params.get("key")
-    if key is not None:
-        secret = services(request).settings.secret_key
-        if key_opens(secret, key, f"poll:{poll.id}", f"site:{poll.site.slug}"):
-            return ADMIN
-        raise Forbidden("this link is not valid or has expired", code="bad_key", field="key")
-    if "authorization" in request.headers:
-        await may_see_results(request, poll)  # 401/403/404 unless the token may read
-        return ADMIN
-    if poll.results_public(datetime.now(UTC), has_voted=False):
-        return PUBLIC
-    if poll.results_visibility == "after_vote" and await has_voted(request, poll):
-        return VOTER
-    raise Forbidden("the results of this poll are not public yet", code="results_hidden")
 
 
 # ---------------------------------------------------------------- watcher
@@ -515,7 +466,7 @@ def _on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
 
 async def stream_results(request: Request) -> Response:
     poll = await public_poll(request)
-    grant = await grant_for(request, poll)
+    grant = await require_results(request, poll)
     hub: LiveHub = services(request).live
     return await hub.open(request, [poll], grant, request.headers.get("last-event-id"))
 

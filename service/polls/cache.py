@@ -10,7 +10,8 @@ import time
 import asyncpg
 import redis.asyncio as aioredis
 
-from service.polls.model import Poll, load_poll
+from service.polls.model import Poll
+from service.polls.store import load_poll
 
 log = logging.getLogger("civicpoll.pollcache")
 

@@ -30,6 +30,10 @@ def minutes_key(poll_id: str) -> str:
     return poll_prefix(poll_id) + "m"
 
 
+def voter_mark_key(poll_id: str, voter_hash: str) -> str:
+    return poll_prefix(poll_id) + "v:" + voter_hash
+
+
 async def drop_poll_keys(redis: aioredis.Redis, poll_id: str) -> None:
     """Remove every key of a deleted poll; harmless to skip when Redis is away."""
     try:

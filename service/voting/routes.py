@@ -11,7 +11,7 @@ import math
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import msgspec
 from starlette.requests import Request
@@ -26,9 +26,11 @@ from service.core.errors import (
     RateLimited,
 )
 from service.core.http import PreparedResponse, cookie, encode_json
+from service.core.urls import clean_page_url
 from service.core.validation import decode, parse_form, read_body
 from service.ops import metrics
-from service.polls.model import Poll, looks_like_poll_id
+from service.polls.access import find_public_poll
+from service.polls.model import Poll
 from service.server.hotlane import HotRoute
 from service.services import services
 from service.voting.engine import VOTER_MARK_TTL, Ballot, Verdict
@@ -45,7 +47,6 @@ from service.voting.identity import (
 )
 from service.voting.results import shape
 
-MAX_PAGE_URL = 500
 # The embed page's query keys a form post carries back to the poll after voting.
 EMBED_KEYS = ("locale", "theme", "accent", "radius", "font", "wid", "origin", "page")
 _FORM = b"application/x-www-form-urlencoded"
@@ -111,21 +112,6 @@ def _choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:
             code="unknown_option",
         )
     return tuple(choices)
-
-
-def _page_url(page: str | None) -> str | None:
-    if not page:
-        return None
-    page = page[:MAX_PAGE_URL]
-    # A control character has no place in a URL; NUL would even make PostgreSQL refuse
-    # the whole ledger batch (and the engine packs records with control separators).
-    if not page.isprintable():
-        return None
-    parts = urlsplit(page)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    # Keep the article, drop query and fragment: they may carry a reader's session data.
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 _UA_FAMILIES = (
@@ -211,7 +197,7 @@ def _ballot(
         limited=not in_networks(ip, poll.site.allowlisted_networks),
         idempotency_key=hasher(poll.id, "idem", idem) if idem else None,
         token_nonce=token_nonce,
-        page_url=_page_url(body.page or (referer.decode("latin-1") if referer else None)),
+        page_url=clean_page_url(body.page or (referer.decode("latin-1") if referer else None)),
         user_agent=_user_agent_family(headers.get(b"user-agent")),
     )
 
@@ -247,10 +233,8 @@ async def cast_vote(request: Request) -> Response:
     if voter_id is None:
         voter_id = new_voter_id()
     try:
-        if looks_like_poll_id(poll_id):
-            poll = await svc.polls.get(poll_id)
-        if poll is None or poll.status == "draft":
-            poll = None
+        poll = await find_public_poll(svc.polls, poll_id)
+        if poll is None:
             raise NotFound("no such poll")
         _check_origin(headers, poll, svc.own_origin)
         raw = await read_body(request)

@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from service.core.assets import ASSETS, serve_asset, static_file
-from service.core.errors import ApiError, Forbidden, NotFound
-from service.core.http import PreparedResponse, json_response, not_modified
+from service.core.errors import ApiError, NotFound
+from service.core.http import PUBLIC_CACHE, PreparedResponse, json_response, not_modified
 from service.core.i18n import (
     CATALOGS,
     DEFAULT_LOCALE,
@@ -31,14 +31,22 @@ from service.core.i18n import (
     votes_text,
 )
 from service.core.templates import template_source, templates
+from service.core.urls import MAX_PAGE_URL, clean_page_url
 from service.ops import openapi
-from service.polls.model import Poll, looks_like_poll_id
-from service.polls.routes import PUBLIC_CACHE, has_voted, may_see_results, public_poll
+from service.polls.access import (
+    PUBLIC,
+    find_public_poll,
+    public_grant,
+    public_poll,
+    require_results,
+)
+from service.polls.model import Poll
 from service.server.hotlane import HotRoute
 from service.services import services
 from service.voting.identity import widget_token
 from service.voting.results import shape
 from service.voting.routes import EMBED_KEYS
+from service.widget.theme import DEFAULT_THEME, LIGHT, THEME_CHECKS, theme_css, ui_color
 
 _PAGE = templates.get_template("embed.html")
 _SVG = templates.get_template("results.svg")
@@ -60,37 +68,18 @@ async def widget_js(request: Request) -> Response:
 
 # ---------------------------------------------------------------- the embed parameters
 
-MODES = ("light", "dark", "auto")
-DEFAULT_THEME = {
-    "accent": "#0b5cad",
-    "radius": "8",
-    "font": "system-ui, sans-serif",
-    "mode": "auto",
-}
-_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
-_FONT = re.compile(r"[A-Za-z0-9 ,'-]{1,80}")
 _WID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 _ORIGIN = re.compile(
     r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https?://\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?"
 )
-_MAX_PAGE_URL = 500
-
-
-def _page_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return (
-        len(value) <= _MAX_PAGE_URL and parts.scheme in ("http", "https") and bool(parts.hostname)
-    )
-
-
 _CHECKS: dict[str, Callable[[str], object]] = {
     "locale": lambda v: v in LOCALES,
-    "theme": lambda v: v in MODES,
-    "accent": _COLOR.fullmatch,
-    "radius": lambda v: v.isascii() and v.isdigit() and int(v) <= 32,
-    "font": _FONT.fullmatch,
+    "theme": THEME_CHECKS["mode"],
+    "accent": THEME_CHECKS["accent"],
+    "radius": THEME_CHECKS["radius"],
+    "font": THEME_CHECKS["font"],
     "wid": _WID.fullmatch,
-    "page": _page_url,
+    "page": lambda v: len(v) <= MAX_PAGE_URL and clean_page_url(v) is not None,
 }
 
 
@@ -138,46 +127,6 @@ def parse_view(params: Mapping[str, str], poll: Poll, own_origin: str) -> View:
         origin=given.get("origin", ""),
         page=given.get("page", ""),
         query=urlencode(list(given.items())),
-    )
-
-
-# ---------------------------------------------------------------- theme
-
-
-def _luminance(color: str) -> float:
-    hexes = color[1:]
-    if len(hexes) == 3:
-        hexes = "".join(c * 2 for c in hexes)
-    channels = [int(hexes[i : i + 2], 16) / 255 for i in (0, 2, 4)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def contrast(a: str, b: str) -> float:
-    """WCAG contrast ratio of two #rgb / #rrggbb colours."""
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
-
-
-LIGHT = {"bg": "#ffffff", "fg": "#1a1a1a"}
-DARK = {"bg": "#16181d", "fg": "#f2f2f2"}
-
-
-def theme_css(view: View) -> str:
-    """Custom properties for one theme. Sites pick any accent, so the colours drawn on it
-    are chosen here to keep WCAG AA: text on the accent takes whichever of black or white
-    contrasts more (always >= 4.5:1), and the accent stands in for controls and bars only
-    where it reaches 3:1 against the background, else the text colour does."""
-    accent = view.accent
-    on_accent = "#000000" if contrast(accent, "#000000") >= contrast(accent, "#ffffff") else "#fff"
-    ui_light = accent if contrast(accent, LIGHT["bg"]) >= 3 else LIGHT["fg"]
-    ui_dark = accent if contrast(accent, DARK["bg"]) >= 3 else DARK["fg"]
-    # The values passed the same checks as the admin API's theme: none can leave the
-    # declaration. The font goes last because a stray quote can only spoil its own line.
-    return (
-        f":root{{--cp-accent:{accent};--cp-on-accent:{on_accent};--cp-ui-light:{ui_light};"
-        f"--cp-ui-dark:{ui_dark};--cp-radius:{view.radius}px;\n"
-        f"--cp-font:{view.font};\n}}"
     )
 
 
@@ -291,7 +240,7 @@ def _render(
     locale = view.locale
     p = f"cp{view.wid}-"
     query = f"{view.query}&" if view.query else ""
-    style = theme_css(view)
+    style = theme_css(view.accent, view.radius, view.font)
     note = None
     opens = None
     if phase == "not_open" and poll.opens_at is not None:
@@ -374,14 +323,6 @@ def _render(
     return _Rendered(head.encode(), tail.encode(), digest, headers)
 
 
-async def _reader_has_voted(request: Request, poll: Poll, done: bool) -> bool:
-    if done and poll.dedupe_mode not in ("cookie", "cookie_ip"):
-        # No mark ties this browser to its vote: the redirect's word is all there is,
-        # and seeing "after vote" results early is no harm worth a failed page.
-        return True
-    return await has_voted(request, poll)
-
-
 def _form_page(
     request: Request, page: _Rendered, poll_id: str, voter: str | None, revalidate: bool
 ) -> Response:
@@ -418,10 +359,8 @@ _HOT: dict[tuple[str, bytes], _Hot] = {}
 
 async def embed_page(request: Request) -> Response:
     poll_id: str = request.path_params["poll_id"]
-    poll: Poll | None = (
-        await services(request).polls.get(poll_id) if looks_like_poll_id(poll_id) else None
-    )
-    if poll is None or poll.status == "draft":
+    poll = await find_public_poll(services(request).polls, poll_id)
+    if poll is None:
         return _missing(request)
     now = datetime.now(UTC)
     phase = poll.phase(now)
@@ -446,11 +385,12 @@ async def embed_page(request: Request) -> Response:
     personal = message is not None or voter is not None or poll.dedupe_mode == "none"
     results = None
     if phase != "not_open" and not show_form:
-        visible = poll.results_public(now, has_voted=False)
-        if not visible and poll.results_visibility == "after_vote" and phase == "open":
-            personal = True
-            visible = await _reader_has_voted(request, poll, done)
-        if visible:
+        # The redirect's ?state=voted is the reader's word only: the same rule as the
+        # results API decides, by the reader's own cookie.
+        grant = await public_grant(request, poll)
+        if grant != PUBLIC and poll.results_visibility == "after_vote":
+            personal = True  # this answer depends on the reader's cookie
+        if grant is not None:
             results = shape(poll, await services(request).counts.get(poll.id))
     key = (
         poll.id,
@@ -500,7 +440,7 @@ async def embed_page(request: Request) -> Response:
 def _missing(request: Request) -> Response:
     locale = request.query_params.get("locale", DEFAULT_LOCALE)
     locale = locale if locale in LOCALES else DEFAULT_LOCALE
-    style = theme_css(View(locale, "auto", "#0b5cad", "8", DEFAULT_THEME["font"], "0", "", "", ""))
+    style = theme_css(DEFAULT_THEME["accent"], DEFAULT_THEME["radius"], DEFAULT_THEME["font"])
     html = _PAGE.render(
         missing=gettext(locale, "not_found"),
         p="cp0-",
@@ -540,8 +480,8 @@ async def oembed(request: Request) -> Response:
     url = params.get("url", "")
     prefix = f"{public_url}/embed/"
     poll_id = urlsplit(url).path.rsplit("/", 1)[-1] if url.startswith(prefix) else ""
-    poll = await services(request).polls.get(poll_id) if looks_like_poll_id(poll_id) else None
-    if poll is None or poll.status == "draft":
+    poll = await find_public_poll(services(request).polls, poll_id)
+    if poll is None:
         raise NotFound("no poll at that url", field="url")
     width, height = 600, _embed_height(poll)
     for name in ("maxwidth", "maxheight"):
@@ -580,13 +520,12 @@ _MAX_SVG_LABEL = 70
 
 async def results_svg(request: Request) -> Response:
     poll = await public_poll(request)
-    if not await may_see_results(request, poll):
-        raise Forbidden("the results of this poll are not public yet", code="results_hidden")
+    await require_results(request, poll)
     locale = request.query_params.get("locale", poll.locale)
     locale = locale if locale in LOCALES else DEFAULT_LOCALE
     results = shape(poll, await services(request).counts.get(poll.id))
     accent = poll.site.theme.get("accent", DEFAULT_THEME["accent"])
-    bar_color = accent if contrast(accent, LIGHT["bg"]) >= 3 else LIGHT["fg"]
+    bar_color = ui_color(accent, LIGHT["bg"], LIGHT["fg"])
     rows = [
         {
             **row,

@@ -1,0 +1,106 @@
+"""Who may see a poll and its results: the one rule every route asks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+
+from service.admin.auth import authenticate
+from service.core.errors import Forbidden, NotFound
+from service.core.http import cookie, raw_header
+from service.live.links import key_opens
+from service.polls.cache import PollCache
+from service.polls.model import Poll, looks_like_poll_id
+from service.services import services
+from service.voting.identity import VOTER_COOKIE, voter_cookie
+from service.voting.keys import voter_mark_key
+
+# Why a viewer may see results: an admin (token or signed link) always; a voter while the
+# poll shows results to those who voted; the public while they are public.
+ADMIN, VOTER, PUBLIC = "admin", "voter", "public"
+
+
+async def find_public_poll(polls: PollCache, poll_id: str) -> Poll | None:
+    """The poll as the public knows it: None for ids that cannot exist (they never reach
+    PostgreSQL), unknown ids and drafts alike."""
+    if not looks_like_poll_id(poll_id):
+        return None
+    poll = await polls.get(poll_id)
+    if poll is None or poll.status == "draft":
+        return None
+    return poll
+
+
+async def public_poll(request: Request) -> Poll:
+    """The poll behind the path, or 404."""
+    poll = await find_public_poll(services(request).polls, request.path_params["poll_id"])
+    if poll is None:
+        raise NotFound("no such poll")
+    return poll
+
+
+async def has_voted(request: Request, poll: Poll) -> bool:
+    """Whether this browser's voter cookie carries a vote in the poll. Only cookie modes
+    tie a browser to its vote; elsewhere there is nothing to ask, and the answer is no."""
+    if poll.dedupe_mode not in ("cookie", "cookie_ip"):
+        return False
+    voter = voter_cookie(cookie(raw_header(request, b"cookie"), VOTER_COOKIE))
+    if voter is None:
+        return False
+    svc = services(request)
+    mark = voter_mark_key(poll.id, svc.hasher(poll.id, "voter", voter))
+    return bool(await svc.redis.exists(mark))
+
+
+def may_see(grant: str, poll: Poll) -> bool:
+    """Whether a viewer admitted with `grant` may still see the poll (it may have changed)."""
+    return grant == ADMIN or poll.results_public(datetime.now(UTC), has_voted=grant == VOTER)
+
+
+async def results_grant(request: Request, poll: Poll) -> str | None:
+    """Why this viewer may see the poll's results (ADMIN, VOTER, PUBLIC), or None.
+
+    A signed link (?key=) or an API token with polls:read for the poll's site always may;
+    a bad link is 403 and a bad token 401/403/404, never a quiet fallback to the public view.
+    """
+    if request.scope["query_string"]:  # the hot results read mostly has none: skip parsing
+        key = request.query_params.get("key")
+        if key is not None:
+            secret = services(request).settings.secret_key
+            if key_opens(secret, key, f"poll:{poll.id}", f"site:{poll.site.slug}"):
+                return ADMIN
+            raise Forbidden("this link is not valid or has expired", code="bad_key", field="key")
+    if raw_header(request, b"authorization") is not None:
+        principal = await authenticate(request)
+        principal.require("polls:read")
+        principal.check_site(poll.site.id)
+        return ADMIN
+    return await public_grant(request, poll)
+
+
+async def public_grant(request: Request, poll: Poll) -> str | None:
+    """PUBLIC while the results are public, VOTER for a browser that voted in an
+    after_vote poll, else None: what a reader without credentials may see."""
+    if poll.results_public(datetime.now(UTC), has_voted=False):
+        return PUBLIC
+    if poll.results_visibility == "after_vote" and await has_voted(request, poll):
+        return VOTER
+    return None
+
+
+async def require_results(request: Request, poll: Poll) -> str:
+    """results_grant, or 403 when the results are not this viewer's to see."""
+    grant = await results_grant(request, poll)
+    if grant is None:
+        raise Forbidden("the results of this poll are not public yet", code="results_hidden")
+    return grant
+
+
+def private_results(request: Request, poll: Poll) -> bool:
+    """Whether an answer showing results holds one viewer's own view (no shared cache)."""
+    return (
+        raw_header(request, b"authorization") is not None
+        or b"key=" in request.scope["query_string"]
+        or poll.results_visibility == "after_vote"
+    )

@@ -1,0 +1,90 @@
+"""Loading and storing poll definitions in PostgreSQL."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import asyncpg
+
+from service.polls.model import Option, Poll, Site, new_poll_id
+from service.storage.db import Conn
+
+SITE_COLUMNS = (
+    "id, slug, name, allowed_origins, default_locale, voter_secret, rate_per_ip_per_minute,"
+    " burst_per_ip, rate_per_network_per_minute, burst_per_network, allowlisted_networks,"
+    " require_widget_token, theme"
+)
+
+
+def site_from_row(row: asyncpg.Record) -> Site:
+    return Site(
+        id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        allowed_origins=tuple(row["allowed_origins"]),
+        default_locale=row["default_locale"],
+        voter_secret=row["voter_secret"].encode(),
+        rate_per_ip_per_minute=row["rate_per_ip_per_minute"],
+        burst_per_ip=row["burst_per_ip"],
+        rate_per_network_per_minute=row["rate_per_network_per_minute"],
+        burst_per_network=row["burst_per_network"],
+        allowlisted_networks=tuple(ipaddress.ip_network(n) for n in row["allowlisted_networks"]),
+        require_widget_token=row["require_widget_token"],
+        theme=dict(row["theme"]),
+    )
+
+
+async def load_poll(con: Conn | asyncpg.Pool, poll_id: str) -> Poll | None:
+    row = await con.fetchrow("SELECT * FROM polls WHERE id = $1", poll_id)
+    if row is None:
+        return None
+    site_row = await con.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE id = $1", row["site_id"])
+    options = await con.fetch(
+        "SELECT id, label FROM poll_options WHERE poll_id = $1 ORDER BY position", poll_id
+    )
+    assert site_row is not None  # polls.site_id is a foreign key
+    return Poll(
+        id=row["id"],
+        site=site_from_row(site_row),
+        question=row["question"],
+        description=row["description"],
+        kind=row["kind"],
+        min_choices=row["min_choices"],
+        max_choices=row["max_choices"],
+        locale=row["locale"],
+        status=row["status"],
+        opens_at=row["opens_at"],
+        closes_at=row["closes_at"],
+        results_visibility=row["results_visibility"],
+        dedupe_mode=row["dedupe_mode"],
+        dedupe_window_hours=row["dedupe_window_hours"],
+        options=tuple(Option(str(o["id"]), o["label"]) for o in options),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def insert_options(con: Conn, poll_id: str, labels: list[str]) -> list[str]:
+    """Store a poll's options in order; their ids, as the API shows them."""
+    rows = await con.fetch(
+        "INSERT INTO poll_options (poll_id, position, label)"
+        " SELECT $1, p - 1, l FROM unnest($2::text[]) WITH ORDINALITY AS o(l, p)"
+        " RETURNING id, position",
+        poll_id,
+        labels,
+    )
+    return [str(r["id"]) for r in sorted(rows, key=lambda r: r["position"])]
+
+
+async def insert_open_poll(
+    con: Conn, site_id: int, question: str, labels: list[str]
+) -> tuple[str, list[str]]:
+    """An open poll with default rules (the dev demo, the benchmark): its id and option ids."""
+    poll_id = new_poll_id()
+    await con.execute(
+        "INSERT INTO polls (id, site_id, question, status) VALUES ($1, $2, $3, 'open')",
+        poll_id,
+        site_id,
+        question,
+    )
+    return poll_id, await insert_options(con, poll_id, labels)
