@@ -19,7 +19,8 @@ from starlette.responses import Response
 
 from service.admin import api as admin
 from service.admin import reports
-from service.core.errors import ApiError, error_response, handle_api_error
+from service.core.errors import ServiceError
+from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
 from service.live import dashboard
 from service.live import hub as live
@@ -47,11 +48,10 @@ log = logging.getLogger("civicpoll.app")
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
-    error = ApiError(
+    error = ServiceError(
         exc.detail or "error", code=codes.get(exc.status_code, "http_error"), headers=exc.headers
     )
-    error.status = exc.status_code
-    return error_response(error)
+    return error_response(error, exc.status_code)
 
 
 async def _bounded(step: str, work: Awaitable[Any], seconds: float = 5.0) -> bool:
@@ -155,7 +155,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(RequestContext, access_log=access_log),
             Middleware(HotLane, routes=routes),
         ],
-        exception_handlers={ApiError: handle_api_error, HTTPException: _http_error},
+        exception_handlers={ServiceError: handle_service_error, HTTPException: _http_error},
     )
 
 

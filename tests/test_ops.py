@@ -24,7 +24,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from service.app import create_app
-from service.core.errors import ApiError, NotFound, handle_api_error
+from service.core.errors import NotFound, ServiceError
+from service.core.http import handle_service_error
 from service.core.settings import Settings
 from service.dev.services import EmbeddedRedis, free_port
 from service.ops import routes as ops
@@ -160,7 +161,7 @@ def _small_app(access_log: AccessLog | None = None) -> Starlette:
             Route("/missing", _missing),
             Route("/embed/x", _ok),
         ],
-        exception_handlers={ApiError: handle_api_error},
+        exception_handlers={ServiceError: handle_service_error},
         middleware=[Middleware(RequestContext, access_log=access_log)],
     )
 

@@ -1,18 +1,13 @@
-"""The one error hierarchy, rendered as JSON for the API."""
+"""The one error hierarchy of the service layer: what went wrong, in domain terms (a code,
+a message, the field at fault, when to retry). No HTTP here: the routes' layer
+(`service.core.http`) gives each kind its status and renders the JSON error shape."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-_encode = msgspec.json.Encoder().encode
-
-
-class ApiError(Exception):
-    status = 400
+class ServiceError(Exception):
     code = "bad_request"
 
     def __init__(
@@ -21,6 +16,7 @@ class ApiError(Exception):
         *,
         field: str | None = None,
         code: str | None = None,
+        retry_after: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -28,67 +24,58 @@ class ApiError(Exception):
         self.field = field
         if code is not None:
             self.code = code
+        self.retry_after = retry_after  # seconds until trying again makes sense
+        # Extra response headers, for errors raised by the HTTP layer itself (auth
+        # challenges, rate-limit policies); the service layer never sets them.
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, dict[str, str | None]]:
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
 
 
-class BadRequest(ApiError):
-    status = 400
+class BadRequest(ServiceError):
     code = "invalid"
 
 
-class Unauthorized(ApiError):
-    status = 401
+class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
-class Forbidden(ApiError):
-    status = 403
+class Forbidden(ServiceError):
     code = "forbidden"
 
 
-class NotFound(ApiError):
-    status = 404
+class NotFound(ServiceError):
     code = "not_found"
 
 
-class Conflict(ApiError):
-    status = 409
+class Conflict(ServiceError):
     code = "conflict"
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
+class PayloadTooLarge(ServiceError):
     code = "too_large"
 
 
-class UnsupportedMediaType(ApiError):
-    status = 415
+class UnsupportedMediaType(ServiceError):
     code = "unsupported_media_type"
 
 
-class RateLimited(ApiError):
-    status = 429
+class RateLimited(ServiceError):
     code = "rate_limited"
 
 
-class Unavailable(ApiError):
-    status = 503
+class NotSupported(ServiceError):
+    """A valid request for something this service does not offer (oEmbed XML)."""
+
+    code = "not_implemented"
+
+
+class Unavailable(ServiceError):
+    """A dependency (Redis, PostgreSQL) or the process itself cannot serve just now."""
+
     code = "unavailable"
 
 
-def error_response(exc: ApiError) -> Response:
-    headers = {"Cache-Control": "no-store", **exc.headers}
-    return Response(
-        _encode(exc.body()),
-        status_code=exc.status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
-async def handle_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc)
+class Internal(ServiceError):
+    code = "internal"

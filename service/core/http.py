@@ -1,4 +1,5 @@
-"""JSON responses encoded once with msgspec (datetimes as ISO 8601)."""
+"""The HTTP side of the service: JSON responses encoded once with msgspec (datetimes as
+ISO 8601), the status of each kind of service error and its JSON shape, raw header reads."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
+
+from service.core import errors
 
 encode_json = msgspec.json.Encoder().encode
 
@@ -65,3 +68,44 @@ def not_modified(request: Request, etag: str) -> bool:
     """Whether If-None-Match names this ETag."""
     value = raw_header(request, b"if-none-match")
     return value is not None and etag in (t.strip() for t in value.decode("latin-1").split(","))
+
+
+_STATUS: dict[type[errors.ServiceError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.RateLimited: 429,
+    errors.Internal: 500,
+    errors.NotSupported: 501,
+    errors.Unavailable: 503,
+}
+
+
+def status_of(exc: errors.ServiceError) -> int:
+    for kind in type(exc).__mro__:
+        status = _STATUS.get(kind)
+        if status is not None:
+            return status
+    return 400
+
+
+def error_response(exc: errors.ServiceError, status: int | None = None) -> Response:
+    """The JSON error shape `{"error": {"code", "message", "field"}}` for a service error."""
+    headers = {"Cache-Control": "no-store", **exc.headers}
+    if exc.retry_after is not None:
+        headers.setdefault("Retry-After", str(exc.retry_after))
+    return Response(
+        encode_json(exc.body()),
+        status_code=status_of(exc) if status is None else status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def handle_service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.ServiceError)
+    return error_response(exc)

@@ -328,18 +328,18 @@ class LiveHub:
         peer = request.client.host if request.client else None
         ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
         if self.closing:
-            raise Unavailable("this server is shutting down", headers={"Retry-After": "2"})
+            raise Unavailable("this server is shutting down", retry_after=2)
         if len(self.listeners) >= self.max_streams:
             raise Unavailable(
                 "this server has as many live streams open as it allows; try again shortly",
                 code="too_many_streams",
-                headers={"Retry-After": "30"},
+                retry_after=30,
             )
         if self.per_ip.get(ip, 0) >= self.max_per_ip:
             raise RateLimited(
                 "too many live streams open from your address; close some first",
                 code="too_many_streams",
-                headers={"Retry-After": "30"},
+                retry_after=30,
             )
         listener = Listener(self, grant, ip)
         self.listeners.add(listener)

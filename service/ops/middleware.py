@@ -12,7 +12,8 @@ import asyncpg
 import redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.errors import ApiError, Unavailable, error_response
+from service.core.errors import Internal, ServiceError, Unavailable
+from service.core.http import error_response
 from service.ops import metrics
 from service.ops.logs import AccessLog
 
@@ -87,17 +88,16 @@ class RequestContext:
         except Exception as exc:
             if response_started:
                 raise
-            if isinstance(exc, ApiError):
-                error: ApiError = exc
+            if isinstance(exc, ServiceError):
+                error: ServiceError = exc
             elif _is_dependency_error(exc):
                 error = Unavailable(
                     f"a dependency is unavailable ({_dependency(exc)})",
-                    headers={"Retry-After": "2"},
+                    retry_after=2,
                 )
             else:
                 log.exception("unhandled error", extra={"request_id": request_id.decode()})
-                error = ApiError("internal error; it has been logged", code="internal")
-                error.status = 500
+                error = Internal("internal error; it has been logged")
             await error_response(error)(scope, receive, send_wrapper)
         finally:
             _BY_STATUS[_STATUS_CLASS.get(status // 100, "5xx")] += 1

@@ -4,7 +4,7 @@ the results read — go straight from the request-context middleware to their en
 Starlette's exception middleware, router and per-route wrappers add four nested calls,
 two send wrappers and a regex match per route tried to every request: measured, about a
 tenth of a vote's CPU. These routes need none of it: RequestContext (outside this
-middleware) already turns an ApiError into its JSON answer and anything else into a
+middleware) already turns an ServiceError into its JSON answer and anything else into a
 JSON 500. A route takes the lane by being a HotRoute in the one route table; every other
 path and method, HEAD included, goes on to the router unchanged, so it still answers
 404/405 and redirects as before.

@@ -34,7 +34,6 @@ IDEMPOTENCY_TTL = 24 * 3600
 # Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
 VOTER_MARK_TTL = 400 * 24 * 3600
 TOKEN_TTL = 7 * 3600  # longer than a widget token lives, so a nonce cannot be reused
-RETRY_AFTER = {"Retry-After": "2"}
 
 
 @dataclass(slots=True)
@@ -102,7 +101,7 @@ def _script(name: str) -> str:
 
 
 def _unavailable(message: str) -> Unavailable:
-    return Unavailable(message, code="unavailable", headers=RETRY_AFTER)
+    return Unavailable(message, code="unavailable", retry_after=2)
 
 
 # The batch travels as ONE text parameter: a record per vote, fields split by the ASCII
@@ -298,7 +297,7 @@ class VoteEngine:
                 Unavailable(
                     "your earlier attempt is still being recorded; please retry",
                     code="unavailable",
-                    headers={"Retry-After": "1"},
+                    retry_after=1,
                 )
             )
         else:

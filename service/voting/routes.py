@@ -18,14 +18,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from service.core.errors import (
-    ApiError,
     BadRequest,
     Conflict,
     Forbidden,
     NotFound,
     RateLimited,
+    ServiceError,
 )
-from service.core.http import PreparedResponse, cookie, encode_json
+from service.core.http import PreparedResponse, cookie, encode_json, status_of
 from service.core.urls import clean_page_url
 from service.core.validation import decode, parse_form, read_body
 from service.ops import metrics
@@ -202,7 +202,7 @@ def _ballot(
     )
 
 
-def _refusal(poll: Poll, verdict: Verdict) -> ApiError:
+def _refusal(poll: Poll, verdict: Verdict) -> ServiceError:
     if verdict.outcome == "duplicate":
         return Conflict("you have already voted in this poll", code="already_voted")
     if verdict.outcome == "token_reused":
@@ -250,10 +250,10 @@ async def cast_vote(request: Request) -> Response:
         svc.tally.note(poll.id, verdict.outcome, in_redis=True)
         if verdict.outcome not in ("accepted", "replayed"):
             raise _refusal(poll, verdict)
-    except ApiError as exc:
+    except ServiceError as exc:
         if exc.code in ("poll_closed", "poll_not_open"):
             svc.tally.note(poll.id if poll else None, "closed")
-        elif exc.status in (400, 403, 413, 415):
+        elif status_of(exc) in (400, 403, 413, 415):
             svc.tally.note(poll.id if poll else None, "invalid")
         if is_form and poll is not None:
             return _back_to_poll(request, poll.id, exc.code, new_voter, voter_id)

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from service.core.assets import ASSETS, serve_asset, static_file
-from service.core.errors import ApiError, NotFound
+from service.core.errors import NotFound, NotSupported
 from service.core.http import PUBLIC_CACHE, PreparedResponse, json_response, not_modified
 from service.core.i18n import (
     CATALOGS,
@@ -462,11 +462,6 @@ def _missing(request: Request) -> Response:
 # ---------------------------------------------------------------- oEmbed
 
 
-class NotImplementedFormat(ApiError):
-    status = 501
-    code = "not_implemented"
-
-
 def _embed_height(poll: Poll) -> int:
     # A first guess before the page reports its height (or for hosts without the loader).
     return 200 + 44 * len(poll.options)
@@ -475,7 +470,7 @@ def _embed_height(poll: Poll) -> int:
 async def oembed(request: Request) -> Response:
     params = request.query_params
     if params.get("format", "json") != "json":
-        raise NotImplementedFormat("only format=json is offered", field="format")
+        raise NotSupported("only format=json is offered", field="format")
     public_url: str = services(request).settings.public_url
     url = params.get("url", "")
     prefix = f"{public_url}/embed/"
