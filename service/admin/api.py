@@ -17,10 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.admin.auth import Principal, authenticate
+from service.admin.auth import Principal, require_scope
 from service.core.errors import BadRequest, Conflict, NotFound
 from service.core.http import json_response
 from service.core.validation import clean_text, read_json
+from service.polls.access import checked_poll_id as _checked_poll_id
+from service.polls.access import poll_for
 from service.polls.cache import ALL
 from service.polls.model import Poll, looks_like_poll_id, new_poll_id
 from service.polls.store import SITE_COLUMNS, insert_options, load_poll
@@ -237,12 +239,6 @@ def _attr(text: str) -> str:
 # ---------------------------------------------------------------- helpers
 
 
-async def require_scope(request: Request, scope: str) -> Principal:
-    principal = await authenticate(request)
-    principal.require(scope)
-    return principal
-
-
 async def _site_row(con: Conn, slug: str, principal: Principal) -> asyncpg.Record:
     # A slug that cannot exist never reaches PostgreSQL (which refuses NUL bytes).
     row = None
@@ -252,20 +248,6 @@ async def _site_row(con: Conn, slug: str, principal: Principal) -> asyncpg.Recor
     if row is None or not principal.sees(row["id"]):
         raise NotFound(f"no site {slug!r}", field="site")
     return row
-
-
-async def poll_for(con: Conn, poll_id: str, principal: Principal) -> Poll:
-    poll = await load_poll(con, _checked_poll_id(poll_id))
-    if poll is None or not principal.sees(poll.site.id):
-        raise NotFound("no such poll")
-    return poll
-
-
-def _checked_poll_id(poll_id: str) -> str:
-    # An id that cannot exist never reaches PostgreSQL (which refuses NUL bytes).
-    if not looks_like_poll_id(poll_id):
-        raise NotFound("no such poll")
-    return poll_id
 
 
 async def _has_votes(con: Conn, poll_id: str) -> bool:

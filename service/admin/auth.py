@@ -94,3 +94,10 @@ async def authenticate(request: Request) -> Principal:
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return Principal(row["id"], frozenset(row["scopes"]), row["site_id"])
+
+
+async def require_scope(request: Request, scope: str) -> Principal:
+    """The request's principal, refused unless its token carries `scope`."""
+    principal = await authenticate(request)
+    principal.require(scope)
+    return principal

@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from service.admin.api import poll_for, require_scope
+from service.admin.auth import require_scope
 from service.core.errors import BadRequest
 from service.core.http import encode_json, json_response
+from service.polls.access import poll_for
 from service.services import services
 from service.voting.counts import ledger_counts
 from service.voting.integrity import read_figures

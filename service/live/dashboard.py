@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from service.admin.api import poll_for, require_scope
-from service.admin.auth import authenticate
+from service.admin.auth import authenticate, require_scope
 from service.core.assets import static_file
 from service.core.errors import BadRequest, Forbidden, NotFound
 from service.core.http import json_response
@@ -21,7 +20,15 @@ from service.core.templates import templates
 from service.live.hub import LiveHub
 from service.live.links import key_opens, view_key
 from service.ops.openapi import register
-from service.polls.access import ADMIN, PUBLIC, may_see, public_poll, require_results, results_grant
+from service.polls.access import (
+    ADMIN,
+    PUBLIC,
+    may_see,
+    poll_for,
+    public_poll,
+    require_results,
+    results_grant,
+)
 from service.polls.model import Poll, looks_like_poll_id
 from service.services import services
 from service.voting.integrity import read_figures

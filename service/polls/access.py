@@ -6,13 +6,15 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from service.admin.auth import authenticate
+from service.admin.auth import Principal, authenticate
 from service.core.errors import Forbidden, NotFound
 from service.core.http import cookie, raw_header
 from service.live.links import key_opens
 from service.polls.cache import PollCache
 from service.polls.model import Poll, looks_like_poll_id
+from service.polls.store import load_poll
 from service.services import services
+from service.storage.db import Conn
 from service.voting.identity import VOTER_COOKIE, voter_cookie
 from service.voting.keys import voter_mark_key
 
@@ -29,6 +31,22 @@ async def find_public_poll(polls: PollCache, poll_id: str) -> Poll | None:
     poll = await polls.get(poll_id)
     if poll is None or poll.status == "draft":
         return None
+    return poll
+
+
+def checked_poll_id(poll_id: str) -> str:
+    """The id, or 404 when it cannot exist (it never reaches PostgreSQL, which refuses NUL)."""
+    if not looks_like_poll_id(poll_id):
+        raise NotFound("no such poll")
+    return poll_id
+
+
+async def poll_for(con: Conn, poll_id: str, principal: Principal) -> Poll:
+    """A poll as an admin principal may see it, drafts included: another site's poll is
+    missing, word for word, so a site-scoped token learns nothing of other sites."""
+    poll = await load_poll(con, checked_poll_id(poll_id))
+    if poll is None or not principal.sees(poll.site.id):
+        raise NotFound("no such poll")
     return poll
 
 
