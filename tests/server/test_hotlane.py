@@ -4,7 +4,13 @@ leaves every other method and shape of path to the router."""
 from __future__ import annotations
 
 import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Router
+from starlette.types import Receive, Scope, Send
 
+from service.server.hotlane import HotRoute
 from tests.conftest import PollMaker
 
 
@@ -48,3 +54,36 @@ async def test_errors_on_the_hot_lane_are_json(client: httpx.AsyncClient):
     bad = await client.post("/v1/polls/nosuchpoll/votes", content=b"{", headers={})
     assert bad.status_code == 404
     assert bad.headers["content-type"] == "application/json"
+
+
+async def test_hot_routes_never_reach_the_router(
+    client: httpx.AsyncClient, make_poll: PollMaker, monkeypatch: pytest.MonkeyPatch
+):
+    poll = await make_poll()
+    routed: list[str] = []
+    dispatch = Router.__call__
+
+    async def counting(self: Router, scope: Scope, receive: Receive, send: Send) -> None:
+        routed.append(f"{scope['method']} {scope['path']}")
+        await dispatch(self, scope, receive, send)
+
+    monkeypatch.setattr(Router, "__call__", counting)
+    option = poll["options"][0]["id"]
+    assert (await client.get(f"/v1/polls/{poll['id']}/results")).status_code == 200
+    assert (await client.get(f"/embed/{poll['id']}")).status_code == 200
+    vote = await client.post(f"/v1/polls/{poll['id']}/votes", json={"choices": [option]})
+    assert vote.status_code == 201
+    assert routed == []
+    # The same paths with other methods, and other routes, go through the router.
+    assert (await client.head(f"/v1/polls/{poll['id']}/results")).status_code == 200
+    assert (await client.get(f"/v1/polls/{poll['id']}")).status_code == 200
+    assert routed == [f"HEAD /v1/polls/{poll['id']}/results", f"GET /v1/polls/{poll['id']}"]
+
+
+def test_a_hot_route_takes_exactly_one_poll_id() -> None:
+    async def endpoint(request: Request) -> Response:
+        raise AssertionError("never called")
+
+    for path in ("/v1/polls", "/v1/{site}/{poll_id}"):
+        with pytest.raises(ValueError, match="exactly one"):
+            HotRoute(path, endpoint, method="GET")
