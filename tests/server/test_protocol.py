@@ -4,6 +4,7 @@ in one piece, and still streams, pipelines and closes correctly."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from service.server import protocol
 from service.server.protocol import HttpToolsProtocol
 
 
@@ -152,3 +154,76 @@ async def test_a_head_with_nothing_after_it_is_not_held_back(server: int):
     assert event.endswith(b"data: late\n\n")
     writer.close()
     await writer.wait_closed()
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection (bounded generously)."""
+    received = b""
+    async with asyncio.timeout(30):
+        while chunk := await reader.read(65536):
+            received += chunk
+    return received
+
+
+async def test_an_oversized_head_is_refused_before_it_is_all_read(server: int):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    answer = asyncio.create_task(_until_closed(reader))
+    writer.write(b"GET /stream HTTP/1.1\r\nHost: t\r\nX-Big: ")
+    sent = 0
+    # Far more than the limit, in pieces: the server answers and stops reading long before.
+    with contextlib.suppress(ConnectionError):
+        while sent < 8 * 1024 * 1024 and not answer.done():
+            writer.write(b"a" * 65536)
+            await writer.drain()
+            sent += 65536
+            await asyncio.sleep(0)
+    writer.close()
+    received = await answer
+    assert received.startswith(b"HTTP/1.1 431 ")
+    assert sent < 8 * 1024 * 1024
+
+
+async def test_a_large_head_within_the_limit_is_served(server: int):
+    cookie = b"Cookie: c=" + b"x" * 12_000 + b"\r\n"
+    received = await _exchange(
+        server, b"POST /vote HTTP/1.1\r\nHost: t\r\n" + cookie + b"Content-Length: 2\r\n\r\n{}"
+    )
+    assert received.startswith(b"HTTP/1.1 201 Created\r\n")
+
+
+async def test_a_head_that_never_ends_times_out(server: int, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(protocol, "HEAD_SECONDS", 0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"GET /stream HTTP/1.1\r\nHost: t\r\nX-Slow: a")  # and then nothing more
+    received = await _until_closed(reader)
+    writer.close()
+    assert received.startswith(b"HTTP/1.1 408 ")
+
+
+async def test_an_idle_connection_is_closed(server: int, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(protocol, "HEAD_SECONDS", 0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    assert await _until_closed(reader) == b""
+    writer.close()
+
+
+async def test_a_body_that_never_ends_is_cut_off(server: int, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(protocol, "BODY_SECONDS", 0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"POST /vote HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{")
+    await _until_closed(reader)  # closed by the server, not by the 30 s bound
+    writer.close()
+
+
+async def test_a_stream_outlives_the_read_deadlines(server: int, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(protocol, "HEAD_SECONDS", 0.05)
+    monkeypatch.setattr(protocol, "BODY_SECONDS", 0.05)
+    FIRST_EVENT_READY.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    await asyncio.sleep(0.3)  # several deadlines long: none of them may end the response
+    FIRST_EVENT_READY.set()
+    event = await asyncio.wait_for(reader.readuntil(b"late\n\n"), 5)
+    assert event.endswith(b"data: late\n\n")
+    writer.close()
