@@ -10,6 +10,7 @@ import time
 
 import asyncpg
 import redis
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.errors import Internal, ServiceError, Unavailable
@@ -85,6 +86,11 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client went away before its request was read (an aborted upload): there
+            # is nobody to answer, and it is no fault of the server's, so it must not count
+            # (or alert) as a 5xx. Logged as 499, nginx's "client closed request".
+            status = 499
         except Exception as exc:
             if response_started:
                 raise

@@ -17,6 +17,8 @@ from starlette.routing import Route
 
 from service.core.errors import NotFound, ServiceError
 from service.core.http import handle_service_error
+from service.core.validation import read_body
+from service.ops import metrics
 from service.ops.logs import AccessLog
 from service.ops.middleware import RequestContext
 
@@ -35,6 +37,11 @@ async def _missing(request: Request) -> Response:
     raise NotFound("no such poll")
 
 
+async def _upload(request: Request) -> Response:
+    await read_body(request)
+    return PlainTextResponse("stored")
+
+
 async def _ok(request: Request) -> Response:
     return PlainTextResponse("ok")
 
@@ -48,6 +55,7 @@ def _small_app(access_log: AccessLog | None = None) -> Starlette:
             Route("/redis", _redis_down),
             Route("/missing", _missing),
             Route("/embed/x", _ok),
+            Route("/upload", _upload, methods=["POST"]),
         ],
         exception_handlers={ServiceError: handle_service_error},
         middleware=[Middleware(RequestContext, access_log=access_log)],
@@ -151,3 +159,41 @@ async def test_a_dependency_error_is_a_503_naming_it() -> None:
     assert r.json()["error"]["code"] == "unavailable"
     assert "redis" in r.json()["error"]["message"]
     assert r.headers["retry-after"] == "2"
+
+
+async def test_a_client_gone_mid_body_is_no_server_error(
+    access_lines: io.StringIO, logged: AccessLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _small_app(logged)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/upload",
+        "raw_path": b"/upload",
+        "query_string": b"",
+        "headers": [(b"content-length", b"1000")],
+        "client": ("203.0.113.9", 1234),
+        "server": ("t", 80),
+        "scheme": "http",
+        "http_version": "1.1",
+        "root_path": "",
+    }
+    messages = [
+        {"type": "http.request", "body": b"{", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    errors_before = metrics.HTTP_REQUESTS.values["5xx"]
+    await app(scope, receive, send)
+    logged.flush()
+    assert sent == []  # nobody to answer
+    assert metrics.HTTP_REQUESTS.values["5xx"] == errors_before
+    assert json.loads(access_lines.getvalue().splitlines()[-1])["status"] == 499
+    assert "unhandled error" not in caplog.text
