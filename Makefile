@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make venv   - create .venv and install civicpoll[dev]"
-	@echo "make run    - start the dev server on http://127.0.0.1:8000 (embedded PG/Redis)"
+	@echo "make run    - start the dev server on http://localhost:8000 (embedded PG/Redis)"
 	@echo "make test   - browser deps + pytest"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make check  - lint + test"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import secrets
 import sys
@@ -19,6 +20,7 @@ from service.server.protocol import HttpToolsProtocol
 
 DATA_DIR = Path(os.environ.get("CIVICPOLL_DATA", ".data"))
 DEV_ENV = DATA_DIR / "env"
+DEMO_SITE = "hoan-kiem"
 DEMO_QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
 
 
@@ -44,9 +46,16 @@ def _settings(env: Mapping[str, str] | None = None) -> Settings:
 # ---------------------------------------------------------------- commands
 
 
+def _not_the_bind_address(record: logging.LogRecord) -> bool:
+    # uvicorn announces the socket it binds ("running on http://127.0.0.1:8000"); readers
+    # should use PUBLIC_URL, which the banner and every embed snippet print instead.
+    return not str(record.msg).startswith("Uvicorn running on")
+
+
 def _serve(app: Starlette, host: str, port: int) -> None:
     # Our own access log and client-address rules (TRUSTED_PROXIES) apply, not uvicorn's;
     # the protocol sends each connection's writes in one piece (service/server.py).
+    logging.getLogger("uvicorn.error").addFilter(_not_the_bind_address)
     uvicorn.run(
         app,
         host=host,
@@ -164,9 +173,10 @@ def cmd_dev(args: argparse.Namespace) -> None:
     _write_dev_env({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
     try:
         settings = _settings(env)
-        token, poll_id = asyncio.run(_seed(settings))
+        token, poll_id, origins = asyncio.run(_seed(settings))
         base = settings.public_url
         print("\ncivicpoll is starting:")
+        print(f"  open                {base}/embed/{poll_id}  (also at 127.0.0.1)")
         print(f"  API docs (OpenAPI)  {base}/openapi.json")
         print(f"  health              {base}/readyz")
         print(f"  demo poll (widget)  {base}/embed/{poll_id}")
@@ -181,6 +191,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 "                      .venv/bin/civicpoll token create --scope polls:read"
                 " --scope polls:write --scope sites:admin"
             )
+        print(f"  demo site           {DEMO_SITE}; may embed the widget: {', '.join(origins)}")
+        print("                      (add a portal: PATCH /v1/admin/sites/hoan-kiem)")
         print(f"  data folder         {DATA_DIR.resolve()}\n", flush=True)
         from service.app import create_app
 
@@ -201,7 +213,7 @@ def _write_dev_env(values: dict[str, str]) -> None:
     DEV_ENV.chmod(0o600)
 
 
-async def _seed(settings: Settings) -> tuple[str | None, str]:
+async def _seed(settings: Settings) -> tuple[str | None, str, list[str]]:
     """Demo data on first start: a site, an all-scopes token, the smart-city poll."""
     from service.admin.auth import SCOPES, create_token
     from service.polls.store import insert_open_poll
@@ -213,21 +225,26 @@ async def _seed(settings: Settings) -> tuple[str | None, str]:
         existing = await con.fetchval(
             "SELECT id FROM polls WHERE question = $1 ORDER BY created_at LIMIT 1", DEMO_QUESTION
         )
+        origins: list[str] = list(
+            await con.fetchval("SELECT allowed_origins FROM sites WHERE slug = $1", DEMO_SITE)
+            or [settings.public_url]
+        )
         if existing:
-            return None, existing
+            return None, existing, origins
         async with con.transaction():
             site_id = await con.fetchval(
                 "INSERT INTO sites (slug, name, allowed_origins, default_locale, voter_secret)"
-                " VALUES ('hoan-kiem', 'Cổng thông tin quận Hoàn Kiếm', $1, 'vi', $2)"
+                " VALUES ($3, 'Cổng thông tin quận Hoàn Kiếm', $1, 'vi', $2)"
                 " ON CONFLICT (slug) DO UPDATE SET name = excluded.name RETURNING id",
                 [settings.public_url],
                 secrets.token_urlsafe(32),
+                DEMO_SITE,
             )
             poll_id, _ = await insert_open_poll(
                 con, site_id, DEMO_QUESTION, ["Có", "Không", "Ý kiến khác"]
             )
             _, token = await create_token(con, settings.secret_key, list(SCOPES), None, "dev")
-        return token, poll_id
+        return token, poll_id, origins
     finally:
         await con.close()
 

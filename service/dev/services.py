@@ -23,6 +23,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -123,6 +124,13 @@ def _ensure_system_user(name: str) -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
+        # Said out loud: creating a system account is not something to do silently.
+        print(
+            f"civicpoll dev: PostgreSQL refuses to run as root, so the embedded server runs as"
+            f" the system user {name!r}, created now (useradd --system, no home, no login)",
+            file=sys.stderr,
+            flush=True,
+        )
         subprocess.run(  # noqa: S603
             [
                 shutil.which("useradd") or "/usr/sbin/useradd",
