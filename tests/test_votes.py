@@ -421,12 +421,12 @@ async def test_export_csv_and_json(admin, client, make_poll):
     assert (await admin.get(f"/v1/admin/polls/{poll['id']}/export?format=xml")).status_code == 400
 
 
-async def test_metrics_carry_per_poll_figures_and_latency(client, make_poll):
+async def test_metrics_carry_per_poll_figures_and_latency(client, admin, make_poll):
     poll = await make_poll()
     voter = secrets.token_urlsafe(12)
     assert (await vote(client, poll, cookie=voter)).status_code == 201
     assert (await vote(client, poll, cookie=voter)).status_code == 409
-    text = (await client.get("/metrics")).text
+    text = (await admin.get("/metrics")).text  # per-poll series need a token
     assert f'civicpoll_poll_votes_total{{outcome="accepted",poll="{poll["id"]}"}} 1.0' in text
     assert f'civicpoll_poll_votes_total{{outcome="duplicate",poll="{poll["id"]}"}} 1.0' in text
     assert "civicpoll_vote_seconds_bucket" in text

@@ -11,6 +11,9 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# Series labelled by poll: they reveal a poll's figures (also of polls whose results are
+# hidden), so /metrics shows them only to an all-sites API token with polls:read.
+POLL_REGISTRY = CollectorRegistry(auto_describe=True)
 
 
 # The figures every request or vote updates are plain ints, read at scrape time:
@@ -113,7 +116,7 @@ COUNT_DRIFT = Gauge(
     "civicpoll_count_drift_votes",
     "Redis total minus ledger total, per poll, at the last reconciliation.",
     ["poll"],
-    registry=REGISTRY,
+    registry=POLL_REGISTRY,
 )
 REBUILDS = Counter(
     "civicpoll_count_rebuilds_total",
@@ -146,4 +149,4 @@ class _PollFigures(Collector):
 # Per poll, since the process started; shared by every app of the process (one in
 # production) and bounded by the tally that fills it.
 POLL_FIGURES: dict[str, Tally[str]] = {}
-REGISTRY.register(_PollFigures(POLL_FIGURES))
+POLL_REGISTRY.register(_PollFigures(POLL_FIGURES))

@@ -9,8 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.core.http import json_response
-from service.ops.metrics import REGISTRY
+from service.admin.auth import require_scope
+from service.core.errors import Forbidden
+from service.core.http import json_response, raw_header
+from service.ops.metrics import POLL_REGISTRY, REGISTRY
 from service.services import services
 
 
@@ -43,7 +45,16 @@ async def readyz(request: Request) -> Response:
 
 
 async def prometheus(request: Request) -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    """Process-wide series for anyone; per-poll series only for an all-sites API token
+    with polls:read (a scraper's `authorization: Bearer cp_...`), since they would show
+    the figures of polls whose results are hidden."""
+    body = generate_latest(REGISTRY)
+    if raw_header(request, b"authorization") is not None:
+        principal = await require_scope(request, "polls:read")
+        if principal.site_id is not None:
+            raise Forbidden("per-poll metrics need a token for all sites", code="missing_scope")
+        body += generate_latest(POLL_REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [

@@ -54,6 +54,25 @@ async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     assert "# TYPE" in r.text
 
 
+async def test_per_poll_metrics_need_an_all_sites_token(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient, make_poll: Any, make_token: Any
+) -> None:
+    poll = await make_poll(results_visibility="never")
+    option = poll["options"][0]["id"]
+    assert (
+        await client.post(f"/v1/polls/{poll['id']}/votes", json={"choices": [option]})
+    ).status_code == 201
+    series = f'civicpoll_poll_votes_total{{outcome="accepted",poll="{poll["id"]}"}}'
+    public = (await client.get("/metrics")).text
+    assert "civicpoll_poll_votes" not in public and "civicpoll_http_requests" in public
+    assert series in (await admin.get("/metrics")).text
+    site_token = await make_token(["polls:read"], site=poll["site"])
+    scoped = await client.get("/metrics", headers={"Authorization": f"Bearer {site_token}"})
+    assert scoped.status_code == 403
+    bad = await client.get("/metrics", headers={"Authorization": "Bearer cp_nope"})
+    assert bad.status_code == 401
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """A Redis of this test's own, free to be stopped and started."""
