@@ -20,6 +20,9 @@ ALL = "*"
 # The TTLs bound staleness if an announcement is ever missed (Redis down when sent).
 _TTL_FOUND = 30.0
 _TTL_MISSING = 5.0
+# Unknown ids are remembered briefly so a flood of one bad id costs one query, but a
+# flood of random ids must not grow the process: the oldest misses go first.
+MAX_MISSING = 10_000
 
 
 class PollCache:
@@ -28,6 +31,7 @@ class PollCache:
         self._redis = redis
         self._entries: dict[str, tuple[float, Poll | None]] = {}
         self._loading: dict[str, asyncio.Future[Poll | None]] = {}
+        self._missing: dict[str, str] = {}  # ids cached as unknown, oldest first
 
     async def get(self, poll_id: str) -> Poll | None:
         entry = self._entries.get(poll_id)
@@ -48,6 +52,11 @@ class PollCache:
             raise
         finally:
             self._loading.pop(poll_id, None)
+        self._missing.pop(poll_id, None)
+        if poll is None:
+            if len(self._missing) >= MAX_MISSING:
+                self._entries.pop(self._missing.pop(next(iter(self._missing))), None)
+            self._missing[poll_id] = poll_id
         ttl = _TTL_FOUND if poll is not None else _TTL_MISSING
         self._entries[poll_id] = (time.monotonic() + ttl, poll)
         future.set_result(poll)
@@ -56,8 +65,10 @@ class PollCache:
     def drop(self, poll_id: str) -> None:
         if poll_id == ALL:
             self._entries.clear()
+            self._missing.clear()
         else:
             self._entries.pop(poll_id, None)
+            self._missing.pop(poll_id, None)
 
     async def announce(self, poll_id: str) -> None:
         """Drop locally now and tell every other process."""
