@@ -19,9 +19,11 @@ T = TypeVar("T")
 # msgspec names the offending field in its message; we hand that name back to the client.
 _PATH = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)")
 _NAMED = re.compile(r"field `([^`]+)`")
-# Bidi embeddings, overrides and isolates can make text read differently from what it
-# holds ("Trojan Source"); no poll text needs them.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Bidi embeddings, overrides, isolates and marks (LRM, RLM, the Arabic letter mark) can
+# make text read differently from what it holds ("Trojan Source"); no poll text needs them.
+_BIDI_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -57,6 +59,14 @@ def decode(body: bytes, type_: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=type_, strict=True)
     except msgspec.ValidationError as exc:
+        # msgspec checks types while it parses: a body cut short after a wrong-typed value
+        # (`{"choices": [1`) is reported as that type error. Say what is really wrong.
+        try:
+            msgspec.json.decode(body, type=msgspec.Raw)  # syntax only: builds nothing
+        except msgspec.DecodeError as broken:
+            raise BadRequest(f"malformed JSON: {broken}") from None
+        except RecursionError:  # nested deeper than any of our bodies: not ours to parse
+            raise BadRequest("malformed JSON: nested too deeply") from None
         message = str(exc)
         match = _PATH.search(message) or _NAMED.search(message)
         raise BadRequest(message, field=match.group(1) if match else None) from None

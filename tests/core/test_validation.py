@@ -429,3 +429,21 @@ async def test_json_with_a_charset_is_accepted(
         headers={"Content-Type": "application/json; charset=utf-8"},
     )
     assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("raw", [b'{"choices": [1', b'{"site": 5, "question": "x"', b'{"site": '])
+async def test_a_body_cut_short_is_called_malformed(
+    admin: httpx.AsyncClient, site: dict[str, Any], raw: bytes
+) -> None:
+    """Not "Expected `str`, got `int`": msgspec meets the wrong type before the cut."""
+    r = await admin.post(
+        "/v1/admin/polls", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert _error(r)["message"].startswith("malformed JSON")
+
+
+@pytest.mark.parametrize("mark", ["\u200e", "\u200f", "\u061c"])
+def test_bidi_marks_are_refused(mark: str) -> None:
+    with pytest.raises(BadRequest, match="control character"):
+        clean_text(f"Có{mark}", "options", max_len=200)
