@@ -18,7 +18,7 @@ from service.core.assets import ASSETS
 from service.core.i18n import CATALOGS, VIETNAM_TIME, format_number, votes_text
 from service.voting.identity import check_widget_token
 from service.voting.keys import counts_key
-from service.widget import routes as embed
+from service.widget import outcomes
 
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]
 # The session settings' SECRET_KEY (tests/conftest.py).
@@ -423,5 +423,5 @@ def test_catalogs_match_and_numbers_follow_the_locale() -> None:
     assert format_number(1234567, "en") == "1,234,567"
     assert votes_text(1234, "vi") == "1.234 lượt bình chọn"
     assert votes_text(1234, "en") == "1,234 votes" and votes_text(1, "en") == "1 vote"
-    for code, key in embed.OUTCOME_MESSAGES.items():
+    for code, key in outcomes.OUTCOME_MESSAGES.items():
         assert key == "choice_rule" or key in CATALOGS["en"], code
