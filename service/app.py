@@ -41,6 +41,7 @@ from service.voting.identity import Hasher
 from service.voting.integrity import OutcomeTally
 from service.voting.results import CountsCache
 from service.widget import routes as embed
+from service.widget.page import EmbedPages
 
 log = logging.getLogger("civicpoll.app")
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
             ),
         ]
         parts = urlsplit(settings.public_url)
+        own_origin = f"{parts.scheme}://{parts.netloc}"
         # Objects made at start-up live as long as the process: keep the collector from
         # walking them on every full collection (it stalls the loop with many streams).
         gc.collect()
@@ -121,7 +123,8 @@ def create_app(settings: Settings) -> Starlette:
                     hasher=Hasher(settings.secret_key),
                     counts=CountsCache(redis),
                     live=hub,
-                    own_origin=f"{parts.scheme}://{parts.netloc}",
+                    pages=EmbedPages(settings.public_url, own_origin),
+                    own_origin=own_origin,
                 )
             }
         finally:

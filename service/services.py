@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     from service.voting.identity import Hasher
     from service.voting.integrity import OutcomeTally
     from service.voting.results import CountsCache
+    from service.widget.page import EmbedPages
 
 
 @dataclass(slots=True)
@@ -33,6 +34,7 @@ class Services:
     hasher: Hasher
     counts: CountsCache
     live: LiveHub
+    pages: EmbedPages  # the embed pages rendered so far
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
 
 

@@ -46,9 +46,8 @@ from service.voting.identity import (
     voter_cookie_header,
 )
 from service.voting.results import shape
+from service.widget.view import EMBED_KEYS
 
-# The embed page's query keys a form post carries back to the poll after voting.
-EMBED_KEYS = ("locale", "theme", "accent", "radius", "font", "wid", "origin", "page")
 _FORM = b"application/x-www-form-urlencoded"
 
 

@@ -1,63 +1,32 @@
-"""The embed page, the loader, oEmbed and the results SVG over HTTP (the browser tests
-in tests/browser drive the same pages in Chromium)."""
+"""The embed page (widget/page.py) over HTTP: the form around a fresh token, caching and
+the CSP, results and notices by phase, the page for a missing poll; and EmbedPages' memo
+on its own (the browser tests in tests/browser drive the same pages in Chromium)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
-from service.core.assets import ASSETS
-from service.core.i18n import CATALOGS, VIETNAM_TIME, format_number, votes_text
+from service.core.i18n import VIETNAM_TIME
 from service.voting.identity import check_widget_token
-from service.voting.keys import counts_key
-from service.widget import routes as embed
+from service.widget.page import EmbedPages
+from service.widget.view import parse_view
 
-PollMaker = Callable[..., Awaitable[dict[str, Any]]]
-# The session settings' SECRET_KEY (tests/conftest.py).
-SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-XSS = '<script>alert("q")</script><img src=x onerror=alert(1)>'
-
-
-class Exploding:
-    """Stands in for a storage client: any use fails the request (and the test)."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"storage touched: {name}")
-
-
-def _token(html: str) -> str:
-    match = re.search(r'name="token" value="([^"]+)"', html)
-    assert match, "the form carries no token"
-    return match.group(1)
-
-
-async def _set_counts(state: dict[str, Any], poll: dict[str, Any], votes: list[int]) -> None:
-    await state.redis.hset(
-        counts_key(poll["id"]),
-        mapping={o["id"]: v for o, v in zip(poll["options"], votes, strict=True)},
-    )
-    state.counts._entries.clear()
-
-
-async def _form_vote(
-    client: httpx.AsyncClient, poll_id: str, choices: list[str], query: str = "", **extra: str
-) -> httpx.Response:
-    page = await client.get(f"/embed/{poll_id}?{query}")
-    data = [("choice", c) for c in choices] + [("token", _token(page.text))]
-    data += list(extra.items())
-    return await client.post(
-        f"/v1/polls/{poll_id}/votes?{query}",
-        content="&".join(f"{k}={v}" for k, v in data),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
+from .embedding import (
+    SECRET,
+    XSS,
+    Exploding,
+    PollMaker,
+    a_poll,
+    form_vote,
+    set_counts,
+    token_of,
+)
 
 
 async def test_open_poll_page_is_a_small_accessible_form(
@@ -77,7 +46,7 @@ async def test_open_poll_page_is_a_small_accessible_form(
     assert "Chọn một phương án." in html
     assert ">Bình chọn</button>" in html and ">Xem kết quả</a>" in html
     assert f'action="/v1/polls/{poll["id"]}/votes"' in html
-    check_widget_token(SECRET.encode(), poll["id"], _token(html))
+    check_widget_token(SECRET.encode(), poll["id"], token_of(html))
     # Nothing is fetched from another host: every src/href is relative or this service.
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert url.startswith("/") or url.startswith("http://testserver/"), url
@@ -103,51 +72,13 @@ async def test_page_security_headers(client: httpx.AsyncClient, make_poll: PollM
     assert 'data-theme="dark"' in r.text
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "accent=red;}</style><script>alert(1)</script>",
-        "font=x;}body{display:none",
-        "radius=999",
-        "theme=neon",
-        "locale=fr",
-        "wid=<b>",
-    ],
-)
-async def test_bad_theme_values_are_ignored(
-    client: httpx.AsyncClient, make_poll: PollMaker, query: str
-) -> None:
-    poll = await make_poll()
-    plain = await client.get(f"/embed/{poll['id']}")
-    r = await client.get(f"/embed/{poll['id']}?{query}")
-    assert r.status_code == 200
-    assert r.headers["etag"] == plain.headers["etag"]
-    assert "alert(1)" not in r.text and "display:none" not in r.text
-
-
-async def test_site_theme_and_data_overrides(
-    admin: httpx.AsyncClient, make_poll: PollMaker
-) -> None:
-    r = await admin.patch(
-        "/v1/admin/sites/hoan-kiem",
-        json={"theme": {"accent": "#8a1538", "radius": "0", "font": "Georgia, serif"}},
-    )
-    assert r.status_code == 200, r.text
-    poll = await make_poll()
-    page = (await admin.get(f"/embed/{poll['id']}")).text
-    assert "--cp-accent:#8a1538" in page and "--cp-radius:0px" in page
-    assert "--cp-font:Georgia, serif" in page
-    page = (await admin.get(f"/embed/{poll['id']}?accent=%23005500&radius=12")).text
-    assert "--cp-accent:#005500" in page and "--cp-radius:12px" in page
-
-
 async def test_tokens_are_fresh_while_the_page_is_cached(
     client: httpx.AsyncClient, make_poll: PollMaker
 ) -> None:
     poll = await make_poll()
     first = await client.get(f"/embed/{poll['id']}")
     second = await client.get(f"/embed/{poll['id']}")
-    assert _token(first.text) != _token(second.text)
+    assert token_of(first.text) != token_of(second.text)
     assert first.headers["etag"] == second.headers["etag"]
     assert first.headers["cache-control"] == "private, no-cache"
     r = await client.get(f"/embed/{poll['id']}", headers={"If-None-Match": first.headers["etag"]})
@@ -175,7 +106,7 @@ async def test_plain_get_of_an_open_poll_touches_no_storage(
             setattr(state, key, value)
         polls._pool, polls._redis = saved_backends
     assert r.status_code == 200
-    assert r.text.replace(_token(r.text), "") == warm.text.replace(_token(warm.text), "")
+    assert r.text.replace(token_of(r.text), "") == warm.text.replace(token_of(warm.text), "")
 
 
 async def test_checkbox_poll_states_its_limits(
@@ -195,7 +126,7 @@ async def test_form_vote_round_trip(
 ) -> None:
     poll = await make_poll()
     first = poll["options"][0]["id"]
-    r = await _form_vote(client, poll["id"], [first], "locale=en&wid=2")
+    r = await form_vote(client, poll["id"], [first], "locale=en&wid=2")
     assert r.status_code == 303
     location = r.headers["location"]
     assert location == f"/embed/{poll['id']}?locale=en&wid=2&state=voted"
@@ -208,7 +139,7 @@ async def test_form_vote_round_trip(
     assert 'id="cp2-results"' in page.text
     # The second vote from the same browser is refused with the friendly message.
     client.headers["Cookie"] = cookie
-    r = await _form_vote(client, poll["id"], [first], "locale=en&wid=2")
+    r = await form_vote(client, poll["id"], [first], "locale=en&wid=2")
     assert r.headers["location"].endswith("state=already_voted")
     page = await client.get(r.headers["location"])
     assert "You have already voted in this poll." in page.text and "<form" not in page.text
@@ -220,44 +151,11 @@ async def test_form_vote_round_trip(
     assert "<form" in markup and "<progress" not in markup
 
 
-async def test_form_vote_with_a_wrong_count_shows_the_rule(
-    client: httpx.AsyncClient, make_poll: PollMaker
-) -> None:
-    poll = await make_poll(kind="multiple", max_choices=2)
-    ids = [o["id"] for o in poll["options"]]
-    r = await _form_vote(client, poll["id"], ids)
-    assert r.headers["location"].endswith("state=invalid_choice_count")
-    page = await client.get(r.headers["location"])
-    assert "Chọn tối đa 2 phương án." in page.text and "<form" in page.text
-    check_widget_token(SECRET.encode(), poll["id"], _token(page.text))
-
-
-@pytest.mark.parametrize(
-    ("state_param", "vi", "en"),
-    [
-        ("already_voted", "Bạn đã bình chọn", "You have already voted"),
-        ("rate_limited", "Có quá nhiều lượt bình chọn từ mạng", "Too many votes from your network"),
-        ("poll_closed", "Cuộc thăm dò đã kết thúc.", "This poll is closed."),
-        ("unavailable", "Hệ thống đang bận", "The service is busy"),
-        ("token_expired", "Biểu mẫu đã hết hạn", "This form has expired"),
-        ("something_new", "Không gửi được bình chọn", "Your vote could not be sent"),
-    ],
-)
-async def test_friendly_messages_in_both_languages(
-    client: httpx.AsyncClient, make_poll: PollMaker, state_param: str, vi: str, en: str
-) -> None:
-    poll = await make_poll()
-    r = await client.get(f"/embed/{poll['id']}?state={state_param}")
-    assert vi in r.text and r.headers["cache-control"] == "private, no-store"
-    r = await client.get(f"/embed/{poll['id']}?state={state_param}&locale=en")
-    assert en in r.text
-
-
 async def test_poll_text_with_html_is_inert(
     client: httpx.AsyncClient, make_poll: PollMaker, state: dict[str, Any]
 ) -> None:
     poll = await make_poll(question=XSS, description=XSS, options=[XSS, "b</label><b>x"])
-    await _set_counts(state, poll, [3, 1])
+    await set_counts(state, poll, [3, 1])
     for url in (f"/embed/{poll['id']}", f"/embed/{poll['id']}?view=results"):
         html = (await client.get(url)).text
         assert "<script>alert" not in html and "<img src=x" not in html
@@ -271,7 +169,7 @@ async def test_results_view_numbers_per_locale(
     client: httpx.AsyncClient, make_poll: PollMaker, state: dict[str, Any]
 ) -> None:
     poll = await make_poll()
-    await _set_counts(state, poll, [1234, 766, 0])
+    await set_counts(state, poll, [1234, 766, 0])
     vi = (await client.get(f"/embed/{poll['id']}?view=results")).text
     assert "1.234 lượt bình chọn" in vi and "Tổng cộng: 2.000 lượt bình chọn" in vi
     assert '<progress max="100" value="62"' in vi and "62%" in vi
@@ -295,7 +193,7 @@ async def test_results_hidden_until_allowed(
     # Forging the redirect's state does not show results to a browser that has not voted.
     html = (await client.get(f"/embed/{after['id']}?state=voted&locale=en")).text
     assert "<progress" not in html
-    r = await _form_vote(client, after["id"], [after["options"][1]["id"]])
+    r = await form_vote(client, after["id"], [after["options"][1]["id"]])
     cookie = r.headers["set-cookie"].split(";")[0]
     html = (await client.get(r.headers["location"], headers={"Cookie": cookie})).text
     assert "<progress" in html and "Cảm ơn bạn! Bạn đã bình chọn." in html
@@ -305,7 +203,7 @@ async def test_closed_poll_shows_final_results_or_a_notice(
     admin: httpx.AsyncClient, make_poll: PollMaker, state: dict[str, Any]
 ) -> None:
     poll = await make_poll()
-    await _set_counts(state, poll, [2, 1, 1])
+    await set_counts(state, poll, [2, 1, 1])
     assert (await admin.post(f"/v1/admin/polls/{poll['id']}/close")).status_code == 200
     html = (await admin.get(f"/embed/{poll['id']}?locale=en")).text
     assert "This poll is closed." in html and "Final results" in html and "<form" not in html
@@ -326,20 +224,6 @@ async def test_poll_not_open_yet_says_when(client: httpx.AsyncClient, make_poll:
     assert f'<time datetime="{opens.isoformat()}">' in html
 
 
-async def test_resize_origin_only_when_the_site_allows_it(
-    client: httpx.AsyncClient, make_poll: PollMaker
-) -> None:
-    poll = await make_poll()
-    good = await client.get(f"/embed/{poll['id']}?origin=https://portal.example.vn&wid=3")
-    assert 'data-origin="https://portal.example.vn"' in good.text
-    assert 'action="/v1/polls/' in good.text and "origin=https%3A%2F%2Fportal.example.vn" in (
-        good.text
-    )
-    assert 'id="cp3-o1"' in good.text
-    bad = await client.get(f"/embed/{poll['id']}?origin=https://evil.example")
-    assert "data-origin" not in bad.text and "evil" not in bad.text
-
-
 async def test_unknown_and_draft_polls_get_a_friendly_page(
     client: httpx.AsyncClient, make_poll: PollMaker
 ) -> None:
@@ -352,76 +236,57 @@ async def test_unknown_and_draft_polls_get_a_friendly_page(
         )
 
 
-async def test_oembed(client: httpx.AsyncClient, make_poll: PollMaker) -> None:
-    poll = await make_poll(question="Build a <smart> city?")
-    page = (await client.get(f"/embed/{poll['id']}")).text
-    link = re.search(r'<link rel="alternate" type="application/json\+oembed" href="([^"]+)"', page)
-    assert link
-    href = link.group(1).replace("&amp;", "&")
-    r = await client.get(href)
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["type"] == "rich" and body["version"] == "1.0"
-    assert body["title"] == "Build a <smart> city?"
-    assert f'src="http://testserver/embed/{poll["id"]}"' in body["html"]
-    assert "&lt;smart&gt;" in body["html"] and body["width"] == 600
-    r = await client.get(
-        "/oembed",
-        params={"url": f"http://testserver/embed/{poll['id']}", "maxwidth": "300"},
+def _page(pages: EmbedPages, poll: Any, **params: str) -> Any:
+    return pages.page(
+        poll,
+        parse_view(params, poll, "http://testserver"),
+        phase="open",
+        message=None,
+        show_form=True,
+        wants_results=False,
+        results=None,
     )
-    assert r.json()["width"] == 300
-    assert parse_qs(urlsplit(href).query)["format"] == ["json"]
-    r = await client.get("/oembed", params={"url": "http://elsewhere/embed/" + poll["id"]})
-    assert r.status_code == 404
-    r = await client.get("/oembed", params={"url": href, "format": "xml"})
-    assert r.status_code == 501
 
 
-async def test_results_svg(
-    client: httpx.AsyncClient, make_poll: PollMaker, state: dict[str, Any]
-) -> None:
-    poll = await make_poll(locale="en")
-    await _set_counts(state, poll, [3, 1, 0])
-    r = await client.get(f"/v1/polls/{poll['id']}/results.svg")
-    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
-    assert r.text.startswith("<svg") and "75%" in r.text and "Total: 4 votes" in r.text
-    assert r.headers["content-security-policy"].startswith("default-src 'none'")
-    again = await client.get(
-        f"/v1/polls/{poll['id']}/results.svg", headers={"If-None-Match": r.headers["etag"]}
-    )
-    assert again.status_code == 304
-    vi = await client.get(f"/v1/polls/{poll['id']}/results.svg?locale=vi")
-    assert "Tổng cộng: 4 lượt bình chọn" in vi.text
-    hidden = await make_poll(results_visibility="after_close")
-    r = await client.get(f"/v1/polls/{hidden['id']}/results.svg")
-    assert r.status_code == 403 and r.json()["error"]["code"] == "results_hidden"
+def test_pages_are_rendered_once_and_cleared_whole_when_full() -> None:
+    pages = EmbedPages("http://testserver", "http://testserver", limit=3)
+    poll = a_poll()
+    first = _page(pages, poll)
+    assert _page(pages, poll) is first
+    assert _page(pages, poll, locale="en") is not first
+    _page(pages, poll, wid="2")
+    assert _page(pages, poll) is first  # three pages: all still kept
+    _page(pages, poll, wid="3")  # the fourth empties the memo
+    again = _page(pages, poll)
+    assert again is not first and again == first
+    # A pure function of its inputs: another instance gives the same page and ETag.
+    other = EmbedPages("http://testserver", "http://testserver")
+    assert _page(other, poll) == first
+    elsewhere = EmbedPages("https://polls.example.vn", "https://polls.example.vn")
+    assert _page(elsewhere, poll).etag != first.etag
 
 
-async def test_loader_and_static_files(client: httpx.AsyncClient, state: dict[str, Any]) -> None:
-    r = await client.get("/widget.js")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
-    assert len(r.content) < 4096
-    assert r.headers["cache-control"] == "public, max-age=3600"
-    again = await client.get("/widget.js", headers={"If-None-Match": r.headers["etag"]})
-    assert again.status_code == 304
-    for name in ("embed.css", "embed.js"):
-        version = ASSETS[name].version
-        r = await client.get(f"/static/{name}?v={version}")
-        assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
-    assert (await client.get("/static/secrets.txt")).status_code == 404
+def test_the_hot_page_is_for_the_poll_object_it_was_made_from() -> None:
+    pages = EmbedPages("http://testserver", "http://testserver", limit=2)
+    poll = a_poll()
+    page = _page(pages, poll)
+    assert pages.hot(poll.id, b"", poll) is None
+    pages.keep_hot(poll.id, b"", poll, page)
+    assert pages.hot(poll.id, b"", poll) is page
+    assert pages.hot(poll.id, b"locale=en", poll) is None
+    # A changed poll is a new object in the poll cache, even when it compares equal.
+    assert pages.hot(poll.id, b"", a_poll()) is None
+    pages.keep_hot(poll.id, b"wid=2", poll, page)
+    pages.keep_hot(poll.id, b"wid=3", poll, page)  # the third empties the map
+    assert pages.hot(poll.id, b"", poll) is None
+    assert pages.hot(poll.id, b"wid=3", poll) is page
 
 
-async def test_routes_are_documented(client: httpx.AsyncClient) -> None:
-    paths = (await client.get("/openapi.json")).json()["paths"]
-    for path in ("/embed/{poll_id}", "/widget.js", "/oembed", "/v1/polls/{poll_id}/results.svg"):
-        assert "get" in paths[path]
-
-
-def test_catalogs_match_and_numbers_follow_the_locale() -> None:
-    assert set(CATALOGS["vi"]) == set(CATALOGS["en"])
-    assert format_number(1234567, "vi") == "1.234.567"
-    assert format_number(1234567, "en") == "1,234,567"
-    assert votes_text(1234, "vi") == "1.234 lượt bình chọn"
-    assert votes_text(1234, "en") == "1,234 votes" and votes_text(1, "en") == "1 vote"
-    for code, key in embed.OUTCOME_MESSAGES.items():
-        assert key == "choice_rule" or key in CATALOGS["en"], code
+def test_the_form_slot_splits_the_page() -> None:
+    page = _page(EmbedPages("http://testserver", "http://testserver"), a_poll())
+    # The token goes between the two halves, inside the form.
+    assert b"<form" in page.head and b"</form>" not in page.head and b"</form>" in page.tail
+    assert b"\x00" not in page.head + page.tail
+    assert dict(page.headers)[b"content-type"] == b"text/html; charset=utf-8"
+    csp = dict(page.headers)[b"content-security-policy"].decode()
+    assert csp.endswith("frame-ancestors 'self' https://portal.example.vn")

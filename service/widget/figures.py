@@ -1,0 +1,25 @@
+"""The results as the widget words them: each option's votes and percent, and the total,
+in the reader's locale (the page and the SVG show the same text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.core.i18n import gettext, votes_text
+
+
+def result_rows(results: dict[str, Any], locale: str) -> dict[str, Any]:
+    return {
+        "total_text": gettext(locale, "total", votes=votes_text(results["total"], locale)),
+        "rows": [
+            {
+                "id": o["id"],
+                "label": o["label"],
+                "votes": o["votes"],
+                "percent": o["percent"],
+                "percent_text": gettext(locale, "percent", n=o["percent"]),
+                "votes_text": votes_text(o["votes"], locale),
+            }
+            for o in results["options"]
+        ],
+    }

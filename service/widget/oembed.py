@@ -1,0 +1,53 @@
+"""oEmbed for an /embed URL: which poll the URL names, and the rich answer framing it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from markupsafe import escape
+
+from service.core.i18n import gettext
+from service.polls.model import Poll
+
+# oEmbed answers are public and the same for everyone: any site may read them.
+HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+
+
+def embedded_poll_id(url: str, public_url: str) -> str:
+    """The poll id an /embed URL of this service names; "" for any other URL."""
+    prefix = f"{public_url}/embed/"
+    return urlsplit(url).path.rsplit("/", 1)[-1] if url.startswith(prefix) else ""
+
+
+def _embed_height(poll: Poll) -> int:
+    # A first guess before the page reports its height (or for hosts without the loader).
+    return 200 + 44 * len(poll.options)
+
+
+def _bounded(size: int, limit: str) -> int:
+    return min(size, int(limit)) if limit.isascii() and limit.isdigit() else size
+
+
+def oembed_answer(poll: Poll, public_url: str, maxwidth: str, maxheight: str) -> dict[str, Any]:
+    """The oEmbed "rich" answer for the poll: an iframe of its embed page, within the
+    asked-for bounds (a bound that is not a number is ignored)."""
+    width = _bounded(600, maxwidth)
+    height = _bounded(_embed_height(poll), maxheight)
+    src = f"{public_url}/embed/{poll.id}"
+    title = gettext(poll.locale, "poll_title", question=poll.question)
+    html = (
+        f'<iframe src="{escape(src)}" title="{escape(title)}" loading="lazy"'
+        f' width="{width}" height="{height}" style="max-width:100%;border:0"></iframe>'
+    )
+    return {
+        "version": "1.0",
+        "type": "rich",
+        "provider_name": "civicpoll",
+        "provider_url": public_url,
+        "title": poll.question,
+        "html": html,
+        "width": width,
+        "height": height,
+        "cache_age": 3600,
+    }

@@ -1,0 +1,89 @@
+"""The embed page's query parameters: which keys there are, how each is checked, and the
+View they make for one poll."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from service.core.i18n import DEFAULT_LOCALE, LOCALES
+from service.core.urls import MAX_PAGE_URL, clean_page_url
+from service.polls.model import Poll
+from service.widget.theme import DEFAULT_THEME, THEME_CHECKS
+
+# The embed page's query keys that shape it; a form post carries them back to the poll
+# after voting.
+EMBED_KEYS = ("locale", "theme", "accent", "radius", "font", "wid", "origin", "page")
+
+_WID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https?://\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?"
+)
+_CHECKS: dict[str, Callable[[str], object]] = {
+    "locale": lambda v: v in LOCALES,
+    "theme": THEME_CHECKS["mode"],
+    "accent": THEME_CHECKS["accent"],
+    "radius": THEME_CHECKS["radius"],
+    "font": THEME_CHECKS["font"],
+    "wid": _WID.fullmatch,
+    "page": lambda v: len(v) <= MAX_PAGE_URL and clean_page_url(v) is not None,
+}
+
+
+@dataclass(frozen=True)
+class View:
+    """What the embedding page asked for, validated: everything but the poll that shapes
+    the HTML, so it is part of the rendered page's cache key."""
+
+    locale: str
+    mode: str
+    accent: str
+    radius: str
+    font: str
+    wid: str
+    origin: str  # the host page's origin, when the site allows it: where resizes go
+    page: str
+    query: str  # the valid embed keys as given, carried on links and the form's action
+
+
+def allowed_origins(poll: Poll, own_origin: str) -> tuple[str, ...]:
+    """The origins that may frame the poll and hear its resizes: this service first, then
+    the site's well-formed allowed origins."""
+    return (own_origin, *(o for o in poll.site.allowed_origins if _ORIGIN.fullmatch(o)))
+
+
+def parse_view(params: Mapping[str, str], poll: Poll, own_origin: str) -> View:
+    given: dict[str, str] = {}
+    for key in EMBED_KEYS:
+        value = params.get(key)
+        if value is None:
+            continue
+        if key == "origin":
+            ok: object = value in allowed_origins(poll, own_origin)
+        else:
+            check = _CHECKS.get(key)
+            ok = check is not None and check(value)
+        if ok:
+            given[key] = value
+    theme = {**DEFAULT_THEME, **poll.site.theme}
+    return View(
+        locale=given.get("locale", poll.locale if poll.locale in LOCALES else DEFAULT_LOCALE),
+        mode=given.get("theme", theme["mode"]),
+        accent=given.get("accent", theme["accent"]),
+        radius=given.get("radius", theme["radius"]),
+        font=given.get("font", theme["font"]),
+        wid=given.get("wid", "0"),
+        origin=given.get("origin", ""),
+        page=given.get("page", ""),
+        query=urlencode(list(given.items())),
+    )
+
+
+def form_voter(voter: str | None) -> str | None:
+    """The host portal's signed voter id ("verified" polls) to carry on the form, when it
+    is plausible; its signature is checked when the vote comes in."""
+    if voter is not None and not (len(voter) <= 300 and voter.isascii() and voter.isprintable()):
+        return None
+    return voter
