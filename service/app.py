@@ -17,8 +17,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.admin import api as admin
 from service.admin import reports
+from service.admin import routes as admin
 from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError

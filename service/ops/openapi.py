@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.admin.api import PollCreate, PollUpdate, SiteCreate, SiteUpdate
+from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate
 from service.core.http import json_response
 from service.voting.routes import VoteBody
 
@@ -114,14 +114,9 @@ OPERATIONS: list[tuple[str, str, str, str | None, str | None, int]] = [
         None,
         204,
     ),
-    (
-        "post",
-        "/v1/admin/polls/{poll_id}/{action}",
-        "open, close or archive a poll",
-        "polls:write",
-        None,
-        200,
-    ),
+    ("post", "/v1/admin/polls/{poll_id}/open", "Open a poll", "polls:write", None, 200),
+    ("post", "/v1/admin/polls/{poll_id}/close", "Close a poll", "polls:write", None, 200),
+    ("post", "/v1/admin/polls/{poll_id}/archive", "Archive a poll", "polls:write", None, 200),
     (
         "get",
         "/v1/admin/polls/{poll_id}/results",

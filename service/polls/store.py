@@ -88,3 +88,47 @@ async def insert_open_poll(
         question,
     )
     return poll_id, await insert_options(con, poll_id, labels)
+
+
+async def load_polls(con: Conn | asyncpg.Pool, ids: list[str]) -> list[Poll]:
+    """The polls with these ids, in the order given (missing ones left out), in three
+    queries whatever their number: the polls, their sites, their options."""
+    rows = await con.fetch("SELECT * FROM polls WHERE id = ANY($1::text[])", ids)
+    if not rows:
+        return []
+    site_ids = sorted({row["site_id"] for row in rows})
+    site_rows = await con.fetch(
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE id = ANY($1::bigint[])", site_ids
+    )
+    option_rows = await con.fetch(
+        "SELECT poll_id, id, label FROM poll_options WHERE poll_id = ANY($1::text[])"
+        " ORDER BY poll_id, position",
+        [row["id"] for row in rows],
+    )
+    sites = {r["id"]: site_from_row(r) for r in site_rows}
+    options: dict[str, list[Option]] = {}
+    for o in option_rows:
+        options.setdefault(o["poll_id"], []).append(Option(str(o["id"]), o["label"]))
+    by_id = {
+        row["id"]: Poll(
+            id=row["id"],
+            site=sites[row["site_id"]],  # polls.site_id is a foreign key
+            question=row["question"],
+            description=row["description"],
+            kind=row["kind"],
+            min_choices=row["min_choices"],
+            max_choices=row["max_choices"],
+            locale=row["locale"],
+            status=row["status"],
+            opens_at=row["opens_at"],
+            closes_at=row["closes_at"],
+            results_visibility=row["results_visibility"],
+            dedupe_mode=row["dedupe_mode"],
+            dedupe_window_hours=row["dedupe_window_hours"],
+            options=tuple(options.get(row["id"], ())),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+        for row in rows
+    }
+    return [by_id[poll_id] for poll_id in ids if poll_id in by_id]

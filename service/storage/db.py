@@ -1,4 +1,4 @@
-"""PostgreSQL: the connection pool, the schema, and the audit log."""
+"""PostgreSQL: the connection pool and the schema."""
 
 from __future__ import annotations
 
@@ -65,27 +65,3 @@ async def migrate(dsn: str) -> int:
         return await apply_schema(con)
     finally:
         await con.close()
-
-
-async def audit(
-    con: Conn,
-    *,
-    token_id: int | None,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    before: Any = None,
-    after: Any = None,
-) -> None:
-    await con.execute(
-        "INSERT INTO audit_log (token_id, actor, action, object_type, object_id, before, after)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        token_id,
-        actor,
-        action,
-        object_type,
-        object_id,
-        before,
-        after,
-    )

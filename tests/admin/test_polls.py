@@ -355,6 +355,7 @@ async def test_unknown_action_is_404(admin: httpx.AsyncClient, make_poll: PollMa
     poll = await make_poll(open=False)
     r = await admin.post(f"/v1/admin/polls/{poll['id']}/publish")
     assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
     assert (await admin.post("/v1/admin/polls/nosuchpoll/open")).status_code == 404
 
 

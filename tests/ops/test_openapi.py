@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
-from service.admin.api import PollCreate
+from service.admin.schemas import PollCreate
 from service.app import create_app
 from service.core.settings import Settings
 

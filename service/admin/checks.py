@@ -1,0 +1,229 @@
+"""Checks of the admin API's values: each turns what a client sent into what is stored,
+or raises BadRequest naming the field at fault."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from msgspec import UNSET
+
+from service.admin.schemas import MAX_OPTIONS, SiteCreate, SiteUpdate
+from service.core.errors import BadRequest
+from service.core.validation import clean_text
+from service.polls.model import Poll, looks_like_poll_id
+from service.widget.theme import check_theme
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+POLL_STATUSES = ("draft", "open", "closed", "archived")
+
+
+def could_be_slug(slug: str) -> bool:
+    """Could a site have this slug? Asked before any lookup (PostgreSQL refuses NUL bytes)."""
+    return _SLUG.match(slug) is not None
+
+
+def check_slug(slug: str) -> str:
+    if not could_be_slug(slug):
+        raise BadRequest("slug must be lowercase letters, digits and dashes (max 63)", field="slug")
+    return slug
+
+
+def int_in(value: int, field: str, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise BadRequest(f"{field} must be between {low} and {high}", field=field)
+    return value
+
+
+def origins(values: list[str]) -> list[str]:
+    if len(values) > 50:
+        raise BadRequest("at most 50 allowed origins", field="allowed_origins")
+    out = []
+    for value in values:
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # an unclosed IPv6 bracket
+            parts = urlsplit("")
+        if (
+            not value.isprintable()
+            or " " in value
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username
+            or len(value) > 200
+        ):
+            raise BadRequest(
+                f"{value!r} is not an origin like https://news.example.vn",
+                field="allowed_origins",
+            )
+        out.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return sorted(set(out))
+
+
+def networks(values: list[str]) -> list[str]:
+    if len(values) > 100:
+        raise BadRequest("at most 100 allowlisted networks", field="allowlisted_networks")
+    try:
+        return sorted({str(ipaddress.ip_network(v, strict=False)) for v in values})
+    except ValueError:
+        raise BadRequest(
+            "allowlisted_networks must hold CIDR networks like 203.0.113.0/24",
+            field="allowlisted_networks",
+        ) from None
+
+
+def options(labels: list[str]) -> list[str]:
+    if not 2 <= len(labels) <= MAX_OPTIONS:
+        raise BadRequest(f"a poll needs 2 to {MAX_OPTIONS} options", field="options")
+    cleaned = [clean_text(label, "options", max_len=200) for label in labels]
+    if len(set(cleaned)) != len(cleaned):
+        raise BadRequest("options must differ from one another", field="options")
+    return cleaned
+
+
+def question(text: str) -> str:
+    return clean_text(text, "question", max_len=500)
+
+
+def description(text: str) -> str:
+    return clean_text(text, "description", max_len=2000, min_len=0, multiline=True)
+
+
+def dedupe_window_hours(hours: int) -> int:
+    return int_in(hours, "dedupe_window_hours", 1, 8760)
+
+
+def choice_bounds(kind: str, low: int | None, high: int | None, n_options: int) -> tuple[int, int]:
+    if kind == "single":
+        if low not in (None, 1) or high not in (None, 1):
+            raise BadRequest("a single-choice poll takes exactly one choice", field="max_choices")
+        return 1, 1
+    low = 1 if low is None else low
+    high = n_options if high is None else high
+    if not 1 <= low <= n_options:
+        raise BadRequest(f"min_choices must be between 1 and {n_options}", field="min_choices")
+    if not low <= high <= n_options:
+        raise BadRequest(f"max_choices must be between {low} and {n_options}", field="max_choices")
+    return low, high
+
+
+def window(opens_at: datetime | None, closes_at: datetime | None) -> None:
+    for name, value in (("opens_at", opens_at), ("closes_at", closes_at)):
+        if value is None:
+            continue
+        if value.tzinfo is None:
+            raise BadRequest(
+                f"{name} needs a time zone, e.g. 2026-12-01T08:00:00+07:00", field=name
+            )
+        try:
+            # 0001-01-01T00:00+14:00 is a valid datetime but has no UTC equivalent.
+            value.astimezone(UTC)
+        except OverflowError:
+            raise BadRequest(f"{name} is out of range", field=name) from None
+    if opens_at is not None and closes_at is not None and closes_at <= opens_at:
+        raise BadRequest("closes_at must be after opens_at", field="closes_at")
+
+
+def poll_status(status: str | None) -> str | None:
+    if status is not None and status not in POLL_STATUSES:
+        raise BadRequest("status must be draft, open, closed or archived", field="status")
+    return status
+
+
+def query_int(raw: str | None, field: str, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    # isdigit() alone lets "²" through, and int() refuses digit strings over 4300 long.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        raise BadRequest(f"{field} must be a whole number", field=field)
+    return int_in(int(raw), field, low, high)
+
+
+def encode_cursor(created_at: datetime, poll_id: str) -> str:
+    """The opaque next_cursor of a page of polls that ends with this poll."""
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{poll_id}".encode()).decode()
+
+
+def decode_cursor(raw: str | None) -> tuple[datetime | None, str | None]:
+    if raw is None:
+        return None, None
+    poll_id = ""
+    try:
+        at, _, poll_id = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
+        created_at = datetime.fromisoformat(at)
+    except ValueError:
+        created_at = None
+    # A forged cursor must not reach PostgreSQL with a NUL byte or a naive time.
+    if created_at is None or created_at.tzinfo is None or not looks_like_poll_id(poll_id):
+        raise BadRequest("cursor is not one this API gave out", field="cursor")
+    return created_at, poll_id
+
+
+def site_values(body: SiteCreate | SiteUpdate) -> dict[str, Any]:
+    """The checked values of every field the body sets, by column."""
+    out: dict[str, Any] = {}
+    if body.name is not UNSET:
+        out["name"] = clean_text(body.name, "name", max_len=200)
+    if body.allowed_origins is not UNSET:
+        out["allowed_origins"] = origins(body.allowed_origins)
+    if body.default_locale is not UNSET:
+        out["default_locale"] = body.default_locale
+    for field, high in (
+        ("rate_per_ip_per_minute", 10_000),
+        ("burst_per_ip", 10_000),
+        ("rate_per_network_per_minute", 100_000),
+        ("burst_per_network", 100_000),
+    ):
+        value = getattr(body, field)
+        if value is not UNSET:
+            out[field] = int_in(value, field, 1, high)
+    if body.allowlisted_networks is not UNSET:
+        out["allowlisted_networks"] = networks(body.allowlisted_networks)
+    if body.require_widget_token is not UNSET:
+        out["require_widget_token"] = body.require_widget_token
+    if body.theme is not UNSET:
+        out["theme"] = check_theme(body.theme)
+    return out
+
+
+def poll_changes(given: dict[str, Any], poll: Poll) -> dict[str, Any]:
+    """The checked values, by column, of the fields an update gives an existing poll:
+    choice bounds and the schedule are checked against what the poll keeps."""
+    values: dict[str, Any] = {}
+    if "question" in given:
+        values["question"] = question(given["question"])
+    if "description" in given:
+        values["description"] = description(given["description"])
+    if "options" in given:
+        values["options"] = options(given["options"])
+    for key in ("locale", "results_visibility", "dedupe_mode"):
+        if key in given:
+            values[key] = given[key]
+    if "dedupe_window_hours" in given:
+        values["dedupe_window_hours"] = dedupe_window_hours(given["dedupe_window_hours"])
+    kind = given.get("kind", poll.kind)
+    n_options = len(values.get("options", poll.options))
+    if {"kind", "min_choices", "max_choices", "options"} & set(given):
+        # Bounds carry over only from a poll that was multiple-choice already: a single
+        # choice poll's 1..1 would make the new multiple-choice poll single in all but name.
+        keep = kind == "multiple" and poll.kind == "multiple"
+        low = given.get("min_choices", poll.min_choices if keep else None)
+        high = given.get("max_choices", poll.max_choices if keep else None)
+        if kind == "multiple" and "options" in given and "max_choices" not in given:
+            high = min(high or n_options, n_options)
+        values["kind"] = kind
+        values["min_choices"], values["max_choices"] = choice_bounds(kind, low, high, n_options)
+    opens_at = given.get("opens_at", poll.opens_at)
+    closes_at = given.get("closes_at", poll.closes_at)
+    window(opens_at, closes_at)
+    for key in ("opens_at", "closes_at"):
+        if key in given:
+            values[key] = given[key]
+    return values

@@ -1,0 +1,60 @@
+"""What the admin API shows of a site or a poll, and what of it goes to the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from service.polls.model import Poll
+from service.polls.store import SITE_COLUMNS
+
+_SITE_FIELDS = SITE_COLUMNS.replace(" ", "").split(",")
+
+
+def site_view(row: asyncpg.Record) -> dict[str, Any]:
+    view = {key: row[key] for key in _SITE_FIELDS}
+    view["allowlisted_networks"] = [str(n) for n in row["allowlisted_networks"]]
+    view.pop("id")
+    return view
+
+
+def poll_view(poll: Poll, public_url: str) -> dict[str, Any]:
+    view = poll.public_view(datetime.now(UTC))
+    view.update(
+        status=poll.status,
+        phase=view["status"],
+        dedupe_mode=poll.dedupe_mode,
+        dedupe_window_hours=poll.dedupe_window_hours,
+        created_at=poll.created_at,
+        updated_at=poll.updated_at,
+        embed={
+            "url": f"{public_url}/embed/{poll.id}",
+            "snippet": (
+                f'<div data-civicpoll="{poll.id}"></div>'
+                f'<script async src="{public_url}/widget.js"></script>'
+            ),
+            "iframe": (
+                f'<iframe src="{public_url}/embed/{poll.id}" title="{_attr(poll.question)}"'
+                ' loading="lazy" style="width:100%;border:0;min-height:320px"></iframe>'
+            ),
+        },
+    )
+    return view
+
+
+def _attr(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    )
+
+
+def site_audit_view(view: dict[str, Any]) -> dict[str, Any]:
+    """A site view as the audit log keeps it: the voter-signing secret never goes there."""
+    return {k: v for k, v in view.items() if k != "voter_secret"}
+
+
+def poll_audit_view(view: dict[str, Any]) -> dict[str, Any]:
+    """A poll view as the audit log keeps it: the embed code follows from the id."""
+    return {k: v for k, v in view.items() if k != "embed"}
