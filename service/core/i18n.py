@@ -50,7 +50,7 @@ def format_number(n: int, locale: str) -> str:
     return f"{n:,}".replace(",", _THOUSANDS[locale])
 
 
-def plural(locale: str, key: str, n: int, **values: object) -> str:
+def plural(locale: str, key: str, n: int, /, **values: object) -> str:
     """The form of `key` that goes with `n`; `{n}` is `n` written for the locale unless given."""
     values.setdefault("n", format_number(n, locale))
     return gettext(locale, f"{key}_{_PLURAL_RULES[locale](n)}", **values)

@@ -3,6 +3,7 @@ dashboard and its one stream, the static assets, the page's language."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -73,3 +74,22 @@ async def test_dashboard_assets(anon: httpx.AsyncClient) -> None:
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert "EventSource" in js.text
     assert (await anon.get("/dashboard/static/app.py")).status_code == 404
+
+
+async def test_the_page_speaks_the_chosen_language_with_plurals(
+    anon: httpx.AsyncClient, admin: httpx.AsyncClient, make_poll: PollMaker
+) -> None:
+    poll = await make_poll()
+    await vote(admin, poll, option=0)
+    en = await anon.get(f"/dashboard/{poll['id']}?lang=en")
+    assert "<span data-votes>1 vote</span>" in en.text
+    assert "<span data-votes>0 votes</span>" in en.text
+    assert ">Last hour</option>" in en.text and ">Last 6 hours</option>" in en.text
+    config = json.loads(en.text.split('id="dash-config" type="application/json">')[1].split("<")[0])
+    assert config["lang"] == "en"
+    assert config["t"]["votes_one"] == "{n} vote" and config["t"]["votes_other"] == "{n} votes"
+    vi = await anon.get(f"/dashboard/{poll['id']}?lang=vi")
+    assert 'lang="vi"' in vi.text and "<span data-votes>1 lượt</span>" in vi.text
+    assert ">1 giờ qua</option>" in vi.text and "Tổng số lượt bình chọn" in vi.text
+    # An unknown language falls back to Vietnamese.
+    assert 'lang="vi"' in (await anon.get(f"/dashboard/{poll['id']}?lang=fr")).text
