@@ -1,5 +1,5 @@
-"""Dashboards: live results of a poll or of a site's open polls, their vote history and
-referring articles, and the signed, expiring links the admin API issues for them."""
+"""Dashboard handlers: the live page of a poll or of a site's open polls, the data its
+charts fetch (from live/history.py), and the signed, expiring links the admin API issues."""
 
 from __future__ import annotations
 
