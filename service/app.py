@@ -23,7 +23,8 @@ from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
 from service.live import dashboard
-from service.live import hub as live
+from service.live import routes as live
+from service.live.hub import LiveHub
 from service.ops import routes as ops
 from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         engine.start()
         tally = OutcomeTally(redis)
-        hub = live.LiveHub(settings, redis, polls)
+        hub = LiveHub(settings, redis, polls)
         hub.start()
         tasks = [
             asyncio.create_task(polls.listen(), name="poll-cache-listener"),

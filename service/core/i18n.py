@@ -1,9 +1,10 @@
-"""Message catalogs (Vietnamese, English) and locale-aware number and time formatting."""
+"""Message catalogs (Vietnamese, English), plural forms, and locale-aware number and time
+formatting."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from importlib.resources import files
 
@@ -17,6 +18,13 @@ CATALOGS: Mapping[str, Mapping[str, str]] = {
     for locale in LOCALES
 }
 _THOUSANDS = {"vi": ".", "en": ","}
+# CLDR plural categories for whole numbers. A plural message is two keys, `<key>_one` and
+# `<key>_other`, present in every catalog (the key sets must match); Vietnamese has one form
+# and always takes `_other`. dashboard.js makes the same choice with Intl.PluralRules.
+_PLURAL_RULES: Mapping[str, Callable[[int], str]] = {
+    "vi": lambda n: "other",
+    "en": lambda n: "one" if n == 1 else "other",
+}
 # The portals this serves are Vietnamese: times are shown in Vietnam time (no DST), and
 # the widget's script rewrites them into the reader's own zone when it runs.
 VIETNAM_TIME = timezone(timedelta(hours=7))
@@ -30,13 +38,26 @@ def gettext(locale: str, key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def messages(locale: str, prefix: str) -> dict[str, str]:
+    """The `<prefix>_*` messages of one catalog under their short names, for one page's
+    templates and script (plural messages keep their `_one`/`_other` suffixes)."""
+    start = f"{prefix}_"
+    return {k.removeprefix(start): v for k, v in CATALOGS[locale].items() if k.startswith(start)}
+
+
 def format_number(n: int, locale: str) -> str:
     """1.234 in Vietnamese, 1,234 in English."""
     return f"{n:,}".replace(",", _THOUSANDS[locale])
 
 
+def plural(locale: str, key: str, n: int, /, **values: object) -> str:
+    """The form of `key` that goes with `n`; `{n}` is `n` written for the locale unless given."""
+    values.setdefault("n", format_number(n, locale))
+    return gettext(locale, f"{key}_{_PLURAL_RULES[locale](n)}", **values)
+
+
 def votes_text(n: int, locale: str) -> str:
-    return gettext(locale, "votes_one" if n == 1 else "votes_other", n=format_number(n, locale))
+    return plural(locale, "votes", n)
 
 
 def format_time(moment: datetime, locale: str) -> str:

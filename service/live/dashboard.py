@@ -1,5 +1,5 @@
-"""Dashboards: live results of a poll or of a site's open polls, their vote history and
-referring articles, and the signed, expiring links the admin API issues for them."""
+"""Dashboard handlers: the live page of a poll or of a site's open polls, the data its
+charts fetch (from live/history.py), and the signed, expiring links the admin API issues."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from service.admin.auth import authenticate, require_scope
 from service.core.assets import static_file
 from service.core.errors import BadRequest, Forbidden, NotFound
 from service.core.http import json_response
+from service.core.i18n import DEFAULT_LOCALE, LOCALES, format_number, messages, plural
 from service.core.templates import templates
-from service.live.hub import LiveHub
+from service.live.history import MAX_HOURS, read_history
 from service.live.links import key_opens, view_key
 from service.ops.openapi import register
 from service.polls.access import (
@@ -32,11 +33,8 @@ from service.polls.access import (
 from service.polls.model import Poll, looks_like_poll_id
 from service.services import services
 from service.voting.integrity import read_figures
-from service.voting.keys import minutes_key
-from service.voting.results import as_text, shape
+from service.voting.results import shape
 
-REDIS_MINUTES = 6 * 60  # the vote script keeps per-minute counts; older ones come from SQL
-MAX_HOURS = 48
 LINK_HOURS = 24
 MAX_LINK_HOURS = 30 * 24
 SITE_POLLS = 24
@@ -47,77 +45,13 @@ _CSP = (
 # The key in a dashboard URL is a credential: keep it out of other sites' logs.
 _HEADERS = {"Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer"}
 
-STRINGS: dict[str, dict[str, str]] = {
-    "vi": {
-        "title": "Kết quả trực tiếp",
-        "site_title": "Các cuộc thăm dò đang mở",
-        "total": "Tổng số lượt bình chọn",
-        "votes": "lượt",
-        "live": "Trực tiếp",
-        "reconnecting": "Đang kết nối lại…",
-        "closed": "Đã kết thúc",
-        "per_minute": "Lượt bình chọn mỗi phút",
-        "hours": "Khoảng thời gian",
-        "last_hours": "{n} giờ qua",
-        "last_minute": "Phút vừa qua: {n}",
-        "last_hour": "Một giờ qua: {n}",
-        "articles": "Bài viết dẫn nhiều lượt bình chọn nhất",
-        "no_articles": "Chưa có dữ liệu.",
-        "integrity": "Kiểm soát gian lận",
-        "accepted": "Hợp lệ",
-        "duplicate": "Trùng lặp",
-        "rate_limited": "Vượt giới hạn tần suất",
-        "invalid": "Không hợp lệ",
-        "closed_attempts": "Khi đã đóng",
-        "replayed": "Gửi lặp lại",
-        "token_reused": "Biểu mẫu dùng lại",
-        "failed": "Lỗi ghi",
-        "no_polls": "Không có cuộc thăm dò nào đang mở với kết quả công khai.",
-        "locked": "Kết quả của cuộc thăm dò này chưa công khai.",
-        "unlock_help": "Quản trị viên: dán mã API để mở bảng điều khiển (mã không được lưu).",
-        "token": "Mã API",
-        "unlock": "Mở bảng điều khiển",
-        "unlock_failed": "Mã không hợp lệ hoặc không có quyền.",
-        "other_lang": "English",
-    },
-    "en": {
-        "title": "Live results",
-        "site_title": "Open polls",
-        "total": "Total votes",
-        "votes": "votes",
-        "live": "Live",
-        "reconnecting": "Reconnecting…",
-        "closed": "Closed",
-        "per_minute": "Votes per minute",
-        "hours": "Period",
-        "last_hours": "Last {n} hours",
-        "last_minute": "Last minute: {n}",
-        "last_hour": "Last hour: {n}",
-        "articles": "Top referring articles",
-        "no_articles": "No data yet.",
-        "integrity": "Integrity",
-        "accepted": "Accepted",
-        "duplicate": "Duplicate",
-        "rate_limited": "Rate-limited",
-        "invalid": "Invalid",
-        "closed_attempts": "After closing",
-        "replayed": "Replayed",
-        "token_reused": "Form reused",
-        "failed": "Failed to record",
-        "no_polls": "No open polls with public results.",
-        "locked": "The results of this poll are not public.",
-        "unlock_help": "Admins: paste an API token to open the dashboard (it is not stored).",
-        "token": "API token",
-        "unlock": "Open the dashboard",
-        "unlock_failed": "The token is not valid or lacks the permission.",
-        "other_lang": "Tiếng Việt",
-    },
-}
+# The page and its script read the catalog's `dash_*` messages by their short names.
+_MESSAGES = {locale: messages(locale, "dash") for locale in LOCALES}
 
 
 def _lang(request: Request, default: str) -> str:
     lang = request.query_params.get("lang", default)
-    return lang if lang in STRINGS else "vi"
+    return lang if lang in LOCALES else DEFAULT_LOCALE
 
 
 def _with_key(path: str, request: Request) -> str:
@@ -129,9 +63,12 @@ def _page(request: Request, template: str, status: int, **context: Any) -> Respo
     lang = context["lang"]
     other = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     other.append(("lang", "en" if lang == "vi" else "vi"))
-    sep = "." if lang == "vi" else ","
     html = templates.get_template(template).render(
-        other_lang="?" + urlencode(other), num=lambda n: f"{n:,}".replace(",", sep), **context
+        other_lang="?" + urlencode(other),
+        t=_MESSAGES[lang],
+        num=lambda n: format_number(n, lang),
+        plural=lambda key, n: plural(lang, f"dash_{key}", n),
+        **context,
     )
     return HTMLResponse(html, status_code=status, headers={**_HEADERS, "Cache-Control": "no-store"})
 
@@ -161,13 +98,12 @@ async def poll_page(request: Request) -> Response:
     grant = await _grant_or_none(request, poll)
     context: dict[str, Any] = {
         "lang": lang,
-        "t": STRINGS[lang],
         "title": poll.question,
         "admin": grant == ADMIN,
         "cards": [],
         "config": {
             "lang": lang,
-            "t": STRINGS[lang],
+            "t": _MESSAGES[lang],
             "unlock": f"/v1/admin/polls/{poll.id}/dashboard-link",
             "stream": None,
         },
@@ -186,58 +122,13 @@ async def poll_data(request: Request) -> Response:
     hours = request.query_params.get("hours", "6")
     if not hours.isdigit() or not 1 <= int(hours) <= MAX_HOURS:
         raise BadRequest(f"hours must be a whole number from 1 to {MAX_HOURS}", field="hours")
-    now_minute = int(time.time()) // 60
-    first = now_minute - int(hours) * 60 + 1
-    minutes = await _recent_minutes(request, poll.id, now_minute, first)
-    async with services(request).pool.acquire() as con:
-        if first <= now_minute - REDIS_MINUTES:
-            rows = await con.fetch(
-                "SELECT (extract(epoch FROM date_trunc('minute', cast_at)) / 60)::bigint AS m,"
-                " count(*) AS n FROM votes WHERE poll_id = $1"
-                " AND cast_at >= to_timestamp($2 * 60) AND cast_at < to_timestamp($3 * 60)"
-                " GROUP BY 1",
-                poll.id,
-                first,
-                now_minute - REDIS_MINUTES + 1,
-            )
-            minutes.update({r["m"]: r["n"] for r in rows})
-        articles = await con.fetch(
-            "SELECT page_url, count(*) AS n FROM votes WHERE poll_id = $1"
-            " AND page_url IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
-            poll.id,
-        )
-    figures = await read_figures(services(request).redis, poll.id) if grant == ADMIN else None
+    pool, redis = services(request).pool, services(request).redis
+    history = await read_history(pool, redis, poll.id, int(hours))
+    figures = await read_figures(redis, poll.id) if grant == ADMIN else None
     return json_response(
-        {
-            "poll_id": poll.id,
-            "now_minute": now_minute,
-            "first_minute": first,
-            "minutes": sorted(minutes.items()),
-            "articles": [{"url": r["page_url"], "votes": r["n"]} for r in articles],
-            "integrity": figures,
-        },
+        {"poll_id": poll.id, **history, "integrity": figures},
         headers={"Cache-Control": "no-store"},
     )
-
-
-async def _recent_minutes(
-    request: Request, poll_id: str, now_minute: int, first: int
-) -> dict[int, int]:
-    """Per-minute counts kept in Redis for the last six hours; older fields are trimmed."""
-    redis = services(request).redis
-    raw = await redis.hgetall(minutes_key(poll_id))
-    oldest = now_minute - REDIS_MINUTES + 1
-    found: dict[int, int] = {}
-    stale = []
-    for field, value in raw.items():
-        minute = int(as_text(field))
-        if minute < oldest:
-            stale.append(field)
-        elif minute >= first:
-            found[minute] = int(value)
-    if stale:
-        await redis.hdel(minutes_key(poll_id), *stale)
-    return found
 
 
 # ---------------------------------------------------------------- a site's open polls
@@ -284,11 +175,11 @@ async def site_page(request: Request) -> Response:
     except Forbidden:
         polls, grant = [], PUBLIC
     slug = request.path_params["site"]
-    lang = _lang(request, polls[0].site.default_locale if polls else "vi")
+    lang = _lang(request, polls[0].site.default_locale if polls else DEFAULT_LOCALE)
     cards = [_card(request, p, await services(request).counts.get(p.id)) for p in polls]
     config = {
         "lang": lang,
-        "t": STRINGS[lang],
+        "t": _MESSAGES[lang],
         "unlock": f"/v1/admin/sites/{slug}/dashboard-link",
         "stream": _with_key(f"/dashboard/site/{slug}/stream", request) if polls else None,
     }
@@ -297,8 +188,7 @@ async def site_page(request: Request) -> Response:
         "dashboard_site.html",
         200,
         lang=lang,
-        t=STRINGS[lang],
-        title=STRINGS[lang]["site_title"],
+        title=_MESSAGES[lang]["site_title"],
         admin=grant == ADMIN,
         cards=cards,
         config=config,
@@ -311,8 +201,7 @@ async def site_stream(request: Request) -> Response:
     polls, grant = await _site_polls(request)
     if not polls:
         raise NotFound("this site has no open polls you may watch")
-    hub: LiveHub = services(request).live
-    return await hub.open(request, polls, grant, None)
+    return await services(request).live.open(request, polls, grant, None)
 
 
 # ---------------------------------------------------------------- signed links

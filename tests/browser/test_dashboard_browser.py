@@ -104,3 +104,40 @@ def test_the_site_dashboard_fits_a_phone(
         arg=polls[1]["id"],
         timeout=2000,
     )
+
+
+def test_bars_line_up_and_live_counts_take_the_plural(
+    live_server: LiveServer, site: str, page: Page
+) -> None:
+    poll = live_server.make_poll(site, options=["Có", "Không đồng ý với đề xuất này", "?"])
+    page.goto(f"{live_server.url}/dashboard/{poll['id']}?lang=en")
+    page.wait_for_selector(".dash-status.is-live")
+    first = poll["options"][0]["id"]
+    for _ in range(11):  # 100% 11 votes beside 0% 0 votes: labels of different widths
+        r = httpx.post(f"{live_server.url}/v1/polls/{poll['id']}/votes", json={"choices": [first]})
+        assert r.status_code == 201
+    page.wait_for_function(
+        "id => document.querySelector(`[data-poll=\"${id}\"] [data-total]`).textContent === '11'",
+        arg=poll["id"],
+        timeout=2000,
+    )
+    votes = page.locator("[data-votes]").all_text_contents()
+    assert votes == ["11 votes", "0 votes", "0 votes"]
+    tracks = page.locator(".dash-track").evaluate_all(
+        "els => els.map(el => { const r = el.getBoundingClientRect(); return [r.left, r.right]; })"
+    )
+    assert len(tracks) == 3 and all(t == tracks[0] for t in tracks), tracks
+
+    r = httpx.post(
+        f"{live_server.url}/v1/polls/{poll['id']}/votes",
+        json={"choices": [poll["options"][1]["id"]]},
+    )
+    assert r.status_code == 201
+    row = page.locator(f'[data-option="{poll["options"][1]["id"]}"]')
+    page.wait_for_function(
+        "el => el.textContent === '1 vote'", arg=row.locator("[data-votes]").element_handle()
+    )
+    again = page.locator(".dash-track").evaluate_all(
+        "els => els.map(el => { const r = el.getBoundingClientRect(); return [r.left, r.right]; })"
+    )
+    assert all(t == again[0] for t in again), again

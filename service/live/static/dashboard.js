@@ -8,7 +8,16 @@
   var SVG = "http://www.w3.org/2000/svg";
   var status = document.querySelector("[data-status]");
 
+  // The same choice as service/core/i18n.py: `<key>_one` or `<key>_other` by the CLDR rule.
+  var rules = new Intl.PluralRules(locale);
+
   function num(n) { return Number(n).toLocaleString(locale); }
+  function fill(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (m, k) { return k in values ? values[k] : m; });
+  }
+  function plural(key, n) {
+    return fill(t[key + "_" + rules.select(n)] || t[key + "_other"], { n: num(n) });
+  }
   function card(pollId) { return document.querySelector('[data-poll="' + pollId + '"]'); }
   function setStatus(text, live) {
     if (!status) { return; }
@@ -25,7 +34,7 @@
       var row = c.querySelector('[data-option="' + o.id + '"]');
       if (!row) { return; }
       row.querySelector("[data-percent]").textContent = o.percent + "%";
-      row.querySelector("[data-votes]").textContent = num(o.votes);
+      row.querySelector("[data-votes]").textContent = plural("votes", o.votes);
       row.querySelector(".dash-fill").style.width = o.percent + "%";
     });
   }
@@ -87,7 +96,7 @@
     label.setAttribute("x", "4");
     label.setAttribute("y", "11");
     label.setAttribute("class", "dash-chart-max");
-    label.textContent = "max " + num(max) + (step > 1 ? " / " + step + " min" : " / min");
+    label.textContent = fill(step > 1 ? t.chart_max_step : t.chart_max, { n: num(max), step: step });
     svg.appendChild(label);
   }
 
@@ -97,8 +106,8 @@
       if (m[0] === data.now_minute - 1) { lastMinute = m[1]; }
       if (m[0] > data.now_minute - 60) { lastHour += m[1]; }
     });
-    return t.last_minute.replace("{n}", num(lastMinute)) + " · " +
-      t.last_hour.replace("{n}", num(lastHour));
+    return fill(t.last_minute, { n: num(lastMinute) }) + " · " +
+      fill(t.last_hour, { n: num(lastHour) });
   }
 
   function showArticles(list, articles) {
