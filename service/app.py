@@ -145,7 +145,6 @@ def create_app(settings: Settings) -> Starlette:
         *public.routes,
         *embed.routes,
         *ops.routes,
-        # Before admin's /v1/admin/polls/{poll_id}/{action}, which would take dashboard-link.
         *dashboard.routes,
         *admin.routes,
         *reports.routes,

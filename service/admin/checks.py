@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+import idna
+from confusable_homoglyphs import confusables
 from msgspec import UNSET
 
 from service.admin.schemas import MAX_OPTIONS, SiteCreate, SiteUpdate
@@ -63,8 +66,53 @@ def origins(values: list[str]) -> list[str]:
                 f"{value!r} is not an origin like https://news.example.vn",
                 field="allowed_origins",
             )
-        out.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        out.append(f"{parts.scheme}://{_origin_host(value, parts.hostname)}{_port(parts)}")
     return sorted(set(out))
+
+
+def edited_origins(current: list[str], *, add: list[str], remove: list[str]) -> list[str]:
+    """The allowed origins after adding and removing some, each checked as on create."""
+    added = origins(add)
+    removed = set(origins(remove))
+    return origins(sorted((set(current) | set(added)) - removed))
+
+
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def _origin_host(value: str, host: str) -> str:
+    """The host as a browser writes it in an Origin header: an IP literal, or an ASCII
+    name (an international name in its punycode form). A wildcard never matches an
+    Origin, so it is refused rather than stored to fail silently."""
+    if ":" in host:  # an IPv6 literal (urlsplit dropped its brackets)
+        try:
+            return f"[{ipaddress.IPv6Address(host).compressed}]"
+        except ValueError:
+            pass
+    else:
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            ascii_host = ""
+        if _HOST.fullmatch(ascii_host):
+            return ascii_host
+    raise BadRequest(
+        f"{value!r} is not an origin like https://news.example.vn"
+        " (one host per entry: no wildcards)",
+        field="allowed_origins",
+    )
+
+
+def _port(parts: SplitResult) -> str:
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is None:
+        return ""
+    if not 0 < port < 65536:
+        raise BadRequest(f"{parts.geturl()!r} has no valid port", field="allowed_origins")
+    return f":{port}"
 
 
 def networks(values: list[str]) -> list[str]:
@@ -79,12 +127,32 @@ def networks(values: list[str]) -> list[str]:
         ) from None
 
 
+def _looks(label: str) -> str:
+    """How a label reads: invisible format characters (zero-width space, joiners) gone,
+    compatibility forms folded, case ignored."""
+    visible = "".join(ch for ch in label if unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFKC", visible).casefold()
+
+
 def options(labels: list[str]) -> list[str]:
     if not 2 <= len(labels) <= MAX_OPTIONS:
         raise BadRequest(f"a poll needs 2 to {MAX_OPTIONS} options", field="options")
     cleaned = [clean_text(label, "options", max_len=200) for label in labels]
-    if len(set(cleaned)) != len(cleaned):
-        raise BadRequest("options must differ from one another", field="options")
+    for label in cleaned:
+        # A word mixing scripts ("Сó": a Cyrillic С before a Latin ó) looks like another
+        # option, or like a real word, while it is not: no honest label needs it.
+        for word in label.split():
+            if confusables.is_mixed_script(word):
+                raise BadRequest(
+                    f"option {label!r} mixes letters of different scripts in {word!r}",
+                    field="options",
+                )
+    if len({_looks(label) for label in cleaned}) != len(cleaned):
+        raise BadRequest(
+            "options must differ from one another (also once invisible characters and"
+            " letter case are set aside)",
+            field="options",
+        )
     return cleaned
 
 
@@ -178,7 +246,8 @@ def site_values(body: SiteCreate | SiteUpdate) -> dict[str, Any]:
     for field, high in (
         ("rate_per_ip_per_minute", 10_000),
         ("burst_per_ip", 10_000),
-        ("rate_per_network_per_minute", 100_000),
+        # The limiter counts in whole milliseconds per vote: 60,000 a minute is its finest.
+        ("rate_per_network_per_minute", 60_000),
         ("burst_per_network", 100_000),
     ):
         value = getattr(body, field)

@@ -36,7 +36,9 @@ class SiteCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class SiteUpdate(msgspec.Struct, forbid_unknown_fields=True):
     name: str | UnsetType = UNSET
-    allowed_origins: list[str] | UnsetType = UNSET
+    allowed_origins: list[str] | UnsetType = UNSET  # replaces the whole list
+    add_origins: list[str] | UnsetType = UNSET  # or: adds these, keeping the others
+    remove_origins: list[str] | UnsetType = UNSET  # and/or: removes these
     default_locale: Locale | UnsetType = UNSET
     rate_per_ip_per_minute: int | UnsetType = UNSET
     burst_per_ip: int | UnsetType = UNSET

@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 import asyncpg
+from msgspec import UNSET
 
 from service.admin import checks
 from service.admin.audit import audit
@@ -27,12 +28,17 @@ def require_all_sites(principal: Principal) -> None:
         raise NotFound("no such route for a site-scoped token")
 
 
-async def site_row(con: Conn, slug: str, principal: Principal) -> asyncpg.Record:
-    """The site's row as `principal` may see it, or NotFound."""
+async def site_row(
+    con: Conn, slug: str, principal: Principal, *, lock: bool = False
+) -> asyncpg.Record:
+    """The site's row as `principal` may see it, or NotFound (locked for update if asked)."""
     # A slug that cannot exist never reaches PostgreSQL (which refuses NUL bytes).
     row = None
     if checks.could_be_slug(slug):
-        row = await con.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE slug = $1", slug)
+        row = await con.fetchrow(
+            f"SELECT {SITE_COLUMNS} FROM sites WHERE slug = $1" + (" FOR UPDATE" if lock else ""),
+            slug,
+        )
     # Another site's answer must be word for word that of a missing one.
     if row is None or not principal.sees(row["id"]):
         raise NotFound(f"no site {slug!r}", field="site")
@@ -97,10 +103,23 @@ async def update_site(
     svc: Services, principal: Principal, slug: str, body: SiteUpdate
 ) -> dict[str, Any]:
     values = checks.site_values(body)
-    if not values and not body.rotate_voter_secret:
+    edits = body.add_origins is not UNSET or body.remove_origins is not UNSET
+    if edits and body.allowed_origins is not UNSET:
+        raise BadRequest(
+            "send allowed_origins (the whole list) or add_origins/remove_origins, not both",
+            field="allowed_origins",
+        )
+    if not values and not edits and not body.rotate_voter_secret:
         raise BadRequest("the body changes nothing")
     async with svc.pool.acquire() as con, con.transaction():
-        before = await site_row(con, slug, principal)
+        # FOR UPDATE: two editors adding an origin each at once must both be kept.
+        before = await site_row(con, slug, principal, lock=True)
+        if edits:
+            values["allowed_origins"] = checks.edited_origins(
+                list(before["allowed_origins"]),
+                add=[] if body.add_origins is UNSET else body.add_origins,
+                remove=[] if body.remove_origins is UNSET else body.remove_origins,
+            )
         if body.rotate_voter_secret:
             values["voter_secret"] = secrets.token_urlsafe(32)
         row = before

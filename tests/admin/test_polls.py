@@ -435,3 +435,31 @@ async def test_sending_current_values_back_after_votes_changes_nothing(
     assert r.status_code == 200, r.text
     assert r.json()["description"] == "Mô tả mới"
     assert r.json()["options"] == poll["options"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "word"),
+    [
+        (["Có", "C\u200bó"], "differ"),  # a zero-width space
+        (["Có", "có"], "differ"),
+        (["\u0421ó", "Không"], "scripts"),  # a Cyrillic С before a Latin ó
+    ],
+)
+async def test_options_that_look_alike_are_refused(
+    admin: httpx.AsyncClient, site: dict[str, Any], labels: list[str], word: str
+) -> None:
+    r = await admin.post(
+        "/v1/admin/polls", json={"site": site["slug"], "question": "Q?", "options": labels}
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["field"] == "options" and word in r.json()["error"]["message"]
+
+
+async def test_vietnamese_options_are_not_taken_for_look_alikes(
+    admin: httpx.AsyncClient, site: dict[str, Any]
+) -> None:
+    labels = ["Có", "Không", "Ý kiến khác", "Đà Nẵng", "iPhone 15 — 2026"]
+    r = await admin.post(
+        "/v1/admin/polls", json={"site": site["slug"], "question": "Q?", "options": labels}
+    )
+    assert r.status_code == 201, r.text

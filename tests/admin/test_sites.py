@@ -173,3 +173,63 @@ async def test_an_empty_site_update_is_refused(
     r = await admin.patch(f"/v1/admin/sites/{site['slug']}", json={})
     assert r.status_code == 400
     assert r.json()["error"]["message"] == "the body changes nothing"
+
+
+async def test_origins_are_added_and_removed_without_dropping_the_others(
+    admin: httpx.AsyncClient, site: dict[str, Any], state: Any
+) -> None:
+    slug = site["slug"]
+    first = await admin.patch(
+        f"/v1/admin/sites/{slug}", json={"allowed_origins": ["https://a.example.vn"]}
+    )
+    assert first.json()["allowed_origins"] == ["https://a.example.vn"]
+    added = await admin.patch(
+        f"/v1/admin/sites/{slug}", json={"add_origins": ["https://B.example.vn/"]}
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["allowed_origins"] == ["https://a.example.vn", "https://b.example.vn"]
+    removed = await admin.patch(
+        f"/v1/admin/sites/{slug}",
+        json={"remove_origins": ["https://a.example.vn"], "add_origins": ["http://c.vn:8080"]},
+    )
+    assert removed.json()["allowed_origins"] == ["http://c.vn:8080", "https://b.example.vn"]
+    both = await admin.patch(
+        f"/v1/admin/sites/{slug}",
+        json={"allowed_origins": [], "add_origins": ["https://d.vn"]},
+    )
+    assert both.status_code == 400 and both.json()["error"]["field"] == "allowed_origins"
+    audited = await state.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE object_type = 'site' AND action = 'update'"
+    )
+    assert audited == 3
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://*.vn", "https://*", "https://a b.vn", "https://[x", "https://a.vn:99999"]
+)
+async def test_origins_that_can_never_match_are_refused(
+    admin: httpx.AsyncClient, site: dict[str, Any], origin: str
+) -> None:
+    r = await admin.patch(f"/v1/admin/sites/{site['slug']}", json={"add_origins": [origin]})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["field"] == "allowed_origins"
+
+
+async def test_an_international_origin_is_stored_as_browsers_send_it(
+    admin: httpx.AsyncClient, site: dict[str, Any]
+) -> None:
+    r = await admin.patch(
+        f"/v1/admin/sites/{site['slug']}", json={"allowed_origins": ["https://bü.vn"]}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["allowed_origins"] == ["https://xn--b-eha.vn"]
+
+
+async def test_network_rates_stay_within_what_the_limiter_counts(
+    admin: httpx.AsyncClient, site: dict[str, Any]
+) -> None:
+    r = await admin.patch(
+        f"/v1/admin/sites/{site['slug']}", json={"rate_per_network_per_minute": 60_001}
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["field"] == "rate_per_network_per_minute"
