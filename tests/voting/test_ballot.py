@@ -6,9 +6,21 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
-from service.voting.identity import sign_voter, widget_token
+from service.core.errors import BadRequest, Forbidden
+from service.voting.ballot import (
+    build_ballot,
+    check_origin,
+    checked_choices,
+    idempotency_header,
+    parse_vote_body,
+    user_agent_family,
+)
+from service.voting.identity import Hasher, sign_voter, widget_token
+from service.voting.keys import VOTER_MARK_TTL
 from tests.conftest import SECRET
+from tests.voting.sample import sample_poll
 from tests.voting.voter import vote
 
 
@@ -109,3 +121,82 @@ async def test_origin_checks_on_browser_votes(client, make_poll):
     assert (evil.status_code, evil.json()["error"]["code"]) == (403, "bad_origin")
     blind = await vote(client, poll, headers={"Sec-Fetch-Site": "cross-site"})
     assert blind.status_code == 403
+
+
+# ---------------------------------------------------------------- the policy on plain values
+
+
+def test_a_ballot_is_built_from_raw_headers_and_the_peer(settings) -> None:
+    poll = sample_poll(dedupe_mode="cookie_ip", dedupe_window_hours=2)
+    hasher = Hasher(settings.secret_key)
+    headers = {
+        b"x-forwarded-for": b"1.1.1.1, 203.0.113.7",
+        b"idempotency-key": b"retry-1",
+        b"referer": b"https://portal.example.vn/bai?utm=x",
+        b"user-agent": b"Mozilla/5.0 Firefox/130.0",
+    }
+    body = parse_vote_body(b'{"choices": ["12"]}', is_form=False)
+    ballot = build_ballot(headers, "127.0.0.1", settings, hasher, poll, body, "cookie-voter-1")
+    ip_hash = hasher(poll.id, "ip", "203.0.113.7")
+    assert ballot.choices == ("12",)
+    assert ballot.voter_hash == ballot.voter_key == hasher(poll.id, "voter", "cookie-voter-1")
+    assert ballot.ip_hash == ip_hash and ballot.ip_key is not None
+    assert ballot.ip_key.startswith(ip_hash + ":")
+    assert ballot.network_hash == hasher(poll.id, "net", "203.0.113.0/24")
+    assert (ballot.voter_mark_ttl, ballot.ip_mark_ttl) == (VOTER_MARK_TTL, 2 * 3600)
+    assert ballot.limited
+    assert ballot.idempotency_key == hasher(poll.id, "idem", "retry-1")
+    assert (ballot.page_url, ballot.user_agent) == ("https://portal.example.vn/bai", "Firefox")
+    # An untrusted peer's X-Forwarded-For is ignored; an allowlisted network is not limited.
+    other = build_ballot(headers, "192.0.2.5", settings, hasher, poll, body, "cookie-voter-1")
+    assert other.ip_hash == hasher(poll.id, "ip", "192.0.2.5") and not other.limited
+
+
+def test_the_form_body_reads_like_the_json_one() -> None:
+    form = parse_vote_body(b"choice=11&choice=13&token=t.n.m&page=https%3A%2F%2Fa.vn&x=1", True)
+    json = parse_vote_body(
+        b'{"choices": ["11", "13"], "token": "t.n.m", "page": "https://a.vn"}', False
+    )
+    assert form == json
+
+
+def test_choices_origins_and_idempotency_keys_are_checked() -> None:
+    poll = sample_poll(kind="multiple", max_choices=2)
+    assert checked_choices(poll, ["13", "11"]) == ("13", "11")
+    for choices, code in ((["11", "11"], "invalid"), ([], "invalid_choice_count")):
+        with pytest.raises(BadRequest) as refused:
+            checked_choices(poll, choices)
+        assert refused.value.code == code
+    with pytest.raises(BadRequest, match="not an option"):
+        checked_choices(poll, ["99"])
+
+    check_origin({b"origin": b"https://portal.example.vn"}, poll, "http://testserver")
+    check_origin({b"origin": b"http://testserver"}, poll, "http://testserver")
+    check_origin({}, poll, "http://testserver")  # a server-side client
+    for headers in ({b"origin": b"https://evil.example"}, {b"sec-fetch-site": b"cross-site"}):
+        with pytest.raises(Forbidden):
+            check_origin(headers, poll, "http://testserver")
+
+    assert idempotency_header({}) is None
+    assert idempotency_header({b"idempotency-key": b"k-1"}) == "k-1"
+    for bad in (b"", b"x" * 201, b"tab\there", "khóa".encode()):
+        with pytest.raises(BadRequest):
+            idempotency_header({b"idempotency-key": bad})
+
+
+@pytest.mark.parametrize(
+    ("agent", "family"),
+    [
+        (None, None),
+        (b"", None),
+        (b"Googlebot/2.1", "bot"),
+        (b"curl/8.5", "curl"),
+        (b"python-httpx/0.27", "script"),
+        (b"Mozilla/5.0 Chrome/126.0 Edg/126.0", "Edge"),
+        (b"Mozilla/5.0 Chrome/126.0 Safari/537.36", "Chrome"),
+        (b"Mozilla/5.0 Version/17.5 Safari/605.1.15", "Safari"),
+        (b"Lynx/2.9", "other"),
+    ],
+)
+def test_user_agent_families(agent: bytes | None, family: str | None) -> None:
+    assert user_agent_family(agent) == family
