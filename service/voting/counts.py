@@ -12,8 +12,17 @@ import redis.asyncio as aioredis
 
 from service.ops import metrics
 from service.storage.db import Conn
-from service.voting.engine import IDEMPOTENCY_TTL, VOTER_MARK_TTL
-from service.voting.keys import EPOCH, counts_key, minutes_key, poll_prefix
+from service.voting.keys import (
+    EPOCH,
+    EPOCH_REBUILDING,
+    IDEMPOTENCY_TTL,
+    VOTER_MARK_TTL,
+    counts_key,
+    idempotency_key,
+    ip_mark_key,
+    minutes_key,
+    voter_mark_key,
+)
 from service.voting.results import read_counts
 
 log = logging.getLogger("civicpoll.counts")
@@ -34,7 +43,6 @@ async def ledger_counts(con: Conn | asyncpg.Pool, poll_id: str) -> dict[str, int
 async def rebuild_poll(pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str) -> dict[str, int]:
     """Counts, voter marks and recent per-minute buckets of one poll, from the ledger."""
     counts = await ledger_counts(pool, poll_id)
-    prefix = poll_prefix(poll_id)
     mode_row = await pool.fetchrow(
         "SELECT dedupe_mode, dedupe_window_hours FROM polls WHERE id = $1", poll_id
     )
@@ -59,12 +67,13 @@ async def rebuild_poll(pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str) 
         async with redis.pipeline(transaction=False) as pipe:
             async for row in cursor:
                 if row["voter_key"]:
-                    pipe.set(prefix + "v:" + row["voter_key"], 1, ex=VOTER_MARK_TTL)
+                    pipe.set(voter_mark_key(poll_id, row["voter_key"]), 1, ex=VOTER_MARK_TTL)
                 age = now - row["at"]
                 if row["ip_dedupe"] and age < window:
-                    pipe.set(prefix + "i:" + row["ip_hash"], 1, ex=window - age)
+                    pipe.set(ip_mark_key(poll_id, row["ip_hash"]), 1, ex=window - age)
                 if row["idempotency_key"] and age < IDEMPOTENCY_TTL:
-                    pipe.set(prefix + "k:" + row["idempotency_key"], 1, ex=IDEMPOTENCY_TTL - age)
+                    key = idempotency_key(poll_id, row["idempotency_key"])
+                    pipe.set(key, 1, ex=IDEMPOTENCY_TTL - age)
                 queued += 1
                 if queued % 1000 == 0:
                     await pipe.execute()
@@ -100,13 +109,13 @@ async def ensure_epoch(pool: asyncpg.Pool, redis: aioredis.Redis) -> bool:
     if await redis.exists(EPOCH):
         return False
     # SET NX: of several processes noticing at once, one rebuilds.
-    if not await redis.set(EPOCH + ":rebuilding", 1, nx=True, ex=120):
+    if not await redis.set(EPOCH_REBUILDING, 1, nx=True, ex=120):
         return False
     try:
         await rebuild_all(pool, redis, "redis_empty")
         await redis.set(EPOCH, int(time.time()))
     finally:
-        await redis.delete(EPOCH + ":rebuilding")
+        await redis.delete(EPOCH_REBUILDING)
     return True
 
 

@@ -23,37 +23,23 @@ import redis.asyncio as aioredis
 
 from service.core.errors import Unavailable
 from service.ops import metrics
-from service.polls.model import Poll
+from service.voting.ballot import Ballot
 from service.voting.batcher import Batcher
-from service.voting.keys import counts_key, minutes_key, stats_key
+from service.voting.keys import IDEMPOTENCY_TTL, NONCE_MARK_TTL
+from service.voting.wire import (
+    LEDGER_INSERT,
+    UNDO_DUPLICATE,
+    UNDO_FAILED,
+    DecideHead,
+    decide_args,
+    decode_decide_reply,
+    ledger_batch,
+    ledger_record,
+    script_keys,
+    undo_args,
+)
 
 log = logging.getLogger("civicpoll.engine")
-
-OUTCOMES = ("", "accepted", "duplicate", "rate_limited", "replayed", "token_reused")
-IDEMPOTENCY_TTL = 24 * 3600
-# Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
-VOTER_MARK_TTL = 400 * 24 * 3600
-TOKEN_TTL = 7 * 3600  # longer than a widget token lives, so a nonce cannot be reused
-
-
-@dataclass(slots=True)
-class Ballot:
-    """One vote as the engine needs it: already validated, identities already hashed."""
-
-    poll: Poll
-    choices: tuple[str, ...]
-    voter_hash: str
-    ip_hash: str
-    network_hash: str
-    voter_key: str | None  # ledger de-duplication keys (None: the mode ignores it)
-    ip_key: str | None
-    voter_mark_ttl: int  # Redis mark lifetimes in seconds, 0 = no check
-    ip_mark_ttl: int
-    limited: bool  # False for a site's allowlisted networks
-    idempotency_key: str | None = None
-    token_nonce: str | None = None
-    page_url: str | None = None
-    user_agent: str | None = None
 
 
 @dataclass(slots=True)
@@ -104,13 +90,23 @@ def _unavailable(message: str) -> Unavailable:
     return Unavailable(message, code="unavailable", retry_after=2)
 
 
-# The batch travels as ONE text parameter: a record per vote, fields split by the ASCII
-# unit separator, records by the record separator. asyncpg encodes eleven arrays element by
-# element in Python-visible calls; one string is a single copy, and PostgreSQL (on its
-# own core) does the splitting. No field can hold either separator: hashes and ids are
-# hex, choices digits, the user-agent family a fixed word, and the page URL is refused
-# when it has any control character (see votes._page_url).
-FIELD, RECORD = "\x1f", "\x1e"
+def _decide_head(first: Ballot) -> DecideHead:
+    """The decide call's limits: the site's rates as GCRA figures, the poll's mark ttls
+    (every ballot of one call is for the same poll)."""
+    site = first.poll.site
+    ip_interval = 60_000 // site.rate_per_ip_per_minute
+    net_interval = 60_000 // site.rate_per_network_per_minute
+    return DecideHead(
+        ip_interval,
+        # GCRA tolerance for a burst of B: B - 1 more requests may come at once.
+        ip_interval * (site.burst_per_ip - 1),
+        net_interval,
+        net_interval * (site.burst_per_network - 1),
+        first.voter_mark_ttl,
+        first.ip_mark_ttl,
+        IDEMPOTENCY_TTL,
+        NONCE_MARK_TTL,
+    )
 
 
 def _settled_on_error(
@@ -128,37 +124,6 @@ def _settled_on_error(
                 vote.fail(_unavailable("your vote could not be recorded; please try again"))
 
     return guarded
-
-
-_INSERT = """
-INSERT INTO votes (id, poll_id, option_ids, voter_hash, ip_hash, network_hash, voter_key,
-                   ip_key, idempotency_key, page_url, user_agent)
-SELECT f[1]::uuid, f[2], string_to_array(f[3], ',')::bigint[], f[4], f[5], f[6],
-       nullif(f[7], ''), nullif(f[8], ''), nullif(f[9], ''), nullif(f[10], ''),
-       nullif(f[11], '')
-FROM unnest(string_to_array($1::text, E'\\x1e')) AS r,
-     LATERAL string_to_array(r, E'\\x1f') AS f
-ON CONFLICT DO NOTHING
-"""
-
-
-def _record(vote: _Vote) -> str:
-    b = vote.ballot
-    return FIELD.join(
-        (
-            vote.vote_id,
-            b.poll.id,
-            ",".join(b.choices),
-            b.voter_hash,
-            b.ip_hash,
-            b.network_hash,
-            b.voter_key or "",
-            b.ip_key or "",
-            b.idempotency_key or "",
-            b.page_url or "",
-            b.user_agent or "",
-        )
-    )
 
 
 class VoteEngine:
@@ -217,8 +182,8 @@ class VoteEngine:
             by_poll.setdefault(vote.ballot.poll.id, []).append(vote)
         calls = [
             self._vote_script(
-                keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
-                args=self._decide_args(group),
+                keys=script_keys(poll_id),
+                args=decide_args(poll_id, _decide_head(group[0].ballot), [v.ballot for v in group]),
             )
             for poll_id, group in by_poll.items()
         ]
@@ -236,11 +201,9 @@ class VoteEngine:
         metrics.DECIDE_BATCH.observe(len(votes))
         now_ms = time.time_ns() // 1_000_000
         for group, reply in zip(by_poll.values(), replies, strict=True):
-            minute = reply[0].decode()
-            tail = reply[1 + 2 * len(group) :]
-            counts = {tail[j].decode(): int(tail[j + 1]) for j in range(0, len(tail), 2)}
-            for pos, vote in enumerate(group):
-                verdict = Verdict(OUTCOMES[reply[1 + 2 * pos]], reply[2 + 2 * pos], counts)
+            minute, verdicts, counts = decode_decide_reply(reply, len(group))
+            for vote, (outcome, retry_ms) in zip(group, verdicts, strict=True):
+                verdict = Verdict(outcome, retry_ms, counts)
                 if verdict.outcome == "accepted":
                     vote.minute, vote.verdict = minute, verdict
                     vote.vote_id = _vote_id(now_ms)
@@ -249,32 +212,6 @@ class VoteEngine:
                     self._spawn(self._confirm_replay(vote, verdict))
                 else:
                     vote.settle(verdict)
-
-    @staticmethod
-    def _decide_args(group: list[_Vote]) -> list[Any]:
-        first = group[0].ballot
-        site = first.poll.site
-        ip_interval = 60_000 // site.rate_per_ip_per_minute
-        net_interval = 60_000 // site.rate_per_network_per_minute
-        args: list[Any] = [
-            len(group),
-            # GCRA tolerance for a burst of B: B - 1 more requests may come at once.
-            ip_interval,
-            ip_interval * (site.burst_per_ip - 1),
-            net_interval,
-            net_interval * (site.burst_per_network - 1),
-            first.voter_mark_ttl,
-            first.ip_mark_ttl,
-            IDEMPOTENCY_TTL,
-            TOKEN_TTL,
-        ]
-        for vote in group:
-            b = vote.ballot
-            args.append(
-                f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash} {b.network_hash}"
-                f" {b.idempotency_key or '-'} {b.token_nonce or '-'} {'1' if b.limited else '0'}"
-            )
-        return args
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -308,17 +245,10 @@ class VoteEngine:
         for vote in votes:
             by_poll.setdefault((vote.ballot.poll.id, vote.minute), []).append(vote)
         for (poll_id, minute), group in by_poll.items():
-            args: list[Any] = [len(group), minute]
-            for vote in group:
-                b = vote.ballot
-                args.append(
-                    f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash}"
-                    f" {b.idempotency_key or '-'} {b.token_nonce or '-'} {reason}"
-                )
             try:
                 await self._undo_script(
-                    keys=[counts_key(poll_id), stats_key(poll_id), minutes_key(poll_id)],
-                    args=args,
+                    keys=script_keys(poll_id),
+                    args=undo_args(poll_id, minute, [v.ballot for v in group], reason),
                 )
             except (aioredis.RedisError, OSError):
                 # The reconciler sees the drift against the ledger and repairs it.
@@ -328,14 +258,14 @@ class VoteEngine:
     # ------------------------------------------------------------ ledger stage
 
     async def _write(self, votes: list[_Vote]) -> None:
-        records = RECORD.join([_record(vote) for vote in votes])
+        records = ledger_batch([ledger_record(v.vote_id, v.ballot) for v in votes])
         try:
             # asyncio.timeout rather than acquire(timeout=): that one wraps the wait in
             # a task of its own, on every batch.
             async with asyncio.timeout(2):
                 con = await self._pool.acquire()
             try:
-                status = await con.execute(_INSERT, records, timeout=5)
+                status = await con.execute(LEDGER_INSERT, records, timeout=5)
                 refused: list[_Vote] = []
                 replayed: list[_Vote] = []
                 # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
@@ -357,14 +287,14 @@ class VoteEngine:
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             metrics.DEPENDENCY_ERRORS.labels("postgres").inc()
             log.warning("ledger write of %d vote(s) failed, taking them back: %r", len(votes), exc)
-            await self._undo(votes, "failed")
+            await self._undo(votes, UNDO_FAILED)
             for vote in votes:
                 vote.fail(_unavailable("your vote could not be recorded; please try again"))
             return
         metrics.LEDGER_BATCH.observe(len(votes))
         if refused:
             # Redis had lost these voters' marks (or idempotency keys); the ledger had not.
-            await self._undo(refused, "duplicate")
+            await self._undo(refused, UNDO_DUPLICATE)
             for vote in refused:
                 assert vote.verdict is not None
                 for option in vote.ballot.choices:

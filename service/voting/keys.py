@@ -1,5 +1,12 @@
-"""Redis key names. Every key of one poll carries the hash tag {p:ID}, so a poll's keys
-share a Redis Cluster slot and one Lua script may touch them all."""
+"""Redis key names and the lifetimes of the marks: the one place a key is spelled.
+
+Every key of one poll starts with the poll's prefix `{p:ID}:`, whose hash tag puts all of
+them in one Redis Cluster slot, so one Lua script may touch them all. A key is that prefix
+and a kind: the poll's three hashes are the prefix and one letter; the per-member keys
+(marks, limiter state) are the prefix, a kind infix and the member (a keyed hash).
+The Lua scripts get the stems (prefix + infix) of the kinds they touch from `stems`, and
+spell no key name themselves.
+"""
 
 from __future__ import annotations
 
@@ -12,26 +19,71 @@ log = logging.getLogger("civicpoll.keys")
 # Written once Redis holds counts rebuilt from the ledger; its absence means Redis lost
 # its memory (restart without persistence, flush) and the counts must be rebuilt.
 EPOCH = "civicpoll:epoch"
+# Held (SET NX, with a lifetime) by the one process that rebuilds after a loss.
+EPOCH_REBUILDING = EPOCH + ":rebuilding"
+
+# The poll's hashes.
+COUNTS = "c"  # option id -> votes
+STATS = "s"  # outcome -> attempts
+MINUTES = "m"  # unix minute -> accepted votes
+# One key per member.
+VOTER_MARK = "v:"  # a voter (hashed cookie or signed voter id) has voted
+IP_MARK = "i:"  # an address (hashed) has voted within the poll's window
+IDEMPOTENCY = "k:"  # an Idempotency-Key (hashed) was accepted
+NONCE_MARK = "t:"  # a widget token's nonce was spent (tokens are single-use)
+IP_RATE = "ri:"  # GCRA theoretical arrival time per address (hashed)
+NETWORK_RATE = "rn:"  # GCRA theoretical arrival time per /24 or /64 (hashed)
+
+# Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
+VOTER_MARK_TTL = 400 * 24 * 3600
+IDEMPOTENCY_TTL = 24 * 3600
+NONCE_MARK_TTL = 7 * 3600  # longer than a widget token lives, so a nonce cannot be reused
 
 
 def poll_prefix(poll_id: str) -> str:
     return "{p:" + poll_id + "}:"
 
 
+def stems(poll_id: str, kinds: tuple[str, ...]) -> list[str]:
+    """The named kinds' key stems for a Lua script: stem + member is the key."""
+    prefix = poll_prefix(poll_id)
+    return [prefix + kind for kind in kinds]
+
+
 def counts_key(poll_id: str) -> str:
-    return poll_prefix(poll_id) + "c"
+    return poll_prefix(poll_id) + COUNTS
 
 
 def stats_key(poll_id: str) -> str:
-    return poll_prefix(poll_id) + "s"
+    return poll_prefix(poll_id) + STATS
 
 
 def minutes_key(poll_id: str) -> str:
-    return poll_prefix(poll_id) + "m"
+    return poll_prefix(poll_id) + MINUTES
 
 
 def voter_mark_key(poll_id: str, voter_hash: str) -> str:
-    return poll_prefix(poll_id) + "v:" + voter_hash
+    return poll_prefix(poll_id) + VOTER_MARK + voter_hash
+
+
+def ip_mark_key(poll_id: str, ip_hash: str) -> str:
+    return poll_prefix(poll_id) + IP_MARK + ip_hash
+
+
+def idempotency_key(poll_id: str, key_hash: str) -> str:
+    return poll_prefix(poll_id) + IDEMPOTENCY + key_hash
+
+
+def nonce_mark_key(poll_id: str, nonce: str) -> str:
+    return poll_prefix(poll_id) + NONCE_MARK + nonce
+
+
+def ip_rate_key(poll_id: str, ip_hash: str) -> str:
+    return poll_prefix(poll_id) + IP_RATE + ip_hash
+
+
+def network_rate_key(poll_id: str, network_hash: str) -> str:
+    return poll_prefix(poll_id) + NETWORK_RATE + network_hash
 
 
 async def drop_poll_keys(redis: aioredis.Redis, poll_id: str) -> None:

@@ -13,192 +13,25 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from service.core.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    RateLimited,
-    ServiceError,
-)
+from service.core.errors import Conflict, NotFound, RateLimited, ServiceError
 from service.core.http import PreparedResponse, cookie, encode_json, status_of
-from service.core.urls import clean_page_url
-from service.core.validation import decode, parse_form, read_body
+from service.core.validation import read_body
 from service.ops import metrics
 from service.polls.access import find_public_poll
 from service.polls.model import Poll
 from service.server.hotlane import HotRoute
 from service.services import services
-from service.voting.engine import VOTER_MARK_TTL, Ballot, Verdict
-from service.voting.identity import (
-    VOTER_COOKIE,
-    check_widget_token,
-    client_ip,
-    in_networks,
-    network_of,
-    new_voter_id,
-    verify_voter,
-    voter_cookie,
-    voter_cookie_header,
-)
+from service.voting.ballot import VoteBody as VoteBody  # re-exported: the OpenAPI schema
+from service.voting.ballot import build_ballot, check_origin, parse_vote_body
+from service.voting.engine import Verdict
+from service.voting.identity import VOTER_COOKIE, new_voter_id, voter_cookie, voter_cookie_header
 from service.voting.results import shape
 from service.widget.view import EMBED_KEYS
 
 _FORM = b"application/x-www-form-urlencoded"
-
-
-class VoteBody(msgspec.Struct, forbid_unknown_fields=True):
-    choices: list[str]
-    token: str | None = None  # the widget form's signed token
-    voter: str | None = None  # a voter id signed by the host portal ("verified" polls)
-    page: str | None = None  # the article the poll sits beside
-
-
-def _form_body(raw: bytes) -> VoteBody:
-    choices: list[str] = []
-    fields: dict[str, str] = {}
-    for key, value in parse_form(raw):
-        if key == "choice":
-            choices.append(value)
-        elif key in ("token", "voter", "page"):
-            fields[key] = value
-    return VoteBody(
-        choices=choices,
-        token=fields.get("token"),
-        voter=fields.get("voter"),
-        page=fields.get("page"),
-    )
-
-
-def _check_origin(headers: dict[bytes, bytes], poll: Poll, own_origin: str) -> None:
-    """Browser votes must come from this service's pages or an allowed origin of the site."""
-    raw = headers.get(b"origin")
-    if raw is None or raw == b"null":
-        # Browsers always send Origin on cross-site POSTs; without one this is a
-        # server-side client (curl, a portal backend), which a site may refuse by
-        # requiring widget tokens.
-        if headers.get(b"sec-fetch-site") == b"cross-site":
-            raise Forbidden(
-                "votes are accepted only from the poll's own pages",
-                code="bad_origin",
-                field="Origin",
-            )
-        return
-    origin = raw.decode("latin-1")
-    if origin == own_origin or origin in poll.site.allowed_origins:
-        return
-    raise Forbidden(f"origin {origin} may not vote on this poll", code="bad_origin", field="Origin")
-
-
-def _choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:
-    if len(choices) != len(set(choices)):
-        raise BadRequest("each option may be chosen once", field="choices")
-    if not poll.min_choices <= len(choices) <= poll.max_choices:
-        if poll.max_choices == 1:
-            message = "choose one option"
-        else:
-            message = f"choose between {poll.min_choices} and {poll.max_choices} options"
-        raise BadRequest(message, field="choices", code="invalid_choice_count")
-    unknown = [c for c in choices if c not in poll.option_ids]
-    if unknown:
-        raise BadRequest(
-            f"{unknown[0][:40]!r} is not an option of this poll",
-            field="choices",
-            code="unknown_option",
-        )
-    return tuple(choices)
-
-
-_UA_FAMILIES = (
-    ("bot", "bot"),
-    ("spider", "bot"),
-    ("curl", "curl"),
-    ("python", "script"),
-    ("wrk", "script"),
-    ("edg/", "Edge"),
-    ("firefox", "Firefox"),
-    ("chrome", "Chrome"),
-    ("safari", "Safari"),
-)
-
-
-def _user_agent_family(raw: bytes | None) -> str | None:
-    """A coarse browser family: enough to spot a script flood, too little to fingerprint."""
-    if not raw:
-        return None
-    lowered = raw.decode("latin-1").lower()
-    for needle, family in _UA_FAMILIES:
-        if needle in lowered:
-            return family
-    return "other"
-
-
-def _idempotency_key(headers: dict[bytes, bytes]) -> str | None:
-    raw = headers.get(b"idempotency-key")
-    if raw is None:
-        return None
-    key = raw.decode("latin-1")
-    if not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
-        raise BadRequest(
-            "Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key"
-        )
-    return key
-
-
-def _ballot(
-    request: Request, headers: dict[bytes, bytes], poll: Poll, body: VoteBody, voter_id: str
-) -> Ballot:
-    svc = services(request)
-    settings = svc.settings
-    hasher = svc.hasher
-    forwarded = headers.get(b"x-forwarded-for")
-    ip = client_ip(
-        peer[0] if (peer := request.scope.get("client")) else None,
-        forwarded.decode("latin-1") if forwarded else None,
-        settings.trusted_proxies,
-    )
-    mode = poll.dedupe_mode
-    if mode == "verified":
-        voter_id = verify_voter(poll.site.voter_secret, body.voter)
-    token_nonce = None
-    if body.token:
-        token_nonce = check_widget_token(settings.secret_key, poll.id, body.token)
-    elif poll.site.require_widget_token:
-        raise Forbidden(
-            "this site accepts votes only through its poll widget",
-            field="token",
-            code="token_required",
-        )
-    idem = _idempotency_key(headers)
-    choices = _choices(poll, body.choices)
-    voter_hash = hasher(poll.id, "voter", voter_id)
-    ip_hash = hasher(poll.id, "ip", ip)
-    window = poll.dedupe_window_hours * 3600
-    dedupe_voter = mode in ("cookie", "cookie_ip", "verified")
-    dedupe_ip = mode in ("ip", "cookie_ip")
-    referer = headers.get(b"referer")
-    return Ballot(
-        poll=poll,
-        choices=choices,
-        voter_hash=voter_hash,
-        ip_hash=ip_hash,
-        network_hash=hasher(poll.id, "net", network_of(ip)),
-        voter_key=voter_hash if dedupe_voter else None,
-        # Fixed windows in the ledger: two votes a full window apart always get
-        # different keys, so the ledger never refuses what Redis's sliding mark allowed.
-        ip_key=f"{ip_hash}:{int(time.time()) // window}" if dedupe_ip else None,
-        voter_mark_ttl=VOTER_MARK_TTL if dedupe_voter else 0,
-        ip_mark_ttl=window if dedupe_ip else 0,
-        limited=not in_networks(ip, poll.site.allowlisted_networks),
-        idempotency_key=hasher(poll.id, "idem", idem) if idem else None,
-        token_nonce=token_nonce,
-        page_url=clean_page_url(body.page or (referer.decode("latin-1") if referer else None)),
-        user_agent=_user_agent_family(headers.get(b"user-agent")),
-    )
 
 
 def _refusal(poll: Poll, verdict: Verdict) -> ServiceError:
@@ -235,16 +68,18 @@ async def cast_vote(request: Request) -> Response:
         poll = await find_public_poll(svc.polls, poll_id)
         if poll is None:
             raise NotFound("no such poll")
-        _check_origin(headers, poll, svc.own_origin)
-        raw = await read_body(request)
-        body = _form_body(raw) if is_form else decode(raw, VoteBody)
+        check_origin(headers, poll, svc.own_origin)
+        body = parse_vote_body(await read_body(request), is_form)
         now = datetime.now(UTC)
         phase = poll.phase(now)
         if phase == "closed":
             raise Conflict("this poll is closed", code="poll_closed")
         if phase == "not_open":
             raise Conflict("this poll is not open yet", code="poll_not_open")
-        ballot = _ballot(request, headers, poll, body, voter_id)
+        peer = request.scope.get("client")
+        ballot = build_ballot(
+            headers, peer[0] if peer else None, svc.settings, svc.hasher, poll, body, voter_id
+        )
         verdict = await svc.engine.cast(ballot)
         svc.tally.note(poll.id, verdict.outcome, in_redis=True)
         if verdict.outcome not in ("accepted", "replayed"):

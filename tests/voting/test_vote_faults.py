@@ -1,5 +1,10 @@
-"""Faults on the vote path: Redis killed mid-run, PostgreSQL stopped, counts drifting.
-Each test that breaks a server gets servers of its own."""
+"""Faults on the vote path: Redis killed mid-run, PostgreSQL stopped, Redis forgetting,
+a bug in a stage. Each test that breaks a server gets servers of its own.
+
+No assertion here reads a stopwatch: what a test waits for it waits for with a generous
+bound (a slow CI machine only makes it wait longer), and "fast" is asserted as an order
+of events (a 503 arrives while the dependency is still down) or as the client's own
+configured timeouts."""
 
 from __future__ import annotations
 
@@ -17,11 +22,11 @@ from service.app import create_app
 from service.core.settings import Settings
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
 from service.voting import engine
-from service.voting.counts import ledger_counts, rebuild_poll, reconcile
+from service.voting.counts import ledger_counts
 from service.voting.identity import Hasher
-from service.voting.keys import counts_key
+from service.voting.keys import idempotency_key, voter_mark_key
 from service.voting.results import read_counts
-from tests.test_votes import vote
+from tests.voting.voter import vote
 
 
 @asynccontextmanager
@@ -65,7 +70,11 @@ async def open_poll(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
     return dict(r.json())
 
 
-async def until(check: Any, limit: float = 15.0) -> None:
+# Generous: a condition that holds is seen within milliseconds; this only bounds a failure.
+PATIENCE = 60.0
+
+
+async def until(check: Any, limit: float = PATIENCE) -> None:
     """Wait for a condition (a plain or async callable), polling; fail after `limit` s."""
     deadline = time.monotonic() + limit
     while not await _truth(check()):
@@ -82,22 +91,26 @@ async def test_redis_killed_mid_run_loses_no_accepted_vote(
         async with running_app(settings.with_changes(redis_url=redis.url)) as (client, st):
             poll = await open_poll(client, await make_token())
             outcomes: dict[int, int] = {}
+            in_flight: set[int] = set()
             gate = asyncio.Semaphore(16)
 
             async def cast(i: int) -> None:
                 async with gate:
-                    started = time.monotonic()
+                    in_flight.add(i)
                     r = await vote(client, poll, cookie=f"voter-{i:05d}", ip=f"198.51.{i % 200}.7")
                     outcomes[i] = r.status_code
+                    in_flight.discard(i)
                     if r.status_code == 503:
-                        assert time.monotonic() - started < 1.5, "a 503 must come fast"
                         assert r.json()["error"]["code"] == "unavailable"
                         assert "retry-after" in r.headers
 
             run = [asyncio.create_task(cast(i)) for i in range(300)]
             await until(lambda: len(outcomes) >= 80)
             redis.kill()  # SIGKILL, votes still in flight
-            await until(lambda: 503 in outcomes.values())
+            caught = set(in_flight)
+            # A 503 must come fast, not once Redis is back: every vote caught in flight by
+            # the kill is answered, and some with 503, while Redis is still dead.
+            await until(lambda: caught.isdisjoint(in_flight) and 503 in outcomes.values())
             redis.restart()  # comes back empty: no persistence
             await asyncio.gather(*run)
             # Voters whose vote failed try again now that Redis is back.
@@ -152,12 +165,12 @@ async def test_postgres_stopped_gives_503_then_recovers(settings, scratch_dir: P
             assert (await vote(client, poll)).status_code == 201
 
             pg.stop()
-            started = time.monotonic()
-            down = await vote(client, poll)
+            # Answered while PostgreSQL is still down: the ledger stage's own timeouts end
+            # the wait, not PostgreSQL's return.
+            down = await asyncio.wait_for(vote(client, poll), PATIENCE)
             assert down.status_code == 503, down.text
             assert down.json()["error"]["code"] == "unavailable"
             assert down.headers["retry-after"]
-            assert time.monotonic() - started < 5
             # The Redis side was compensated: the refused vote is not counted.
             assert sum((await read_counts(st.redis, poll["id"])).values()) == 1
             ready = await client.get("/readyz")
@@ -184,13 +197,18 @@ async def test_redis_down_answers_503_fast(settings, make_token, state, scratch_
     redis = EmbeddedRedis(scratch_dir / "redis-down", free_port(), appendonly=False)
     redis.start()
     try:
-        async with running_app(settings.with_changes(redis_url=redis.url)) as (client, _):
+        async with running_app(settings.with_changes(redis_url=redis.url)) as (client, st):
+            # "Fast" is the client's configuration: a dead Redis costs a vote at most a
+            # refused connect, a 0.5 s connect timeout or a 1 s read, retried once...
+            conf = st.redis.connection_pool.connection_kwargs
+            assert conf["socket_connect_timeout"] <= 0.5 and conf["socket_timeout"] <= 1.0
+            assert st.redis.get_retry().get_retries() <= 1
             poll = await open_poll(client, await make_token())
             redis.stop()
-            started = time.monotonic()
-            r = await vote(client, poll)
+            # ...and the vote path waits on nothing else: the 503 comes while Redis is down.
+            r = await asyncio.wait_for(vote(client, poll), PATIENCE)
             assert r.status_code == 503
-            assert time.monotonic() - started < 1.0
+            assert r.json()["error"]["code"] == "unavailable"
             redis.start()
 
             async def back() -> bool:
@@ -199,28 +217,6 @@ async def test_redis_down_answers_503_fast(settings, make_token, state, scratch_
             await until(back)
     finally:
         redis.stop()
-
-
-async def test_reconciliation_repairs_a_stable_drift(client, admin, make_poll, state):
-    poll = await make_poll()
-    for _ in range(3):
-        assert (await vote(client, poll)).status_code == 201
-    option = poll["options"][0]["id"]
-    await state.redis.hincrby(counts_key(poll["id"]), option, 5)
-    first = await reconcile(state.pool, state.redis, {})
-    assert first == {poll["id"]: 5}
-    # Seen twice with the same size: not votes in flight, so it is repaired.
-    await reconcile(state.pool, state.redis, first)
-    assert await read_counts(state.redis, poll["id"]) == await ledger_counts(state.pool, poll["id"])
-
-
-async def test_rebuild_restores_counts_and_marks(client, make_poll, state):
-    poll = await make_poll()
-    assert (await vote(client, poll, cookie="marked-voter")).status_code == 201
-    await state.redis.flushdb()
-    counts = await rebuild_poll(state.pool, state.redis, poll["id"])
-    assert sum(counts.values()) == 1
-    assert (await vote(client, poll, cookie="marked-voter")).status_code == 409
 
 
 async def test_the_ledger_refuses_what_a_forgetful_redis_let_through(client, make_poll, state):
@@ -232,7 +228,11 @@ async def test_the_ledger_refuses_what_a_forgetful_redis_let_through(client, mak
     assert (await vote(client, poll, cookie="forgotten-voter")).status_code == 201
     first = await vote(client, poll, cookie="keyed-voter", headers=retry)
     assert first.status_code == 201
-    marks = [key async for key in state.redis.scan_iter(match=f"{{p:{poll['id']}}}:[vk]:*")]
+    marks = [
+        key
+        for pattern in (voter_mark_key(poll["id"], "*"), idempotency_key(poll["id"], "*"))
+        async for key in state.redis.scan_iter(match=pattern)
+    ]
     assert len(marks) == 3  # two voter marks and one idempotency key
     await state.redis.delete(*marks)
 
@@ -255,11 +255,11 @@ async def test_a_batch_failing_on_a_bug_answers_503_instead_of_hanging(
     503 at once rather than waiting for an answer that never comes."""
     poll = await make_poll()
 
-    def broken(vote: Any) -> str:
+    def broken(vote_id: str, ballot: Any) -> str:
         raise RuntimeError("a bug in the ledger stage")
 
-    monkeypatch.setattr(engine, "_record", broken)
-    answer = await asyncio.wait_for(vote(client, poll), 10)
+    monkeypatch.setattr(engine, "ledger_record", broken)
+    answer = await asyncio.wait_for(vote(client, poll), PATIENCE)
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "unavailable"
     monkeypatch.undo()

@@ -1,0 +1,208 @@
+"""The ballot: what a vote says, and the policy that turns it and its request headers into
+the one thing the engine decides on (origin, choices, voter identity, form token,
+idempotency key, de-duplication keys, page and browser family).
+
+Plain values in, domain errors out: headers are the ASGI scope's raw dict, read once by
+the handler; nothing here knows Starlette or HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import msgspec
+
+from service.core.errors import BadRequest, Forbidden
+from service.core.settings import Settings
+from service.core.urls import clean_page_url
+from service.core.validation import decode, parse_form
+from service.polls.model import Poll
+from service.voting.identity import (
+    Hasher,
+    check_widget_token,
+    client_ip,
+    in_networks,
+    network_of,
+    verify_voter,
+)
+from service.voting.keys import VOTER_MARK_TTL
+
+Headers = dict[bytes, bytes]
+
+
+@dataclass(slots=True)
+class Ballot:
+    """One vote as the engine needs it: already validated, identities already hashed."""
+
+    poll: Poll
+    choices: tuple[str, ...]
+    voter_hash: str
+    ip_hash: str
+    network_hash: str
+    voter_key: str | None  # ledger de-duplication keys (None: the mode ignores it)
+    ip_key: str | None
+    voter_mark_ttl: int  # Redis mark lifetimes in seconds, 0 = no check
+    ip_mark_ttl: int
+    limited: bool  # False for a site's allowlisted networks
+    idempotency_key: str | None = None
+    token_nonce: str | None = None
+    page_url: str | None = None
+    user_agent: str | None = None
+
+
+class VoteBody(msgspec.Struct, forbid_unknown_fields=True):
+    choices: list[str]
+    token: str | None = None  # the widget form's signed token
+    voter: str | None = None  # a voter id signed by the host portal ("verified" polls)
+    page: str | None = None  # the article the poll sits beside
+
+
+def parse_vote_body(raw: bytes, is_form: bool) -> VoteBody:
+    """The body as JSON, or as the widget's plain form (`choice` repeated)."""
+    if not is_form:
+        return decode(raw, VoteBody)
+    choices: list[str] = []
+    fields: dict[str, str] = {}
+    for key, value in parse_form(raw):
+        if key == "choice":
+            choices.append(value)
+        elif key in ("token", "voter", "page"):
+            fields[key] = value
+    return VoteBody(
+        choices=choices,
+        token=fields.get("token"),
+        voter=fields.get("voter"),
+        page=fields.get("page"),
+    )
+
+
+def check_origin(headers: Headers, poll: Poll, own_origin: str) -> None:
+    """Browser votes must come from this service's pages or an allowed origin of the site."""
+    raw = headers.get(b"origin")
+    if raw is None or raw == b"null":
+        # Browsers always send Origin on cross-site POSTs; without one this is a
+        # server-side client (curl, a portal backend), which a site may refuse by
+        # requiring widget tokens.
+        if headers.get(b"sec-fetch-site") == b"cross-site":
+            raise Forbidden(
+                "votes are accepted only from the poll's own pages",
+                code="bad_origin",
+                field="Origin",
+            )
+        return
+    origin = raw.decode("latin-1")
+    if origin == own_origin or origin in poll.site.allowed_origins:
+        return
+    raise Forbidden(f"origin {origin} may not vote on this poll", code="bad_origin", field="Origin")
+
+
+def checked_choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:
+    if len(choices) != len(set(choices)):
+        raise BadRequest("each option may be chosen once", field="choices")
+    if not poll.min_choices <= len(choices) <= poll.max_choices:
+        if poll.max_choices == 1:
+            message = "choose one option"
+        else:
+            message = f"choose between {poll.min_choices} and {poll.max_choices} options"
+        raise BadRequest(message, field="choices", code="invalid_choice_count")
+    unknown = [c for c in choices if c not in poll.option_ids]
+    if unknown:
+        raise BadRequest(
+            f"{unknown[0][:40]!r} is not an option of this poll",
+            field="choices",
+            code="unknown_option",
+        )
+    return tuple(choices)
+
+
+_UA_FAMILIES = (
+    ("bot", "bot"),
+    ("spider", "bot"),
+    ("curl", "curl"),
+    ("python", "script"),
+    ("wrk", "script"),
+    ("edg/", "Edge"),
+    ("firefox", "Firefox"),
+    ("chrome", "Chrome"),
+    ("safari", "Safari"),
+)
+
+
+def user_agent_family(raw: bytes | None) -> str | None:
+    """A coarse browser family: enough to spot a script flood, too little to fingerprint."""
+    if not raw:
+        return None
+    lowered = raw.decode("latin-1").lower()
+    for needle, family in _UA_FAMILIES:
+        if needle in lowered:
+            return family
+    return "other"
+
+
+def idempotency_header(headers: Headers) -> str | None:
+    """The client's Idempotency-Key as sent (hashed later, with the poll's other ids)."""
+    raw = headers.get(b"idempotency-key")
+    if raw is None:
+        return None
+    key = raw.decode("latin-1")
+    if not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
+        raise BadRequest(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters", field="Idempotency-Key"
+        )
+    return key
+
+
+def build_ballot(
+    headers: Headers,
+    peer: str | None,
+    settings: Settings,
+    hasher: Hasher,
+    poll: Poll,
+    body: VoteBody,
+    voter_id: str,
+) -> Ballot:
+    """The ballot of a vote on an open poll; `peer` is the socket peer's address and
+    `voter_id` the browser's cookie id (replaced by the signed id on verified polls)."""
+    forwarded = headers.get(b"x-forwarded-for")
+    ip = client_ip(
+        peer, forwarded.decode("latin-1") if forwarded else None, settings.trusted_proxies
+    )
+    mode = poll.dedupe_mode
+    if mode == "verified":
+        voter_id = verify_voter(poll.site.voter_secret, body.voter)
+    token_nonce = None
+    if body.token:
+        token_nonce = check_widget_token(settings.secret_key, poll.id, body.token)
+    elif poll.site.require_widget_token:
+        raise Forbidden(
+            "this site accepts votes only through its poll widget",
+            field="token",
+            code="token_required",
+        )
+    idem = idempotency_header(headers)
+    choices = checked_choices(poll, body.choices)
+    voter_hash = hasher(poll.id, "voter", voter_id)
+    ip_hash = hasher(poll.id, "ip", ip)
+    window = poll.dedupe_window_hours * 3600
+    dedupe_voter = mode in ("cookie", "cookie_ip", "verified")
+    dedupe_ip = mode in ("ip", "cookie_ip")
+    referer = headers.get(b"referer")
+    return Ballot(
+        poll=poll,
+        choices=choices,
+        voter_hash=voter_hash,
+        ip_hash=ip_hash,
+        network_hash=hasher(poll.id, "net", network_of(ip)),
+        voter_key=voter_hash if dedupe_voter else None,
+        # Fixed windows in the ledger: two votes a full window apart always get
+        # different keys, so the ledger never refuses what Redis's sliding mark allowed.
+        ip_key=f"{ip_hash}:{int(time.time()) // window}" if dedupe_ip else None,
+        voter_mark_ttl=VOTER_MARK_TTL if dedupe_voter else 0,
+        ip_mark_ttl=window if dedupe_ip else 0,
+        limited=not in_networks(ip, poll.site.allowlisted_networks),
+        idempotency_key=hasher(poll.id, "idem", idem) if idem else None,
+        token_nonce=token_nonce,
+        page_url=clean_page_url(body.page or (referer.decode("latin-1") if referer else None)),
+        user_agent=user_agent_family(headers.get(b"user-agent")),
+    )

@@ -1,0 +1,257 @@
+"""The vote path's positional wire formats, each spelled here and nowhere else in Python:
+the decide call (engine → vote.lua) and its reply, the undo call (engine → undo.lua), and
+the packed ledger batch (engine → PostgreSQL, unpacked by LEDGER_INSERT).
+
+The encoders run on every batch. The decoders of the two calls and of the ledger batch
+exist for tests (Lua and SQL do the real decoding); the decide reply's decoder is the
+engine's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from service.voting import keys
+from service.voting.ballot import Ballot
+
+# ---------------------------------------------------------------- both scripts
+
+# Outcome codes vote.lua answers with (index = code).
+OUTCOMES = ("", "accepted", "duplicate", "rate_limited", "replayed", "token_reused")
+# The per-member key kinds each script touches, in the order their stems travel in ARGV.
+DECIDE_KINDS = (
+    keys.IDEMPOTENCY,
+    keys.NONCE_MARK,
+    keys.IP_RATE,
+    keys.NETWORK_RATE,
+    keys.VOTER_MARK,
+    keys.IP_MARK,
+)
+UNDO_KINDS = (keys.VOTER_MARK, keys.IP_MARK, keys.IDEMPOTENCY, keys.NONCE_MARK)
+ABSENT = "-"  # an entry's absent idempotency key or token nonce
+
+
+def script_keys(poll_id: str) -> list[str]:
+    """KEYS of both scripts: the poll's counts, stats and minutes hashes."""
+    return [keys.counts_key(poll_id), keys.stats_key(poll_id), keys.minutes_key(poll_id)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _present(field: str) -> str | None:
+    return None if field == ABSENT else field
+
+
+# ---------------------------------------------------------------- decide (vote.lua)
+
+
+class DecideHead(NamedTuple):
+    """The decide call's fixed arguments, shared by every vote of the call."""
+
+    ip_interval_ms: int
+    ip_tolerance_ms: int
+    network_interval_ms: int
+    network_tolerance_ms: int
+    voter_mark_ttl: int  # seconds; 0: no voter check
+    ip_mark_ttl: int  # seconds; 0: no address check
+    idempotency_ttl: int
+    token_nonce_ttl: int
+
+
+class DecideEntry(NamedTuple):
+    """What the decide call carries of one ballot."""
+
+    choices: tuple[str, ...]
+    voter_hash: str
+    ip_hash: str
+    network_hash: str
+    idempotency_key: str | None
+    token_nonce: str | None
+    limited: bool
+
+
+class DecideCall(NamedTuple):
+    head: DecideHead
+    stems: dict[str, str]  # key kind -> stem
+    entries: list[DecideEntry]
+
+
+_DECIDE_ENTRIES = 1 + len(DecideHead._fields) + len(DECIDE_KINDS)  # ARGV before the first vote
+
+
+def decide_args(poll_id: str, head: DecideHead, ballots: Sequence[Ballot]) -> list[int | str]:
+    """ARGV of vote.lua: n, the head, the key stems, then one entry per ballot
+    ("choices voter ip net idem nonce limited", choices comma-separated)."""
+    args: list[int | str] = [len(ballots), *head, *keys.stems(poll_id, DECIDE_KINDS)]
+    for b in ballots:
+        args.append(
+            f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash} {b.network_hash}"
+            f" {b.idempotency_key or ABSENT} {b.token_nonce or ABSENT} {'1' if b.limited else '0'}"
+        )
+    return args
+
+
+def decode_decide_args(args: Sequence[Any]) -> DecideCall:
+    n = int(args[0])
+    head = DecideHead(*(int(a) for a in args[1 : 1 + len(DecideHead._fields)]))
+    stems = dict(zip(DECIDE_KINDS, map(_text, args[1 + len(head) : _DECIDE_ENTRIES]), strict=True))
+    entries = []
+    for raw in args[_DECIDE_ENTRIES : _DECIDE_ENTRIES + n]:
+        choices, voter, ip, net, idem, nonce, limited = _text(raw).split(" ")
+        entries.append(
+            DecideEntry(
+                tuple(choices.split(",")),
+                voter,
+                ip,
+                net,
+                _present(idem),
+                _present(nonce),
+                limited == "1",
+            )
+        )
+    assert len(entries) == n == len(args) - _DECIDE_ENTRIES, "entry count"
+    return DecideCall(head, stems, entries)
+
+
+class DecideReply(NamedTuple):
+    minute: str  # the unix minute the accepted votes were counted in
+    verdicts: list[tuple[str, int]]  # (outcome, retry ms) per vote, in the call's order
+    counts: dict[str, int]  # the poll's counts after the call
+
+
+def decode_decide_reply(reply: list[Any], n: int) -> DecideReply:
+    """vote.lua's reply: {minute, outcome_1, retry_ms_1, ..., counts as HGETALL}."""
+    tail = reply[1 + 2 * n :]
+    return DecideReply(
+        reply[0].decode(),
+        [(OUTCOMES[reply[1 + 2 * i]], reply[2 + 2 * i]) for i in range(n)],
+        {tail[j].decode(): int(tail[j + 1]) for j in range(0, len(tail), 2)},
+    )
+
+
+# ---------------------------------------------------------------- undo (undo.lua)
+
+# Why a counted vote is taken back: the ledger write failed (forget it, marks included), or
+# the ledger already held it (Redis had lost the marks: keep them, count a duplicate).
+UNDO_FAILED, UNDO_DUPLICATE = "failed", "duplicate"
+
+
+class UndoEntry(NamedTuple):
+    choices: tuple[str, ...]
+    voter_hash: str
+    ip_hash: str
+    idempotency_key: str | None
+    token_nonce: str | None
+    reason: str
+
+
+class UndoCall(NamedTuple):
+    minute: str
+    stems: dict[str, str]
+    entries: list[UndoEntry]
+
+
+_UNDO_ENTRIES = 2 + len(UNDO_KINDS)
+
+
+def undo_args(poll_id: str, minute: str, ballots: Sequence[Ballot], reason: str) -> list[int | str]:
+    """ARGV of undo.lua: n, the minute the votes were counted in, the key stems, then one
+    entry per ballot ("choices voter ip idem nonce reason")."""
+    args: list[int | str] = [len(ballots), minute, *keys.stems(poll_id, UNDO_KINDS)]
+    for b in ballots:
+        args.append(
+            f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash}"
+            f" {b.idempotency_key or ABSENT} {b.token_nonce or ABSENT} {reason}"
+        )
+    return args
+
+
+def decode_undo_args(args: Sequence[Any]) -> UndoCall:
+    n = int(args[0])
+    stems = dict(zip(UNDO_KINDS, map(_text, args[2:_UNDO_ENTRIES]), strict=True))
+    entries = []
+    for raw in args[_UNDO_ENTRIES : _UNDO_ENTRIES + n]:
+        choices, voter, ip, idem, nonce, reason = _text(raw).split(" ")
+        entries.append(
+            UndoEntry(tuple(choices.split(",")), voter, ip, _present(idem), _present(nonce), reason)
+        )
+    assert len(entries) == n == len(args) - _UNDO_ENTRIES, "entry count"
+    return UndoCall(_text(args[1]), stems, entries)
+
+
+# ---------------------------------------------------------------- the ledger batch
+
+# The batch travels as ONE text parameter: a record per vote, fields split by the ASCII
+# unit separator, records by the record separator. asyncpg encodes eleven arrays element by
+# element in Python-visible calls; one string is a single copy, and PostgreSQL (on its
+# own core) does the splitting. No field can hold either separator: hashes and ids are
+# hex, choices digits, the user-agent family a fixed word, and the page URL is refused
+# when it has any control character (see core.urls.clean_page_url).
+FIELD, RECORD = "\x1f", "\x1e"
+
+# The batch unpacked into the ledger's columns; an absent field travels as ''.
+LEDGER_ROWS = """
+SELECT f[1]::uuid, f[2], string_to_array(f[3], ',')::bigint[], f[4], f[5], f[6],
+       nullif(f[7], ''), nullif(f[8], ''), nullif(f[9], ''), nullif(f[10], ''),
+       nullif(f[11], '')
+FROM unnest(string_to_array($1::text, E'\\x1e')) AS r,
+     LATERAL string_to_array(r, E'\\x1f') AS f
+"""
+LEDGER_INSERT = f"""
+INSERT INTO votes (id, poll_id, option_ids, voter_hash, ip_hash, network_hash, voter_key,
+                   ip_key, idempotency_key, page_url, user_agent){LEDGER_ROWS}ON CONFLICT DO NOTHING
+"""
+
+
+class LedgerRow(NamedTuple):
+    """One record of the batch, as LEDGER_ROWS reads it (ids as text)."""
+
+    id: str
+    poll_id: str
+    option_ids: tuple[str, ...]
+    voter_hash: str
+    ip_hash: str
+    network_hash: str
+    voter_key: str | None
+    ip_key: str | None
+    idempotency_key: str | None
+    page_url: str | None
+    user_agent: str | None
+
+
+def ledger_record(vote_id: str, b: Ballot) -> str:
+    return FIELD.join(
+        (
+            vote_id,
+            b.poll.id,
+            ",".join(b.choices),
+            b.voter_hash,
+            b.ip_hash,
+            b.network_hash,
+            b.voter_key or "",
+            b.ip_key or "",
+            b.idempotency_key or "",
+            b.page_url or "",
+            b.user_agent or "",
+        )
+    )
+
+
+def ledger_batch(records: list[str]) -> str:
+    return RECORD.join(records)
+
+
+def decode_ledger_batch(batch: str) -> list[LedgerRow]:
+    rows = []
+    for record in batch.split(RECORD):
+        f = record.split(FIELD)
+        assert len(f) == len(LedgerRow._fields), "field count"
+        rows.append(
+            LedgerRow(
+                f[0], f[1], tuple(f[2].split(",")), f[3], f[4], f[5], *(x or None for x in f[6:])
+            )
+        )
+    return rows

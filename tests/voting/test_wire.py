@@ -1,0 +1,230 @@
+"""The wire formats: what an encoder writes decodes to what went in, and the real readers
+(vote.lua, undo.lua, PostgreSQL) read what the encoders wrote."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from service.voting import keys
+from service.voting.ballot import Ballot
+from service.voting.wire import (
+    DECIDE_KINDS,
+    LEDGER_ROWS,
+    UNDO_DUPLICATE,
+    UNDO_FAILED,
+    UNDO_KINDS,
+    DecideEntry,
+    DecideHead,
+    DecideReply,
+    LedgerRow,
+    UndoEntry,
+    decide_args,
+    decode_decide_args,
+    decode_decide_reply,
+    decode_ledger_batch,
+    decode_undo_args,
+    ledger_batch,
+    ledger_record,
+    script_keys,
+    undo_args,
+)
+from tests.voting.sample import sample_ballot, sample_poll
+
+HEAD = DecideHead(100, 9900, 200, 19800, 3600, 0, keys.IDEMPOTENCY_TTL, keys.NONCE_MARK_TTL)
+MEMBER_KEY = {
+    keys.VOTER_MARK: keys.voter_mark_key,
+    keys.IP_MARK: keys.ip_mark_key,
+    keys.IDEMPOTENCY: keys.idempotency_key,
+    keys.NONCE_MARK: keys.nonce_mark_key,
+    keys.IP_RATE: keys.ip_rate_key,
+    keys.NETWORK_RATE: keys.network_rate_key,
+}
+
+
+def mixed_ballots() -> list[Ballot]:
+    poll = sample_poll()
+    return [
+        sample_ballot(poll, 0),
+        sample_ballot(
+            poll, 1, choices=("11", "13"), idempotency_key="ab12", token_nonce="cd34", limited=False
+        ),
+        sample_ballot(poll, 2, voter_key=None, ip_key="ee:123", page_url="https://a.vn/x y|z"),
+    ]
+
+
+def assert_stems(poll_id: str, stems: dict[str, str], kinds: tuple[str, ...]) -> None:
+    assert list(stems) == list(kinds)
+    for kind, stem in stems.items():
+        assert stem + "f00d" == MEMBER_KEY[kind](poll_id, "f00d"), kind
+
+
+def test_decide_args_round_trip() -> None:
+    ballots = mixed_ballots()
+    call = decode_decide_args(decide_args("wire7test", HEAD, ballots))
+    assert call.head == HEAD
+    assert_stems("wire7test", call.stems, DECIDE_KINDS)
+    assert call.entries == [
+        DecideEntry(
+            b.choices,
+            b.voter_hash,
+            b.ip_hash,
+            b.network_hash,
+            b.idempotency_key,
+            b.token_nonce,
+            b.limited,
+        )
+        for b in ballots
+    ]
+
+
+def test_decide_reply_decodes() -> None:
+    reply: list[Any] = [b"29000000", 1, 0, 3, 1500, 4, 0, b"11", b"4", b"13", b"1"]
+    assert decode_decide_reply(reply, 3) == DecideReply(
+        "29000000",
+        [("accepted", 0), ("rate_limited", 1500), ("replayed", 0)],
+        {"11": 4, "13": 1},
+    )
+
+
+def test_undo_args_round_trip() -> None:
+    ballots = mixed_ballots()
+    call = decode_undo_args(undo_args("wire7test", "29000000", ballots, UNDO_FAILED))
+    assert call.minute == "29000000"
+    assert_stems("wire7test", call.stems, UNDO_KINDS)
+    assert call.entries == [
+        UndoEntry(b.choices, b.voter_hash, b.ip_hash, b.idempotency_key, b.token_nonce, UNDO_FAILED)
+        for b in ballots
+    ]
+
+
+def expected_rows(ids: list[str], ballots: list[Ballot]) -> list[LedgerRow]:
+    return [
+        LedgerRow(
+            vote_id,
+            b.poll.id,
+            b.choices,
+            b.voter_hash,
+            b.ip_hash,
+            b.network_hash,
+            b.voter_key,
+            b.ip_key,
+            b.idempotency_key,
+            b.page_url,
+            b.user_agent,
+        )
+        for vote_id, b in zip(ids, ballots, strict=True)
+    ]
+
+
+IDS = [f"0190{i:028x}" for i in range(3)]
+
+
+def test_ledger_batch_round_trip() -> None:
+    ballots = mixed_ballots()
+    batch = ledger_batch([ledger_record(i, b) for i, b in zip(IDS, ballots, strict=True)])
+    assert decode_ledger_batch(batch) == expected_rows(IDS, ballots)
+
+
+async def test_postgres_reads_the_ledger_batch_as_python_does(state) -> None:
+    ballots = mixed_ballots()
+    batch = ledger_batch([ledger_record(i, b) for i, b in zip(IDS, ballots, strict=True)])
+    rows = await state.pool.fetch(LEDGER_ROWS, batch)
+    read = [
+        LedgerRow(row[0].hex, row[1], tuple(str(o) for o in row[2]), *tuple(row)[3:])
+        for row in rows
+    ]
+    assert read == decode_ledger_batch(batch) == expected_rows(IDS, ballots)
+
+
+def script(name: str) -> str:
+    return resources.files("service.voting").joinpath(name).read_text(encoding="utf-8")
+
+
+async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) -> None:
+    """One decide call carrying every outcome, then an undo of two of its votes: the
+    replies decode as expected, and Redis holds exactly the keys keys.py names."""
+    redis = state.redis
+    vote, undo = (
+        redis.register_script(script("vote.lua")),
+        redis.register_script(script("undo.lua")),
+    )
+    poll = sample_poll("wirelua1")
+    # One vote per address per minute, no burst; networks are not what this tests.
+    head = HEAD._replace(ip_interval_ms=60_000, ip_tolerance_ms=0, network_tolerance_ms=10**6)
+    first = sample_ballot(poll, 0, idempotency_key="i1")
+    ballots = [
+        first,
+        sample_ballot(poll, 1, voter_hash=first.voter_hash),  # same voter: duplicate
+        sample_ballot(poll, 2, idempotency_key="i1"),  # the first's retry: replayed
+        sample_ballot(poll, 3, choices=("12", "13"), token_nonce="n1"),
+        sample_ballot(poll, 4, token_nonce="n1"),  # the same form again: token reused
+        sample_ballot(poll, 5, ip_hash=first.ip_hash),  # the first's address again: limited
+        sample_ballot(poll, 6, ip_hash=first.ip_hash, limited=False),  # allowlisted
+    ]
+    reply = await vote(keys=script_keys(poll.id), args=decide_args(poll.id, head, ballots))
+    minute, verdicts, counts = decode_decide_reply(reply, len(ballots))
+    assert [outcome for outcome, _ in verdicts] == [
+        "accepted",
+        "duplicate",
+        "replayed",
+        "accepted",
+        "token_reused",
+        "rate_limited",
+        "accepted",
+    ]
+    assert 0 < verdicts[5][1] <= 60_000  # retry ms
+    assert [retry for i, (_, retry) in enumerate(verdicts) if i != 5] == [0] * 6
+    assert counts == {"11": 2, "12": 1, "13": 1}
+    assert minute.isdigit()
+
+    # A second call on a poll that also marks addresses: a refused vote leaves no mark.
+    both = HEAD._replace(ip_mark_ttl=3600)
+    second = [sample_ballot(poll, 7, ip_hash="77ip"), sample_ballot(poll, 8, ip_hash="77ip")]
+    reply = await vote(keys=script_keys(poll.id), args=decide_args(poll.id, both, second))
+    assert [v for v, _ in decode_decide_reply(reply, 2).verdicts] == ["accepted", "duplicate"]
+
+    accepted = [ballots[0], ballots[3], ballots[6], second[0]]
+    # Replays and reused tokens are refused before the limiter; allowlisted votes skip it.
+    passed = [ballots[0], ballots[1], ballots[3], ballots[5], *second]
+    expected = {
+        *script_keys(poll.id),
+        *(keys.voter_mark_key(poll.id, b.voter_hash) for b in accepted),
+        keys.ip_mark_key(poll.id, "77ip"),
+        keys.idempotency_key(poll.id, "i1"),
+        keys.nonce_mark_key(poll.id, "n1"),
+        # Limiter state of every vote that passed the limiter, duplicates included.
+        *(keys.ip_rate_key(poll.id, b.ip_hash) for b in passed),
+        # ...and the one it refused spent no network budget.
+        *(keys.network_rate_key(poll.id, b.network_hash) for b in passed if b is not ballots[5]),
+    }
+    prefix = keys.poll_prefix(poll.id)
+    found = {k.decode() async for k in redis.scan_iter()} - {keys.EPOCH}
+    # Other polls' keys may be written meanwhile (the app's tally flush); anything else,
+    # a key named by the scripts themselves included, would show here.
+    assert {k for k in found if k.startswith(prefix) or not k.startswith("{p:")} == expected
+    assert await redis.hgetall(keys.stats_key(poll.id)) == {
+        b"accepted": b"4",
+        b"duplicate": b"2",
+        b"replayed": b"1",
+        b"token_reused": b"1",
+        b"rate_limited": b"1",
+    }
+
+    # Take back the first (its ledger write failed) and the fourth (the ledger had it).
+    await undo(keys=script_keys(poll.id), args=undo_args(poll.id, minute, [first], UNDO_FAILED))
+    await undo(
+        keys=script_keys(poll.id), args=undo_args(poll.id, minute, [ballots[3]], UNDO_DUPLICATE)
+    )
+    assert await redis.hgetall(keys.counts_key(poll.id)) == {
+        b"11": b"2",  # ballot 6 and the second call's first
+        b"12": b"0",
+        b"13": b"0",
+    }
+    assert not await redis.exists(keys.voter_mark_key(poll.id, first.voter_hash))
+    assert not await redis.exists(keys.idempotency_key(poll.id, "i1"))
+    assert await redis.exists(keys.voter_mark_key(poll.id, ballots[3].voter_hash))
+    assert await redis.exists(keys.nonce_mark_key(poll.id, "n1"))
+    stats = await redis.hgetall(keys.stats_key(poll.id))
+    assert (stats[b"accepted"], stats[b"failed"], stats[b"duplicate"]) == (b"2", b"1", b"3")
+    assert await redis.hget(keys.minutes_key(poll.id), minute) in (b"2", b"1")
