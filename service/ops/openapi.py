@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate
 from service.core.http import json_response
-from service.voting.routes import VoteBody
+from service.voting.ballot import VoteBody
 
 _BODIES: tuple[type[msgspec.Struct], ...] = (
     SiteCreate,

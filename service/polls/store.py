@@ -35,33 +35,8 @@ def site_from_row(row: asyncpg.Record) -> Site:
 
 
 async def load_poll(con: Conn | asyncpg.Pool, poll_id: str) -> Poll | None:
-    row = await con.fetchrow("SELECT * FROM polls WHERE id = $1", poll_id)
-    if row is None:
-        return None
-    site_row = await con.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE id = $1", row["site_id"])
-    options = await con.fetch(
-        "SELECT id, label FROM poll_options WHERE poll_id = $1 ORDER BY position", poll_id
-    )
-    assert site_row is not None  # polls.site_id is a foreign key
-    return Poll(
-        id=row["id"],
-        site=site_from_row(site_row),
-        question=row["question"],
-        description=row["description"],
-        kind=row["kind"],
-        min_choices=row["min_choices"],
-        max_choices=row["max_choices"],
-        locale=row["locale"],
-        status=row["status"],
-        opens_at=row["opens_at"],
-        closes_at=row["closes_at"],
-        results_visibility=row["results_visibility"],
-        dedupe_mode=row["dedupe_mode"],
-        dedupe_window_hours=row["dedupe_window_hours"],
-        options=tuple(Option(str(o["id"]), o["label"]) for o in options),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    found = await load_polls(con, [poll_id])
+    return found[0] if found else None
 
 
 async def insert_options(con: Conn, poll_id: str, labels: list[str]) -> list[str]:
