@@ -154,7 +154,14 @@ async def _rebuild(settings: Settings, poll_id: str | None) -> None:
 def cmd_dev(args: argparse.Namespace) -> None:
     """Serve on a bare machine: embedded PostgreSQL and Redis under ./.data unless
     DATABASE_URL / REDIS_URL are set; a demo site, token and poll on first start."""
-    from service.dev.services import EmbeddedPostgres, EmbeddedRedis
+    try:
+        from service.dev.services import EmbeddedPostgres, EmbeddedRedis
+    except ModuleNotFoundError as exc:
+        # The wheel leaves service.dev out (production never needs it); say so, not a traceback.
+        if exc.name not in ("service.dev", "service.dev.services"):
+            raise
+        print("civicpoll dev needs a source checkout (make run)", file=sys.stderr)
+        sys.exit(2)
 
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
