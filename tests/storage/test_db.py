@@ -10,7 +10,7 @@ import asyncpg
 
 from service.storage.db import SCHEMA_PATH, apply_schema, migrate
 
-SCHEMA_V1 = Path(__file__).parent / "data" / "schema_v1.sql"
+SCHEMA_V1 = Path(__file__).parent.parent / "data" / "schema_v1.sql"
 CURRENT_VERSION = 2
 DatabaseMaker = Callable[[], Awaitable[str]]
 
