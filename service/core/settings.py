@@ -34,6 +34,12 @@ class Settings:
     log_level: str = "info"
     max_streams: int = 10_000
     max_streams_per_ip: int = 20
+    # One /24 or /64 holds many addresses: without a cap per network, one neighbourhood
+    # could take every stream with a few hundred addresses.
+    max_streams_per_network: int = 200
+    # How long a process trusts its last look at the token behind a dashboard link:
+    # revoking that token shuts its links within this many seconds. 0 = look every time.
+    link_token_recheck_seconds: float = 5.0
     reconcile_seconds: float = 60.0
     # Live results: a comment line keeps proxies from closing quiet streams; a reader that
     # takes longer than the send timeout to accept one event is dropped.
@@ -56,6 +62,8 @@ class Settings:
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             max_streams=_int(env, "MAX_STREAMS", 10_000, 1, 1_000_000),
             max_streams_per_ip=_int(env, "MAX_STREAMS_PER_IP", 20, 1, 10_000),
+            max_streams_per_network=_int(env, "MAX_STREAMS_PER_NETWORK", 200, 1, 1_000_000),
+            link_token_recheck_seconds=_float(env, "LINK_TOKEN_RECHECK_SECONDS", 5.0, 0.0, 300.0),
             reconcile_seconds=_float(env, "RECONCILE_SECONDS", 60.0, 0.0, 86_400.0),
             stream_heartbeat_seconds=_float(env, "STREAM_HEARTBEAT_SECONDS", 15.0, 0.05, 300.0),
             stream_send_timeout_seconds=_float(

@@ -12,14 +12,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from service.admin.auth import authenticate, require_scope
+from service.admin.auth import Principal, authenticate, require_scope
 from service.core.assets import static_file
 from service.core.errors import BadRequest, Forbidden, NotFound
 from service.core.http import json_response
 from service.core.i18n import DEFAULT_LOCALE, LOCALES, format_number, messages, plural
 from service.core.templates import templates
 from service.live.history import MAX_HOURS, read_history
-from service.live.links import key_opens, view_key
+from service.live.links import link_opens, view_key
 from service.ops.openapi import register
 from service.polls.access import (
     ADMIN,
@@ -144,8 +144,8 @@ async def _site_polls(request: Request) -> tuple[list[Poll], str]:
     grant = PUBLIC
     key = request.query_params.get("key")
     if key is not None:
-        if not key_opens(services(request).settings.secret_key, key, f"site:{slug}"):
-            raise Forbidden("this link is not valid or has expired", code="bad_key", field="key")
+        if not await link_opens(request, key, f"site:{slug}"):
+            raise Forbidden("this link is invalid, expired or revoked", code="bad_key", field="key")
         grant = ADMIN
     elif "authorization" in request.headers:
         principal = await authenticate(request)
@@ -214,9 +214,10 @@ def _link_hours(request: Request) -> int:
     return int(raw)
 
 
-def _link(request: Request, subject: str, path: str) -> Response:
+def _link(request: Request, principal: Principal, subject: str, path: str) -> Response:
     expires_at = int(time.time()) + _link_hours(request) * 3600
-    key = view_key(services(request).settings.secret_key, subject, expires_at)
+    secret = services(request).settings.secret_key
+    key = view_key(secret, subject, expires_at, principal.token_id)
     return json_response(
         {
             "url": f"{services(request).settings.public_url}{path}?key={key}",
@@ -234,7 +235,7 @@ async def poll_link(request: Request) -> Response:
         raise NotFound("no such poll")
     async with services(request).pool.acquire() as con:
         poll = await poll_for(con, poll_id, principal)
-    return _link(request, f"poll:{poll.id}", f"/dashboard/{poll.id}")
+    return _link(request, principal, f"poll:{poll.id}", f"/dashboard/{poll.id}")
 
 
 async def site_link(request: Request) -> Response:
@@ -244,7 +245,7 @@ async def site_link(request: Request) -> Response:
     if site_id is None:
         raise NotFound("no such site")
     principal.check_site(site_id)
-    return _link(request, f"site:{slug}", f"/dashboard/site/{slug}")
+    return _link(request, principal, f"site:{slug}", f"/dashboard/site/{slug}")
 
 
 for _method, _path, _summary, _scope in (

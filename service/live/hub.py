@@ -1,5 +1,6 @@
-"""The live hub of this process: every watcher and stream, the caps on streams, the
-heartbeat and stalled-reader sweep, and the goodbye on shutdown (signals included)."""
+"""The live hub of this process: every watcher and stream, the caps on streams (in all,
+per network, per address), the heartbeat and stalled-reader sweep, and the goodbye on
+shutdown (signals included)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from starlette.requests import Request
 from service.core.errors import RateLimited, Unavailable
 from service.core.settings import Settings
 from service.live.events import event
+from service.live.links import LinkTokens
 from service.live.listener import EventStream, Listener
 from service.live.watcher import Watcher
 from service.ops import metrics
 from service.polls.cache import PollCache
 from service.polls.model import Poll
 from service.services import services
-from service.voting.identity import client_ip
+from service.voting.identity import client_ip, network_of
 
 log = logging.getLogger("civicpoll.live")
 
@@ -40,9 +42,13 @@ class LiveHub:
         self.send_timeout = settings.stream_send_timeout_seconds
         self.max_streams = settings.max_streams
         self.max_per_ip = settings.max_streams_per_ip
+        self.max_per_network = settings.max_streams_per_network
         self.watchers: dict[str, Watcher] = {}
         self.listeners: set[Listener] = set()
         self.per_ip: dict[str, int] = {}
+        self.per_network: dict[str, int] = {}
+        # The tokens behind dashboard links, as this process last saw them.
+        self.link_tokens = LinkTokens(settings.link_token_recheck_seconds)
         self.pings = 0
         self.closing = False
         self._empty = asyncio.Event()
@@ -68,15 +74,26 @@ class LiveHub:
                 code="too_many_streams",
                 retry_after=30,
             )
+        # Both caps answer 429 too_many_streams; the message says which one was hit.
         if self.per_ip.get(ip, 0) >= self.max_per_ip:
             raise RateLimited(
-                "too many live streams open from your address; close some first",
+                f"too many live streams open from your address (at most {self.max_per_ip});"
+                " close some first",
                 code="too_many_streams",
                 retry_after=30,
             )
-        listener = Listener(self, grant, ip)
+        network = network_of(ip)
+        if self.per_network.get(network, 0) >= self.max_per_network:
+            raise RateLimited(
+                f"too many live streams open from your network {network}"
+                f" (at most {self.max_per_network}); close some first",
+                code="too_many_streams",
+                retry_after=30,
+            )
+        listener = Listener(self, grant, ip, network)
         self.listeners.add(listener)
         self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        self.per_network[network] = self.per_network.get(network, 0) + 1
         metrics.STREAMS.set(len(self.listeners))
         try:
             watchers = [self.watch(poll.id) for poll in polls]
@@ -109,11 +126,8 @@ class LiveHub:
 
     def release(self, listener: Listener) -> None:
         self.listeners.discard(listener)
-        left = self.per_ip.get(listener.ip, 1) - 1
-        if left > 0:
-            self.per_ip[listener.ip] = left
-        else:
-            self.per_ip.pop(listener.ip, None)
+        _count_down(self.per_ip, listener.ip)
+        _count_down(self.per_network, listener.network)
         metrics.STREAMS.set(len(self.listeners))
         if not self.listeners:
             self._empty.set()
@@ -162,6 +176,14 @@ class LiveHub:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _count_down(counts: dict[str, int], key: str) -> None:
+    left = counts.get(key, 1) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 def _on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:

@@ -25,10 +25,11 @@ _NEVER = -1  # a listener that has seen nothing yet gets a snapshot
 class Listener:
     """One open stream: what it has sent, and the future its task sleeps on."""
 
-    def __init__(self, hub: LiveHub, grant: str, ip: str) -> None:
+    def __init__(self, hub: LiveHub, grant: str, ip: str, network: str) -> None:
         self.hub = hub
         self.grant = grant
         self.ip = ip
+        self.network = network  # the /24 or /64 the hub counts it under
         self.seen: dict[Watcher, int] = {}
         self.pinged = hub.pings
         self.goodbye: bytes | None = None

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from service.admin.auth import Principal, authenticate
 from service.core.errors import Forbidden, NotFound
 from service.core.http import cookie, raw_header
-from service.live.links import key_opens
+from service.live.links import link_opens
 from service.polls.cache import PollCache
 from service.polls.model import Poll, looks_like_poll_id
 from service.polls.store import load_poll
@@ -79,16 +79,16 @@ def may_see(grant: str, poll: Poll) -> bool:
 async def results_grant(request: Request, poll: Poll) -> str | None:
     """Why this viewer may see the poll's results (ADMIN, VOTER, PUBLIC), or None.
 
-    A signed link (?key=) or an API token with polls:read for the poll's site always may;
-    a bad link is 403 and a bad token 401/403/404, never a quiet fallback to the public view.
+    A signed link (?key=, while the token that minted it is unrevoked) or an API token
+    with polls:read for the poll's site always may; a bad link is 403 and a bad token
+    401/403/404, never a quiet fallback to the public view.
     """
     if request.scope["query_string"]:  # the hot results read mostly has none: skip parsing
         key = request.query_params.get("key")
         if key is not None:
-            secret = services(request).settings.secret_key
-            if key_opens(secret, key, f"poll:{poll.id}", f"site:{poll.site.slug}"):
+            if await link_opens(request, key, f"poll:{poll.id}", f"site:{poll.site.slug}"):
                 return ADMIN
-            raise Forbidden("this link is not valid or has expired", code="bad_key", field="key")
+            raise Forbidden("this link is invalid, expired or revoked", code="bad_key", field="key")
     if raw_header(request, b"authorization") is not None:
         principal = await authenticate(request)
         principal.require("polls:read")

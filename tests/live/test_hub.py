@@ -1,4 +1,5 @@
-"""The live hub (service/live/hub.py): caps per address and in all, stalled readers dropped,
+"""The live hub (service/live/hub.py): caps per address, per network and in all, stalled
+readers dropped,
 the goodbye on shutdown and on an exit signal."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from service.app import create_app
 from service.core.settings import Settings
 from service.live.hub import LiveHub
 
-from .sse import WAIT, PollMaker, open_stream, stream_path, vote
+from .sse import OPEN, WAIT, PollMaker, open_stream, stream_path, vote
 
 
 async def test_caps_per_ip_and_global(small_app: tuple[Any, LiveHub], make_poll: PollMaker) -> None:
@@ -39,6 +40,42 @@ async def test_caps_per_ip_and_global(small_app: tuple[Any, LiveHub], make_poll:
     for s in (a[1], b, again):
         await s.close()
     assert hub.per_ip == {} and not hub.listeners
+
+
+async def test_cap_per_network(
+    settings: Settings, state: dict[str, Any], make_poll: PollMaker
+) -> None:
+    """Many addresses of one /24 or /64 share one cap; the refusal names it."""
+    poll = await make_poll()
+    capped = settings.with_changes(max_streams=20, max_streams_per_ip=2, max_streams_per_network=3)
+    async with LifespanManager(create_app(capped)) as manager:
+        app, hub = manager.app, manager._state["services"].live
+
+        async def from_(ip: str) -> Any:
+            return await open_stream(app, stream_path(poll), {"X-Forwarded-For": ip})
+
+        for first, neighbour, stranger in (
+            ("203.0.113.", "203.0.113.", "203.0.114.1"),
+            ("2001:db8:1:2::", "2001:db8:1:2:ffff::", "2001:db8:1:3::1"),
+        ):
+            same = [await from_(f"{first}1"), await from_(f"{first}2"), await from_(f"{first}3")]
+            assert {s.status for s in same} == {200}
+            refused = await from_(f"{neighbour}4")
+            assert refused.status == 429 and "retry-after" in refused.headers
+            error = json.loads(refused.body)["error"]
+            assert error["code"] == "too_many_streams" and "network" in error["message"]
+            assert (await from_(stranger)).status == 200
+            await same[0].close()
+            assert (await from_(f"{neighbour}4")).status == 200
+        address = await from_("198.51.100.1"), await from_("198.51.100.1")
+        refused = await from_("198.51.100.1")
+        assert refused.status == 429
+        assert "address" in json.loads(refused.body)["error"]["message"]
+        assert all(s.status == 200 for s in address)
+        for stream in OPEN:
+            if not stream.ended.is_set():
+                await stream.close()
+        assert hub.per_network == {} and hub.per_ip == {} and not hub.listeners
 
 
 async def test_stalled_reader_is_dropped(

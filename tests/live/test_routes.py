@@ -35,7 +35,7 @@ async def test_hidden_results_are_not_streamed(
     assert (await keyed.event()).name == "snapshot"
     await keyed.close()
 
-    expired = view_key(b"x" * 40, f"poll:{poll['id']}", int(time.time()) + 60)
+    expired = view_key(b"x" * 40, f"poll:{poll['id']}", int(time.time()) + 60, 1)
     bad = await open_stream(app, f"{stream_path(poll)}?key={expired}")
     assert bad.status == 403 and json.loads(bad.body)["error"]["code"] == "bad_key"
 
