@@ -41,6 +41,8 @@ def test_every_variable_is_read_and_typed() -> None:
             "LOG_LEVEL": "WARNING",
             "MAX_STREAMS": "500",
             "MAX_STREAMS_PER_IP": "3",
+            "MAX_STREAMS_PER_NETWORK": "40",
+            "LINK_TOKEN_RECHECK_SECONDS": "0",
             "RECONCILE_SECONDS": "0",
         }
     )
@@ -54,6 +56,7 @@ def test_every_variable_is_read_and_typed() -> None:
     assert s.access_log is False
     assert s.log_level == "warning"
     assert (s.max_streams, s.max_streams_per_ip, s.reconcile_seconds) == (500, 3, 0.0)
+    assert (s.max_streams_per_network, s.link_token_recheck_seconds) == (40, 0.0)
 
 
 def test_settings_are_frozen_and_changed_by_copy() -> None:
@@ -103,6 +106,8 @@ def test_empty_optional_values_mean_the_default() -> None:
         ("LOG_LEVEL", "verbose"),
         ("MAX_STREAMS", "²"),
         ("MAX_STREAMS_PER_IP", "0"),
+        ("MAX_STREAMS_PER_NETWORK", "-5"),
+        ("LINK_TOKEN_RECHECK_SECONDS", "3600"),
         ("RECONCILE_SECONDS", "inf"),
     ],
 )
