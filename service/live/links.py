@@ -16,7 +16,8 @@ def view_key(secret: bytes, subject: str, expires_at: int) -> str:
 def key_opens(secret: bytes, key: str, *subjects: str, now: float | None = None) -> bool:
     """True when `key` is a live, genuine view key for one of `subjects`."""
     expires, _, mac = key.partition(".")
-    if not expires.isdigit() or len(key) > 64:
+    # ASCII first: "²" passes isdigit() but not int(), and compare_digest refuses non-ASCII.
+    if len(key) > 64 or not key.isascii() or not expires.isdigit():
         return False
     if int(expires) < (time.time() if now is None else now):
         return False
