@@ -38,6 +38,7 @@ HOSTILE_HEADER = (
     b"9" * 5000,
     b"9999999999.\xc3\xa9",
     b"http://[x",
+    b"203.0.113.9\x00",
     b"\xff\xfe\xc3(",
     b"x" * 20000,
     b"1.a.\xc3\xa9",
