@@ -293,6 +293,13 @@ async def test_a_sweep_of_hostile_values_never_gets_a_5xx(world: dict[str, Any])
         )
         if status >= 500:
             bad.append((method, path, "x-forwarded-for twice", status))
+    # A framed embed page reads the Referer only beside Sec-Fetch-Dest: iframe.
+    for raw in HOSTILE_HEADER:
+        framed = [(b"sec-fetch-dest", b"iframe"), (b"referer", raw), (b"host", raw)]
+        status = await call(app, "GET", f"/embed/{pid}", framed)
+        sent += 1
+        if status >= 500:
+            bad.append(("GET", f"/embed/{pid}", f"framed, referer {raw[:40]!r}", status))
     # Path segments too: a poll id or site slug is as much the client's text as a query.
     for value in ("%00", "%C2%B2", "%C3%28", "x" * 2000, "http:%2F%2F[x"):
         for method, path in (
