@@ -52,6 +52,15 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def whole_number(text: str, max_digits: int = 18) -> int | None:
+    """`text` as a plain decimal number, or None. Strict where int() is not: only ASCII
+    digits ("²" passes str.isdigit() and fails int()) and a bounded length (int() refuses
+    over 4300 digits, and takes time before that)."""
+    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def decode(body: bytes, type_: type[T]) -> T:
     """Decode a JSON body into a msgspec type; errors become 400s naming the field."""
     if not body:

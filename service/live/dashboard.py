@@ -8,16 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from service.admin.auth import Principal, authenticate, require_scope
+from service.admin.checks import could_be_slug
 from service.core.assets import static_file
 from service.core.errors import BadRequest, Forbidden, NotFound
 from service.core.http import json_response
 from service.core.i18n import DEFAULT_LOCALE, LOCALES, format_number, messages, plural
 from service.core.templates import templates
+from service.core.validation import whole_number
 from service.live.history import MAX_HOURS, read_history
 from service.live.links import link_opens, view_key
 from service.ops.openapi import register
@@ -119,11 +122,11 @@ async def poll_data(request: Request) -> Response:
     """History for the charts: votes per minute, referring articles, integrity (admins)."""
     poll = await public_poll(request)
     grant = await require_results(request, poll)
-    hours = request.query_params.get("hours", "6")
-    if not hours.isdigit() or not 1 <= int(hours) <= MAX_HOURS:
+    hours = whole_number(request.query_params.get("hours", "6"), 2)
+    if hours is None or not 1 <= hours <= MAX_HOURS:
         raise BadRequest(f"hours must be a whole number from 1 to {MAX_HOURS}", field="hours")
     pool, redis = services(request).pool, services(request).redis
-    history = await read_history(pool, redis, poll.id, int(hours))
+    history = await read_history(pool, redis, poll.id, hours)
     figures = await read_figures(redis, poll.id) if grant == ADMIN else None
     return json_response(
         {"poll_id": poll.id, **history, "integrity": figures},
@@ -134,11 +137,19 @@ async def poll_data(request: Request) -> Response:
 # ---------------------------------------------------------------- a site's open polls
 
 
+async def _site_id(pool: asyncpg.Pool, slug: str) -> int | None:
+    """The site's id; None for a slug no site can have (PostgreSQL refuses NUL bytes)."""
+    if not could_be_slug(slug):
+        return None
+    site_id: int | None = await pool.fetchval("SELECT id FROM sites WHERE slug = $1", slug)
+    return site_id
+
+
 async def _site_polls(request: Request) -> tuple[list[Poll], str]:
     """The site's open polls this viewer may watch, and the grant they watch them with."""
     slug = request.path_params["site"]
     pool = services(request).pool
-    site_id = await pool.fetchval("SELECT id FROM sites WHERE slug = $1", slug)
+    site_id = await _site_id(pool, slug)
     if site_id is None:
         raise NotFound("no such site")
     grant = PUBLIC
@@ -208,10 +219,10 @@ async def site_stream(request: Request) -> Response:
 
 
 def _link_hours(request: Request) -> int:
-    raw = request.query_params.get("hours", str(LINK_HOURS))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LINK_HOURS:
+    hours = whole_number(request.query_params.get("hours", str(LINK_HOURS)), 3)
+    if hours is None or not 1 <= hours <= MAX_LINK_HOURS:
         raise BadRequest(f"hours must be a whole number from 1 to {MAX_LINK_HOURS}", field="hours")
-    return int(raw)
+    return hours
 
 
 def _link(request: Request, principal: Principal, subject: str, path: str) -> Response:
@@ -241,7 +252,7 @@ async def poll_link(request: Request) -> Response:
 async def site_link(request: Request) -> Response:
     principal = await require_scope(request, "polls:read")
     slug = request.path_params["slug"]
-    site_id = await services(request).pool.fetchval("SELECT id FROM sites WHERE slug = $1", slug)
+    site_id = await _site_id(services(request).pool, slug)
     if site_id is None:
         raise NotFound("no such site")
     principal.check_site(site_id)

@@ -65,7 +65,7 @@ class LiveHub:
         """Admit one stream (or refuse with 503/429) watching these polls."""
         settings: Settings = services(request).settings
         peer = request.client.host if request.client else None
-        ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+        ip = client_ip(request.scope["headers"], peer, settings.trusted_proxies)
         if self.closing:
             raise Unavailable("this server is shutting down", retry_after=2)
         if len(self.listeners) >= self.max_streams:

@@ -36,7 +36,8 @@ def key_token(secret: bytes, key: str, *subjects: str, now: float | None = None)
     Keys of the first format (`<expiry>.<mac>`, no token id) open nothing: they could
     not be revoked short of rotating SECRET_KEY for up to 30 days, which is exactly the
     hole this format closes; an admin mints a new link once (the API answers at once)."""
-    if len(key) > _MAX_KEY:
+    # ASCII first: "²" passes isdigit() but not int(), and compare_digest refuses non-ASCII.
+    if len(key) > _MAX_KEY or not key.isascii():
         return None
     expires, _, rest = key.partition(".")
     token, _, mac = rest.partition(".")

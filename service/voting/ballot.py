@@ -8,6 +8,7 @@ the handler; nothing here knows Starlette or HTTP statuses.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -21,7 +22,6 @@ from service.polls.model import Poll
 from service.voting.identity import (
     Hasher,
     check_widget_token,
-    client_ip,
     in_networks,
     network_of,
     verify_voter,
@@ -29,6 +29,7 @@ from service.voting.identity import (
 from service.voting.keys import VOTER_MARK_TTL
 
 Headers = dict[bytes, bytes]
+log = logging.getLogger("civicpoll.ballot")
 
 
 @dataclass(slots=True)
@@ -77,14 +78,20 @@ def parse_vote_body(raw: bytes, is_form: bool) -> VoteBody:
     )
 
 
-def check_origin(headers: Headers, poll: Poll, own_origin: str) -> None:
-    """Browser votes must come from this service's pages or an allowed origin of the site."""
+def check_origin(headers: Headers, poll: Poll, own_origin: str, scheme: str) -> None:
+    """Browser votes must come from this service's pages or an allowed origin of the site.
+
+    This service's pages are those of PUBLIC_URL and those of the address the request was
+    sent to (`scheme` and the Host header): the same service opened as 127.0.0.1 while
+    PUBLIC_URL says localhost. A browser sets both Origin and Host itself, so a foreign
+    page cannot claim either; every other origin is still the site's allowlist's call."""
     raw = headers.get(b"origin")
     if raw is None or raw == b"null":
         # Browsers always send Origin on cross-site POSTs; without one this is a
         # server-side client (curl, a portal backend), which a site may refuse by
         # requiring widget tokens.
         if headers.get(b"sec-fetch-site") == b"cross-site":
+            _refused_origin(poll, "cross_site_without_origin", None)
             raise Forbidden(
                 "votes are accepted only from the poll's own pages",
                 code="bad_origin",
@@ -94,7 +101,28 @@ def check_origin(headers: Headers, poll: Poll, own_origin: str) -> None:
     origin = raw.decode("latin-1")
     if origin == own_origin or origin in poll.site.allowed_origins:
         return
-    raise Forbidden(f"origin {origin} may not vote on this poll", code="bad_origin", field="Origin")
+    host = headers.get(b"host")
+    if host is not None and origin == f"{scheme}://{host.decode('latin-1')}":
+        return
+    _refused_origin(poll, "origin_not_allowed", origin)
+    raise Forbidden(
+        f"origin {origin[:200]} may not vote on this poll", code="bad_origin", field="Origin"
+    )
+
+
+def _refused_origin(poll: Poll, reason: str, origin: str | None) -> None:
+    # Why a browser's vote was refused, for the editor asking "why can't readers vote?":
+    # the poll, the reason and the origin (a site's address, never a reader's).
+    log.info(
+        "vote refused: %s",
+        reason,
+        extra={
+            "reason": reason,
+            "poll_id": poll.id,
+            "site": poll.site.slug,
+            "origin": origin[:200] if origin is not None else None,
+        },
+    )
 
 
 def checked_choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:
@@ -155,19 +183,15 @@ def idempotency_header(headers: Headers) -> str | None:
 
 def build_ballot(
     headers: Headers,
-    peer: str | None,
+    ip: str,
     settings: Settings,
     hasher: Hasher,
     poll: Poll,
     body: VoteBody,
     voter_id: str,
 ) -> Ballot:
-    """The ballot of a vote on an open poll; `peer` is the socket peer's address and
+    """The ballot of a vote on an open poll; `ip` is the client's address (client_ip) and
     `voter_id` the browser's cookie id (replaced by the signed id on verified polls)."""
-    forwarded = headers.get(b"x-forwarded-for")
-    ip = client_ip(
-        peer, forwarded.decode("latin-1") if forwarded else None, settings.trusted_proxies
-    )
     mode = poll.dedupe_mode
     if mode == "verified":
         voter_id = verify_voter(poll.site.voter_secret, body.voter)

@@ -72,13 +72,14 @@ _V4_MAPPED = bytes(10) + b"\xff\xff"
 
 def parse_address(text: str) -> Address | None:
     text = text.strip()
+    # ValueError: a NUL in the text ("embedded null character").
     try:
         return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text)), text
-    except OSError:
+    except (OSError, ValueError):
         pass
     try:
         packed = socket.inet_pton(socket.AF_INET6, text)
-    except OSError:
+    except (OSError, ValueError):
         return None
     if packed.startswith(_V4_MAPPED):  # ::ffff:a.b.c.d from a dual-stack socket
         v4 = packed[12:]
@@ -108,18 +109,26 @@ def _within(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(v == version and value & mask == net for v, net, mask in _ranges(networks))
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, proxies: tuple[Network, ...]) -> str:
-    """The socket peer, or the right-most untrusted X-Forwarded-For hop behind trusted proxies.
+RawHeaders = list[tuple[bytes, bytes]]  # an ASGI scope's headers, names in lower case
 
-    The right-most hop is the one our own proxy saw; anything left of it was written by
-    the client and may be forged.
-    """
+
+def client_ip(headers: RawHeaders, peer: str | None, proxies: tuple[Network, ...]) -> str:
+    """The client's address, the one rule of every path that counts clients: the socket
+    peer, or behind trusted proxies the right-most untrusted X-Forwarded-For hop.
+
+    Every X-Forwarded-For line counts, joined in order: a proxy may append a line of its
+    own rather than extend the client's, and the right-most hop is the one our own proxy
+    saw; anything left of it was written by the client and may be forged. The header
+    list is read only when the peer is a trusted proxy."""
     peer_address = parse_address(peer or "")
     if peer_address is None:
         return peer or "unknown"
-    if not forwarded_for or not proxies or not _within(peer_address, proxies):
+    if not proxies or not _within(peer_address, proxies):
         return peer_address[2]
-    for hop in reversed(forwarded_for.split(",")):
+    lines = [value for name, value in headers if name == b"x-forwarded-for"]
+    if not lines:
+        return peer_address[2]
+    for hop in reversed(b",".join(lines).decode("latin-1").split(",")):
         address = parse_address(hop)
         if address is None:
             # A garbled hop ends the chain we can trust.
@@ -164,7 +173,12 @@ def verify_voter(site_secret: bytes, signed: str | None, now: float | None = Non
             "this poll needs a voter id signed by the site", field="voter", code="voter_required"
         )
     parts = signed.rsplit(".", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not 1 <= len(parts[0]) <= 128:
+    if (
+        len(parts) != 3
+        or not 1 <= len(parts[0]) <= 128
+        or not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= 12)
+        or not parts[2].isascii()
+    ):
         raise BadRequest(
             "voter must look like <id>.<expiry>.<signature>", field="voter", code="bad_voter"
         )
@@ -200,7 +214,8 @@ def check_widget_token(
 ) -> str:
     """The token's nonce when the token is genuine and fresh; the caller makes it single-use."""
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or len(token) > 100:
+    # ASCII first: "²" passes isdigit() but not int(), and compare_digest refuses non-ASCII.
+    if len(token) > 100 or not token.isascii() or len(parts) != 3 or not parts[0].isdigit():
         raise Forbidden(
             "the form token is malformed; reload the poll", field="token", code="bad_token"
         )

@@ -27,7 +27,13 @@ from service.services import services
 from service.voting.ballot import VoteBody as VoteBody  # re-exported: the OpenAPI schema
 from service.voting.ballot import build_ballot, check_origin, parse_vote_body
 from service.voting.engine import Verdict
-from service.voting.identity import VOTER_COOKIE, new_voter_id, voter_cookie, voter_cookie_header
+from service.voting.identity import (
+    VOTER_COOKIE,
+    client_ip,
+    new_voter_id,
+    voter_cookie,
+    voter_cookie_header,
+)
 from service.voting.results import shape
 from service.widget.view import EMBED_KEYS
 
@@ -68,8 +74,13 @@ async def cast_vote(request: Request) -> Response:
         poll = await find_public_poll(svc.polls, poll_id)
         if poll is None:
             raise NotFound("no such poll")
-        check_origin(headers, poll, svc.own_origin)
-        body = parse_vote_body(await read_body(request), is_form)
+        check_origin(headers, poll, svc.own_origin, request.scope["scheme"])
+        raw = await read_body(request)
+        if is_form and raw[:1] == b"{":
+            # JSON under the form type (what `curl -d` sends): a browser's form encodes
+            # "{", so this is an API client, answered in JSON about its JSON.
+            is_form = False
+        body = parse_vote_body(raw, is_form)
         now = datetime.now(UTC)
         phase = poll.phase(now)
         if phase == "closed":
@@ -77,9 +88,10 @@ async def cast_vote(request: Request) -> Response:
         if phase == "not_open":
             raise Conflict("this poll is not open yet", code="poll_not_open")
         peer = request.scope.get("client")
-        ballot = build_ballot(
-            headers, peer[0] if peer else None, svc.settings, svc.hasher, poll, body, voter_id
+        ip = client_ip(
+            request.scope["headers"], peer[0] if peer else None, svc.settings.trusted_proxies
         )
+        ballot = build_ballot(headers, ip, svc.settings, svc.hasher, poll, body, voter_id)
         verdict = await svc.engine.cast(ballot)
         svc.tally.note(poll.id, verdict.outcome, in_redis=True)
         if verdict.outcome not in ("accepted", "replayed"):

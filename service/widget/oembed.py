@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from markupsafe import escape
 
 from service.core.i18n import gettext
+from service.core.validation import whole_number
 from service.polls.model import Poll
 
 # oEmbed answers are public and the same for everyone: any site may read them.
@@ -26,7 +27,8 @@ def _embed_height(poll: Poll) -> int:
 
 
 def _bounded(size: int, limit: str) -> int:
-    return min(size, int(limit)) if limit.isascii() and limit.isdigit() else size
+    bound = whole_number(limit, 6)
+    return size if bound is None else min(size, bound)
 
 
 def oembed_answer(poll: Poll, public_url: str, maxwidth: str, maxheight: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The embed page's HTML: rendered once for everything that shapes it (EmbedPages, a
 bounded memo owned by the services object), served around a fresh form token, and the
-friendly page for a poll that is not there."""
+friendly pages for a poll that is not there or may not be shown where it is framed."""
 
 from __future__ import annotations
 
@@ -277,9 +277,24 @@ def missing_page(request: Request) -> Response:
     """The friendly 404 for a poll that does not exist or is not public."""
     locale = request.query_params.get("locale", DEFAULT_LOCALE)
     locale = locale if locale in LOCALES else DEFAULT_LOCALE
+    return _notice_page(locale, gettext(locale, "not_found"), None, 404)
+
+
+def refused_frame_page(request: Request, poll: Poll, framer: str) -> Response:
+    """What a site that may not frame the poll shows instead of the browser's broken
+    frame: that it may not, and what its editors can do, in the poll's language."""
+    locale = request.query_params.get("locale", poll.locale)
+    if locale not in LOCALES:
+        locale = poll.locale if poll.locale in LOCALES else DEFAULT_LOCALE
+    hint = gettext(locale, "frame_refused_hint", origin=framer)
+    return _notice_page(locale, gettext(locale, "frame_refused"), hint, 403)
+
+
+def _notice_page(locale: str, notice: str, hint: str | None, status: int) -> Response:
     style = theme_css(DEFAULT_THEME["accent"], DEFAULT_THEME["radius"], DEFAULT_THEME["font"])
     html = _PAGE.render(
-        missing=gettext(locale, "not_found"),
+        missing=notice,
+        hint=hint,
         p="cp0-",
         locale=locale,
         t=CATALOGS[locale],
@@ -293,4 +308,6 @@ def missing_page(request: Request) -> Response:
     )
     # Nothing on this page acts for the reader, so any site may frame it.
     headers = {"Content-Security-Policy": _csp("*", style), "Cache-Control": "no-store"}
-    return Response(html, status_code=404, media_type="text/html; charset=utf-8", headers=headers)
+    return Response(
+        html, status_code=status, media_type="text/html; charset=utf-8", headers=headers
+    )

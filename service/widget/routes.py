@@ -27,8 +27,8 @@ from service.voting.results import shape
 from service.widget import oembed as oembeds
 from service.widget import svg
 from service.widget.outcomes import DONE, outcome_message
-from service.widget.page import form_page, formless_page, missing_page
-from service.widget.view import form_voter, parse_view
+from service.widget.page import form_page, formless_page, missing_page, refused_frame_page
+from service.widget.view import foreign_framer, form_voter, parse_view
 
 
 async def widget_js(request: Request) -> Response:
@@ -43,6 +43,9 @@ async def embed_page(request: Request) -> Response:
     poll = await find_public_poll(found.polls, poll_id)
     if poll is None:
         return missing_page(request)
+    headers = request.scope["headers"]
+    if framer := foreign_framer(headers, poll, found.own_origin, request.scope["scheme"]):
+        return refused_frame_page(request, poll, framer)
     phase = poll.phase(datetime.now(UTC))
     raw_query: bytes = request.scope["query_string"]
     if phase == "open" and (hot := found.pages.hot(poll_id, raw_query, poll)) is not None:

@@ -54,6 +54,35 @@ def allowed_origins(poll: Poll, own_origin: str) -> tuple[str, ...]:
     return (own_origin, *(o for o in poll.site.allowed_origins if _ORIGIN.fullmatch(o)))
 
 
+def foreign_framer(
+    headers: list[tuple[bytes, bytes]], poll: Poll, own_origin: str, scheme: str
+) -> str | None:
+    """The origin of a page framing this request that may not frame the poll, or None.
+
+    Only a browser's word counts: Sec-Fetch-Dest says the page is loading in a frame and
+    the Referer (cut to its origin by the default referrer policy) names who frames it.
+    The common request, framed by an allowed origin, costs one pass over the headers."""
+    dest = referer = None
+    for name, value in headers:
+        if name == b"sec-fetch-dest":
+            dest = value
+        elif name == b"referer":
+            referer = value
+    if dest != b"iframe" or not referer:
+        return None
+    text = referer.decode("latin-1")
+    end = text.find("/", text.find("://") + 3)
+    origin = text if end == -1 else text[:end]
+    if origin == own_origin or origin in poll.site.allowed_origins:
+        return None
+    # The slow path, for pages that will not show the poll anyway: this service framing
+    # itself at another of its addresses ('self' in frame-ancestors), or no origin at all.
+    host = next((v for k, v in headers if k == b"host"), b"").decode("latin-1")
+    if origin == f"{scheme}://{host}" or not _ORIGIN.fullmatch(origin):
+        return None
+    return origin
+
+
 def parse_view(params: Mapping[str, str], poll: Poll, own_origin: str) -> View:
     given: dict[str, str] = {}
     for key in EMBED_KEYS:

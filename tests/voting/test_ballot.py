@@ -17,7 +17,7 @@ from service.voting.ballot import (
     parse_vote_body,
     user_agent_family,
 )
-from service.voting.identity import Hasher, sign_voter, widget_token
+from service.voting.identity import Hasher, client_ip, sign_voter, widget_token
 from service.voting.keys import VOTER_MARK_TTL
 from tests.conftest import SECRET
 from tests.voting.sample import sample_poll
@@ -123,6 +123,52 @@ async def test_origin_checks_on_browser_votes(client, make_poll):
     assert blind.status_code == 403
 
 
+async def test_the_service_opened_at_another_address_may_vote_on_itself(client, make_poll, caplog):
+    """PUBLIC_URL says testserver; the embed page opened at 127.0.0.1:8000 posts from there."""
+    poll = await make_poll()
+    here = {"Origin": "http://127.0.0.1:8000", "Host": "127.0.0.1:8000"}
+    r = await vote(client, poll, headers=here)
+    assert r.status_code == 201, r.text
+    form = await client.post(
+        f"/v1/polls/{poll['id']}/votes",
+        content=f"choice={poll['options'][0]['id']}",
+        headers={**here, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (form.status_code, form.headers["location"].endswith("state=voted")) == (303, True)
+    # Every refusal says why in the log, naming the origin and never the reader's address.
+    caplog.set_level("INFO", logger="civicpoll.ballot")
+    foreign = {"Origin": "http://127.0.0.1:9000", "Host": "127.0.0.1:8000"}
+    r = await vote(client, poll, ip="203.0.113.66", headers=foreign)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "bad_origin")
+    blind = await vote(client, poll, ip="203.0.113.66", headers={"Sec-Fetch-Site": "cross-site"})
+    assert blind.status_code == 403
+    refusals = [rec for rec in caplog.records if rec.name == "civicpoll.ballot"]
+    assert [(rec.reason, rec.origin, rec.poll_id) for rec in refusals] == [
+        ("origin_not_allowed", "http://127.0.0.1:9000", poll["id"]),
+        ("cross_site_without_origin", None, poll["id"]),
+    ]
+    assert all("203.0.113.66" not in str(vars(rec)) for rec in refusals)
+
+
+async def test_json_sent_with_the_form_type_is_answered_in_json(client, make_poll):
+    """curl -d sends JSON as application/x-www-form-urlencoded: read it as the JSON it is."""
+    poll = await make_poll()
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    good = f'{{"choices": ["{poll["options"][0]["id"]}"]}}'
+    r = await client.post(f"/v1/polls/{poll['id']}/votes", content=good, headers=form_type)
+    assert (r.status_code, r.json()["status"]) == (201, "accepted")
+    r = await client.post(
+        f"/v1/polls/{poll['id']}/votes", content='{"choices": []}', headers=form_type
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_choice_count")
+    # Without any Content-Type a JSON body is JSON, too.
+    r = await client.post(f"/v1/polls/{poll['id']}/votes", content='{"choice": 1}')
+    assert (r.status_code, r.json()["error"]["field"]) == (400, "choice")
+    # A real form post still goes back to the poll.
+    r = await client.post(f"/v1/polls/{poll['id']}/votes", content="choice=", headers=form_type)
+    assert r.status_code == 303 and "state=" in r.headers["location"]
+
+
 # ---------------------------------------------------------------- the policy on plain values
 
 
@@ -136,7 +182,8 @@ def test_a_ballot_is_built_from_raw_headers_and_the_peer(settings) -> None:
         b"user-agent": b"Mozilla/5.0 Firefox/130.0",
     }
     body = parse_vote_body(b'{"choices": ["12"]}', is_form=False)
-    ballot = build_ballot(headers, "127.0.0.1", settings, hasher, poll, body, "cookie-voter-1")
+    ip = client_ip(list(headers.items()), "127.0.0.1", settings.trusted_proxies)
+    ballot = build_ballot(headers, ip, settings, hasher, poll, body, "cookie-voter-1")
     ip_hash = hasher(poll.id, "ip", "203.0.113.7")
     assert ballot.choices == ("12",)
     assert ballot.voter_hash == ballot.voter_key == hasher(poll.id, "voter", "cookie-voter-1")
@@ -148,7 +195,8 @@ def test_a_ballot_is_built_from_raw_headers_and_the_peer(settings) -> None:
     assert ballot.idempotency_key == hasher(poll.id, "idem", "retry-1")
     assert (ballot.page_url, ballot.user_agent) == ("https://portal.example.vn/bai", "Firefox")
     # An untrusted peer's X-Forwarded-For is ignored; an allowlisted network is not limited.
-    other = build_ballot(headers, "192.0.2.5", settings, hasher, poll, body, "cookie-voter-1")
+    ip = client_ip(list(headers.items()), "192.0.2.5", settings.trusted_proxies)
+    other = build_ballot(headers, ip, settings, hasher, poll, body, "cookie-voter-1")
     assert other.ip_hash == hasher(poll.id, "ip", "192.0.2.5") and not other.limited
 
 
@@ -170,12 +218,21 @@ def test_choices_origins_and_idempotency_keys_are_checked() -> None:
     with pytest.raises(BadRequest, match="not an option"):
         checked_choices(poll, ["99"])
 
-    check_origin({b"origin": b"https://portal.example.vn"}, poll, "http://testserver")
-    check_origin({b"origin": b"http://testserver"}, poll, "http://testserver")
-    check_origin({}, poll, "http://testserver")  # a server-side client
-    for headers in ({b"origin": b"https://evil.example"}, {b"sec-fetch-site": b"cross-site"}):
+    own = "http://testserver"
+    check_origin({b"origin": b"https://portal.example.vn"}, poll, own, "http")
+    check_origin({b"origin": b"http://testserver"}, poll, own, "http")
+    check_origin({}, poll, own, "http")  # a server-side client
+    # The service's own page, opened at another of its addresses than PUBLIC_URL's.
+    here = {b"origin": b"http://127.0.0.1:8000", b"host": b"127.0.0.1:8000"}
+    check_origin(here, poll, own, "http")
+    for headers, scheme in (
+        ({b"origin": b"https://evil.example"}, "http"),
+        ({b"sec-fetch-site": b"cross-site"}, "http"),
+        ({b"origin": b"http://127.0.0.1:8000", b"host": b"testserver"}, "http"),
+        (here, "https"),  # another scheme is another origin
+    ):
         with pytest.raises(Forbidden):
-            check_origin(headers, poll, "http://testserver")
+            check_origin(headers, poll, own, scheme)
 
     assert idempotency_header({}) is None
     assert idempotency_header({b"idempotency-key": b"k-1"}) == "k-1"

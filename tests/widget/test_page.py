@@ -290,3 +290,40 @@ def test_the_form_slot_splits_the_page() -> None:
     assert dict(page.headers)[b"content-type"] == b"text/html; charset=utf-8"
     csp = dict(page.headers)[b"content-security-policy"].decode()
     assert csp.endswith("frame-ancestors 'self' https://portal.example.vn")
+
+
+async def test_a_site_that_may_not_frame_the_poll_is_told_so(
+    client: httpx.AsyncClient, make_poll: PollMaker
+) -> None:
+    """Instead of the browser's broken frame: what is wrong, and what an editor can do."""
+    poll = await make_poll()
+    path = f"/embed/{poll['id']}"
+    framed = {"Sec-Fetch-Dest": "iframe", "Referer": "https://blog.example.com/"}
+    r = await client.get(path, headers=framed)
+    assert r.status_code == 403
+    assert "Trang này chưa được phép hiển thị cuộc thăm dò." in r.text
+    assert "https://blog.example.com" in r.text and "<form" not in r.text
+    assert r.headers["content-security-policy"].endswith("frame-ancestors *")
+    assert r.headers["cache-control"] == "no-store"
+    en = await client.get(f"{path}?locale=en", headers=framed)
+    assert "This site may not show this poll." in en.text
+    assert "Editors: add https://blog.example.com to the site’s allowed origins." in en.text
+    # A full referrer (no-referrer-when-downgrade) names the same origin.
+    deep = {**framed, "Referer": "https://blog.example.com:8443/2026/bai-viet?x=1"}
+    assert (
+        "https://blog.example.com:8443 to"
+        in (await client.get(f"{path}?locale=en", headers=deep)).text
+    )
+    # Allowed framers, the service itself (at any of its addresses), requests that are not
+    # frames and referrers that are not origins all get the poll as before.
+    for headers in (
+        {"Sec-Fetch-Dest": "iframe", "Referer": "https://portal.example.vn/bai"},
+        {"Sec-Fetch-Dest": "iframe", "Referer": "http://testserver/preview"},
+        {"Sec-Fetch-Dest": "iframe", "Referer": "http://127.0.0.1:8000/", "Host": "127.0.0.1:8000"},
+        {"Sec-Fetch-Dest": "document", "Referer": "https://blog.example.com/"},
+        {"Referer": "https://blog.example.com/"},
+        {"Sec-Fetch-Dest": "iframe"},
+        {"Sec-Fetch-Dest": "iframe", "Referer": "android-app://com.example/"},
+    ):
+        r = await client.get(path, headers=headers)
+        assert r.status_code == 200 and "<form" in r.text, headers
