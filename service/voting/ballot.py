@@ -82,9 +82,10 @@ def check_origin(headers: Headers, poll: Poll, own_origin: str, scheme: str) -> 
     """Browser votes must come from this service's pages or an allowed origin of the site.
 
     This service's pages are those of PUBLIC_URL and those of the address the request was
-    sent to (`scheme` and the Host header): the same service opened as 127.0.0.1 while
-    PUBLIC_URL says localhost. A browser sets both Origin and Host itself, so a foreign
-    page cannot claim either; every other origin is still the site's allowlist's call."""
+    sent to (`scheme` and the Host header) when that address is an IP literal or
+    localhost: the same service opened as 127.0.0.1 while PUBLIC_URL says localhost. A
+    browser sets both Origin and Host itself, so a foreign page cannot claim either; every
+    other origin is still the site's allowlist's call."""
     raw = headers.get(b"origin")
     if raw is None or raw == b"null":
         # Browsers always send Origin on cross-site POSTs; without one this is a
@@ -102,12 +103,25 @@ def check_origin(headers: Headers, poll: Poll, own_origin: str, scheme: str) -> 
     if origin == own_origin or origin in poll.site.allowed_origins:
         return
     host = headers.get(b"host")
-    if host is not None and origin == f"{scheme}://{host.decode('latin-1')}":
+    if host is not None and _own_host(host) and origin == f"{scheme}://{host.decode('latin-1')}":
         return
     _refused_origin(poll, "origin_not_allowed", origin)
     raise Forbidden(
         f"origin {origin[:200]} may not vote on this poll", code="bad_origin", field="Origin"
     )
+
+
+def _own_host(host: bytes) -> bool:
+    """A Host a foreign page cannot bring us to: an IP literal or localhost. A name could
+    be an attacker's, pointed at our address by DNS rebinding (its pages would then send
+    a matching Origin and Host); PUBLIC_URL's own name is covered by own_origin."""
+    name = host.rpartition(b":")[0] if host.count(b":") == 1 else host  # drop a port
+    if name.startswith(b"[") and name.endswith(b"]"):
+        return True  # an IPv6 literal
+    if name in (b"localhost",):
+        return True
+    parts = name.split(b".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts)
 
 
 def _refused_origin(poll: Poll, reason: str, origin: str | None) -> None:

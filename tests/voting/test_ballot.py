@@ -225,11 +225,15 @@ def test_choices_origins_and_idempotency_keys_are_checked() -> None:
     # The service's own page, opened at another of its addresses than PUBLIC_URL's.
     here = {b"origin": b"http://127.0.0.1:8000", b"host": b"127.0.0.1:8000"}
     check_origin(here, poll, own, "http")
+    for literal in (b"localhost:8000", b"[::1]:8000", b"10.0.0.5"):
+        check_origin({b"origin": b"http://" + literal, b"host": literal}, poll, own, "http")
     for headers, scheme in (
         ({b"origin": b"https://evil.example"}, "http"),
         ({b"sec-fetch-site": b"cross-site"}, "http"),
         ({b"origin": b"http://127.0.0.1:8000", b"host": b"testserver"}, "http"),
         (here, "https"),  # another scheme is another origin
+        # A name pointed at our address by DNS rebinding: its own Origin and Host match.
+        ({b"origin": b"http://rebound.example", b"host": b"rebound.example"}, "http"),
     ):
         with pytest.raises(Forbidden):
             check_origin(headers, poll, own, scheme)
