@@ -115,10 +115,10 @@ def _own_host(host: bytes) -> bool:
     """A Host a foreign page cannot bring us to: an IP literal or localhost. A name could
     be an attacker's, pointed at our address by DNS rebinding (its pages would then send
     a matching Origin and Host); PUBLIC_URL's own name is covered by own_origin."""
-    name = host.rpartition(b":")[0] if host.count(b":") == 1 else host  # drop a port
-    if name.startswith(b"[") and name.endswith(b"]"):
-        return True  # an IPv6 literal
-    if name in (b"localhost",):
+    if host.startswith(b"["):
+        return b"]" in host  # an IPv6 literal, with or without a port
+    name = host.partition(b":")[0]  # drop a port
+    if name == b"localhost":
         return True
     parts = name.split(b".")
     return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts)
