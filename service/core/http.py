@@ -22,8 +22,14 @@ def json_response(
     data: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        encode_json(data), status_code=status, media_type="application/json", headers=headers
+        json_body(data), status_code=status, media_type="application/json", headers=headers
     )
+
+
+def json_body(data: Any) -> bytes:
+    """A JSON answer's bytes, ending in a newline as text does: curl's output then ends
+    its line instead of running into the prompt."""
+    return encode_json(data) + b"\n"
 
 
 class PreparedResponse(Response):
@@ -99,7 +105,7 @@ def error_response(exc: errors.ServiceError, status: int | None = None) -> Respo
     if exc.retry_after is not None:
         headers.setdefault("Retry-After", str(exc.retry_after))
     return Response(
-        encode_json(exc.body()),
+        json_body(exc.body()),
         status_code=status_of(exc) if status is None else status,
         media_type="application/json",
         headers=headers,

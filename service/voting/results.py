@@ -8,7 +8,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service.core.http import encode_json
+from service.core.http import json_body
 from service.polls.model import Poll
 from service.voting.keys import counts_key
 
@@ -78,7 +78,7 @@ class CountsCache:
         memo = self._rendered.get(poll.id)
         if memo is not None and memo[0] is counts and memo[1] is poll:
             return memo[2], memo[3]
-        body = encode_json(shape(poll, counts))
+        body = json_body(shape(poll, counts))
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         if len(self._rendered) > 10_000:
             self._rendered.clear()

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from service.core.errors import Conflict, NotFound, RateLimited, ServiceError
-from service.core.http import PreparedResponse, cookie, encode_json, status_of
+from service.core.http import PreparedResponse, cookie, json_body, status_of
 from service.core.validation import read_body
 from service.ops import metrics
 from service.polls.access import find_public_poll
@@ -118,7 +118,7 @@ async def cast_vote(request: Request) -> Response:
     answer = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
     if new_voter:
         answer.append((b"set-cookie", voter_cookie_header(voter_id).encode()))
-    return PreparedResponse(encode_json(payload), answer, 201)
+    return PreparedResponse(json_body(payload), answer, 201)
 
 
 _last_shape: list[Any] = [None, None, None]
