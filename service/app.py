@@ -100,7 +100,7 @@ def create_app(settings: Settings) -> Starlette:
             *([asyncio.create_task(access_log.run(), name="access-log")] if access_log else []),
             asyncio.create_task(tally.run(), name="integrity-tally"),
             asyncio.create_task(
-                maintain(pool, redis, settings.reconcile_seconds), name="count-maintenance"
+                maintain(pool, redis, settings.reconcile_seconds, engine), name="count-maintenance"
             ),
         ]
         parts = urlsplit(settings.public_url)

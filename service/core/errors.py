@@ -53,6 +53,12 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class Unprocessable(ServiceError):
+    """Well-formed, yet not acceptable as sent (an Idempotency-Key reused for another request)."""
+
+    code = "unprocessable"
+
+
 class PayloadTooLarge(ServiceError):
     code = "too_large"
 

@@ -84,6 +84,7 @@ _STATUS: dict[type[errors.ServiceError], int] = {
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
+    errors.Unprocessable: 422,
     errors.RateLimited: 429,
     errors.Internal: 500,
     errors.NotSupported: 501,

@@ -124,6 +124,13 @@ REBUILDS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+DECIDE_REFUSALS = Counter(
+    "civicpoll_decide_refusals_total",
+    "Votes answered 503 without a decision: waited past the queue budget, reached Redis"
+    " after their deadline (Redis stalled), or came while the poll's counts were rebuilt.",
+    ["reason"],
+    registry=REGISTRY,
+)
 STREAMS = Gauge("civicpoll_open_streams", "Open live-result streams.", registry=REGISTRY)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -16,14 +18,20 @@ from service.voting.keys import (
     EPOCH,
     EPOCH_REBUILDING,
     IDEMPOTENCY_TTL,
+    REBUILDING_TTL,
     VOTER_MARK_TTL,
     counts_key,
     idempotency_key,
     ip_mark_key,
     minutes_key,
+    rebuilding_key,
     voter_mark_key,
 )
 from service.voting.results import read_counts
+from service.voting.wire import fingerprint
+
+if TYPE_CHECKING:
+    from service.voting.engine import VoteEngine
 
 log = logging.getLogger("civicpoll.counts")
 
@@ -40,26 +48,39 @@ async def ledger_counts(con: Conn | asyncpg.Pool, poll_id: str) -> dict[str, int
     return {row["option_id"]: row["votes"] for row in rows}
 
 
-async def rebuild_poll(pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str) -> dict[str, int]:
+Settle = Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def rebuild_poll(
+    pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str, settle: Settle = _nothing
+) -> dict[str, int]:
     """Counts, voter marks and recent per-minute buckets of one poll, from the ledger."""
-    counts = await ledger_counts(pool, poll_id)
     mode_row = await pool.fetchrow(
         "SELECT dedupe_mode, dedupe_window_hours FROM polls WHERE id = $1", poll_id
     )
     if mode_row is None:
         return {}
-    window = mode_row["dedupe_window_hours"] * 3600
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(counts_key(poll_id))
-        if counts:
-            pipe.hset(counts_key(poll_id), mapping=counts)  # type: ignore[arg-type]
-        await pipe.execute()
+    # Marks first, while votes still flow: setting them twice is harmless, and the
+    # ledger's whole history is read outside the short pause the counts need.
+    await _restore_marks(pool, redis, poll_id, mode_row["dedupe_window_hours"] * 3600)
+    counts, _ = await replace_counts(pool, redis, poll_id, settle)
+    return counts
+
+
+async def _restore_marks(
+    pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str, window: int
+) -> None:
     async with pool.acquire() as con, con.transaction():
         # Marks: a Redis that lost them must not let anyone vote twice before the ledger
         # would refuse it anyway; restoring them keeps the answer a plain 409.
         cursor = con.cursor(
-            "SELECT voter_key, ip_hash, ip_key IS NOT NULL AS ip_dedupe, idempotency_key,"
-            " extract(epoch FROM cast_at)::bigint AS at FROM votes WHERE poll_id = $1",
+            "SELECT voter_key, voter_hash, option_ids, ip_hash, ip_key IS NOT NULL AS ip_dedupe,"
+            " idempotency_key, extract(epoch FROM cast_at)::bigint AS at"
+            " FROM votes WHERE poll_id = $1",
             poll_id,
         )
         now = int(time.time())
@@ -73,38 +94,78 @@ async def rebuild_poll(pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str) 
                     pipe.set(ip_mark_key(poll_id, row["ip_hash"]), 1, ex=window - age)
                 if row["idempotency_key"] and age < IDEMPOTENCY_TTL:
                     key = idempotency_key(poll_id, row["idempotency_key"])
-                    pipe.set(key, 1, ex=IDEMPOTENCY_TTL - age)
+                    request = fingerprint([str(o) for o in row["option_ids"]], row["voter_hash"])
+                    pipe.set(key, request, ex=IDEMPOTENCY_TTL - age)
                 queued += 1
                 if queued % 1000 == 0:
                     await pipe.execute()
             await pipe.execute()
-    minutes = await pool.fetch(
-        "SELECT (extract(epoch FROM cast_at)::bigint / 60)::text AS minute, count(*) AS n"
-        " FROM votes WHERE poll_id = $1 AND cast_at > now() - interval '6 hours'"
-        " GROUP BY 1",
-        poll_id,
-    )
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(minutes_key(poll_id))
-        if minutes:
-            pipe.hset(minutes_key(poll_id), mapping={r["minute"]: r["n"] for r in minutes})
-        await pipe.execute()
-    return counts
 
 
-async def rebuild_all(pool: asyncpg.Pool, redis: aioredis.Redis, reason: str) -> int:
+async def replace_counts(
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    poll_id: str,
+    settle: Settle = _nothing,
+    *,
+    only_if_drifted: bool = False,
+) -> tuple[dict[str, int], int]:
+    """Set the poll's Redis counts (and per-minute buckets) to the ledger's, exactly:
+    with the poll's rebuild flag up, vote.lua decides nothing for it; once `settle` (the
+    engine's quiesce) returns, every vote Redis counted before the flag is in the ledger
+    or taken back, so ledger and Redis describe the same votes. Returns the ledger's
+    counts and the drift found (Redis total minus ledger total) before replacing.
+    only_if_drifted: leave Redis as it is when it already agrees."""
+    flag = rebuilding_key(poll_id)
+    await redis.set(flag, 1, ex=REBUILDING_TTL)
+    try:
+        async with asyncio.timeout(REBUILDING_TTL / 2):
+            await settle()
+        counts = await ledger_counts(pool, poll_id)
+        live = await read_counts(redis, poll_id)
+        drift = sum(live.values()) - sum(counts.values())
+        if only_if_drifted and {k: n for k, n in live.items() if n} == {
+            k: n for k, n in counts.items() if n
+        }:
+            return counts, 0
+        minutes = await pool.fetch(
+            "SELECT (extract(epoch FROM cast_at)::bigint / 60)::text AS minute, count(*) AS n"
+            " FROM votes WHERE poll_id = $1 AND cast_at > now() - interval '6 hours'"
+            " GROUP BY 1",
+            poll_id,
+        )
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.delete(counts_key(poll_id), minutes_key(poll_id))
+            if counts:
+                pipe.hset(counts_key(poll_id), mapping=counts)  # type: ignore[arg-type]
+            if minutes:
+                pipe.hset(minutes_key(poll_id), mapping={r["minute"]: r["n"] for r in minutes})
+            await pipe.execute()
+        return counts, drift
+    finally:
+        await redis.delete(flag)
+
+
+async def rebuild_all(
+    pool: asyncpg.Pool, redis: aioredis.Redis, reason: str, settle: Settle = _nothing
+) -> int:
     poll_ids = [
         r["id"]
         for r in await pool.fetch("SELECT id FROM polls WHERE status <> 'draft' ORDER BY id")
     ]
+    votes = 0
     for poll_id in poll_ids:
-        await rebuild_poll(pool, redis, poll_id)
+        votes += sum((await rebuild_poll(pool, redis, poll_id, settle)).values())
     metrics.REBUILDS.labels(reason).inc()
-    log.warning("rebuilt counts of %d poll(s) from the ledger (%s)", len(poll_ids), reason)
+    # An empty Redis beside an empty ledger is a first start, not a loss.
+    level = logging.WARNING if votes else logging.INFO
+    log.log(level, "rebuilt counts of %d poll(s) from the ledger (%s)", len(poll_ids), reason)
     return len(poll_ids)
 
 
-async def ensure_epoch(pool: asyncpg.Pool, redis: aioredis.Redis) -> bool:
+async def ensure_epoch(
+    pool: asyncpg.Pool, redis: aioredis.Redis, settle: Settle = _nothing
+) -> bool:
     """Rebuild everything when Redis no longer holds our epoch mark; True if it did."""
     if await redis.exists(EPOCH):
         return False
@@ -112,7 +173,7 @@ async def ensure_epoch(pool: asyncpg.Pool, redis: aioredis.Redis) -> bool:
     if not await redis.set(EPOCH_REBUILDING, 1, nx=True, ex=120):
         return False
     try:
-        await rebuild_all(pool, redis, "redis_empty")
+        await rebuild_all(pool, redis, "redis_empty", settle)
         await redis.set(EPOCH, int(time.time()))
     finally:
         await redis.delete(EPOCH_REBUILDING)
@@ -120,10 +181,14 @@ async def ensure_epoch(pool: asyncpg.Pool, redis: aioredis.Redis) -> bool:
 
 
 async def reconcile(
-    pool: asyncpg.Pool, redis: aioredis.Redis, suspects: dict[str, int]
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    suspects: dict[str, int],
+    settle: Settle = _nothing,
 ) -> dict[str, int]:
-    """Compare open polls' Redis totals with the ledger. A drift seen twice in a row with
-    the same size is not votes in flight: repair it from the ledger."""
+    """Compare open polls' Redis totals with the ledger. Under load the two differ by the
+    votes in flight, so a drift seen twice in a row (of any size) is checked exactly:
+    decide paused for the poll, in-flight votes settled, then compared and repaired."""
     drift: dict[str, int] = {}
     poll_ids = [r["id"] for r in await pool.fetch("SELECT id FROM polls WHERE status = 'open'")]
     for poll_id in poll_ids:
@@ -131,29 +196,41 @@ async def reconcile(
         truth = sum((await ledger_counts(pool, poll_id)).values())
         delta = live - truth
         metrics.COUNT_DRIFT.labels(poll_id).set(delta)
-        if delta:
+        if not delta:
+            continue
+        if poll_id not in suspects:
+            log.info("poll %s: Redis total differs from the ledger by %+d", poll_id, delta)
             drift[poll_id] = delta
-            if suspects.get(poll_id) == delta:
-                log.warning(
-                    "poll %s: Redis total drifts from the ledger by %+d; repairing", poll_id, delta
-                )
-                await rebuild_poll(pool, redis, poll_id)
-                metrics.REBUILDS.labels("drift").inc()
-            else:
-                log.info("poll %s: Redis total differs from the ledger by %+d", poll_id, delta)
+            continue
+        _, exact = await replace_counts(pool, redis, poll_id, settle, only_if_drifted=True)
+        metrics.COUNT_DRIFT.labels(poll_id).set(0)
+        if exact:
+            log.warning(
+                "poll %s: Redis total drifted from the ledger by %+d; repaired", poll_id, exact
+            )
+            metrics.REBUILDS.labels("drift").inc()
     return drift
 
 
-async def maintain(pool: asyncpg.Pool, redis: aioredis.Redis, reconcile_every: float) -> None:
-    """Background task: watch for an emptied Redis every 2 s, reconcile now and then."""
+async def maintain(
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    reconcile_every: float,
+    engine: VoteEngine | None = None,
+) -> None:
+    """Background task: watch for an emptied Redis every 2 s, reconcile now and then, and
+    keep the engine's estimate of Redis's clock fresh."""
     suspects: dict[str, int] = {}
     last_reconcile = time.monotonic()
+    settle = engine.quiesce if engine is not None else _nothing
     while True:
         try:
-            await ensure_epoch(pool, redis)
+            if engine is not None:
+                await engine.sync_clock()
+            await ensure_epoch(pool, redis, settle)
             if reconcile_every and time.monotonic() - last_reconcile >= reconcile_every:
                 last_reconcile = time.monotonic()
-                suspects = await reconcile(pool, redis, suspects)
+                suspects = await reconcile(pool, redis, suspects, settle)
         except (
             aioredis.RedisError,
             OSError,

@@ -33,6 +33,7 @@ from service.voting.wire import (
     DecideHead,
     decide_args,
     decode_decide_reply,
+    fingerprint,
     ledger_batch,
     ledger_record,
     script_keys,
@@ -41,18 +42,32 @@ from service.voting.wire import (
 
 log = logging.getLogger("civicpoll.engine")
 
+# The vote path's Redis budget (README: "503 within about a second"). A vote that waited
+# longer than QUEUE_BUDGET for a decide slot (Redis is slow: every slot is stuck) is
+# answered 503 at once; a decide call gets DECIDE_TIMEOUT in all (the client's read
+# timeout, storage/redis.py, usually ends it first). Redis runs a call only until
+# DECIDE_DEADLINE after it was sent, in Redis's own clock, comfortably before the engine
+# gives up on it: a call that Redis runs later decides nothing, so a voter told 503 is
+# never counted behind their back.
+QUEUE_BUDGET = 0.4
+DECIDE_TIMEOUT = 0.75
+DECIDE_DEADLINE = 0.25
+
 
 @dataclass(slots=True)
 class Verdict:
     outcome: str
     retry_after_ms: int
     counts: dict[str, int]
+    limit: str = ""  # the rate limit a "rate_limited" tripped: "address" or "network"
 
 
 @dataclass(slots=True)
 class _Vote:
     ballot: Ballot
     future: asyncio.Future[Verdict]
+    queued_at: float
+    seq: int = 0  # the decide call that counted it (see VoteEngine.quiesce)
     vote_id: str = ""
     minute: str = ""
     verdict: Verdict | None = None
@@ -155,10 +170,59 @@ class VoteEngine:
             concurrency=ledger_concurrency,
         )
         self._side_tasks: set[asyncio.Task[None]] = set()
+        # Redis's clock minus ours (ms): decide deadlines are spelled in Redis's clock.
+        self._clock_offset_ms = 0.0
+        # Decide calls not yet settled, by sequence number -> open units (the call itself,
+        # then each vote it counted until the ledger settles it). Insertion order is
+        # sequence order, so the first key is the oldest open call.
+        self._seq = 0
+        self._open: dict[int, int] = {}
+        self._closed = asyncio.Event()
+
+    @property
+    def clock_offset_ms(self) -> float:
+        return self._clock_offset_ms
 
     def start(self) -> None:
         self._decider.start()
         self._ledger.start()
+        self._spawn(self._first_clock_sync())
+
+    async def sync_clock(self) -> None:
+        """Measure Redis's clock against ours: the sample with the shortest round trip,
+        taken at its middle (an error of at most half that round trip)."""
+        best: tuple[float, float] | None = None
+        for _ in range(3):
+            before = time.time()
+            seconds, micros = await self._redis.time()
+            after = time.time()
+            offset = seconds * 1000 + micros / 1000 - (before + after) * 500
+            if best is None or after - before < best[0]:
+                best = (after - before, offset)
+        assert best is not None
+        self._clock_offset_ms = best[1]
+
+    async def _first_clock_sync(self) -> None:
+        try:
+            await self.sync_clock()
+        except (aioredis.RedisError, OSError) as exc:
+            log.warning("could not read Redis's clock (the count maintenance retries): %r", exc)
+
+    async def quiesce(self) -> None:
+        """Wait until every decide call sent so far is settled, ledger writes included:
+        with a poll's rebuild flag set, the ledger then holds each vote Redis counted."""
+        mark = self._seq
+        while self._open and next(iter(self._open)) <= mark:
+            self._closed.clear()
+            await self._closed.wait()
+
+    def _release(self, seq: int) -> None:
+        left = self._open[seq] - 1
+        if left:
+            self._open[seq] = left
+        else:
+            del self._open[seq]
+            self._closed.set()
 
     async def stop(self) -> None:
         await self._decider.stop()
@@ -170,20 +234,41 @@ class VoteEngine:
         coroutine frame less for every vote's answer to resume through."""
         if not self._decider.running:
             raise _unavailable("the service is shutting down; please try again")
-        vote = _Vote(ballot, asyncio.get_running_loop().create_future())
+        vote = _Vote(ballot, asyncio.get_running_loop().create_future(), time.monotonic())
         self._decider.put(vote)
         return vote.future
 
     # ------------------------------------------------------------ Redis stage
 
     async def _decide(self, votes: list[_Vote]) -> None:
+        self._seq += 1
+        seq = self._seq
+        self._open[seq] = 1
+        try:
+            await self._decide_call(seq, votes)
+        finally:
+            self._release(seq)
+
+    async def _decide_call(self, seq: int, votes: list[_Vote]) -> None:
+        stale_before = time.monotonic() - QUEUE_BUDGET
+        if votes[0].queued_at < stale_before:  # arrival order: the first is the oldest
+            waited = [v for v in votes if v.queued_at < stale_before]
+            votes = votes[len(waited) :]
+            metrics.DECIDE_REFUSALS.labels("queue_budget").inc(len(waited))
+            for vote in waited:
+                vote.fail(_unavailable("the vote service is busy; please try again"))
+            if not votes:
+                return
         by_poll: dict[str, list[_Vote]] = {}
         for vote in votes:
             by_poll.setdefault(vote.ballot.poll.id, []).append(vote)
+        deadline = int(time.time() * 1000 + self._clock_offset_ms + DECIDE_DEADLINE * 1000)
         calls = [
             self._vote_script(
                 keys=script_keys(poll_id),
-                args=decide_args(poll_id, _decide_head(group[0].ballot), [v.ballot for v in group]),
+                args=decide_args(
+                    poll_id, _decide_head(group[0].ballot), [v.ballot for v in group], deadline
+                ),
             )
             for poll_id, group in by_poll.items()
         ]
@@ -191,8 +276,9 @@ class VoteEngine:
             # One EVALSHA per poll, side by side (not a pipeline: redis-py's pipeline
             # asks SCRIPT EXISTS before every execution, a second round trip). One poll
             # is the rule under load, and needs no gather (a task per call).
-            replies = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
-        except (aioredis.RedisError, OSError) as exc:
+            async with asyncio.timeout(DECIDE_TIMEOUT):
+                replies = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
+        except (aioredis.RedisError, OSError, TimeoutError) as exc:
             metrics.DEPENDENCY_ERRORS.labels("redis").inc()
             log.warning("redis unavailable while deciding %d vote(s): %r", len(votes), exc)
             for vote in votes:
@@ -202,14 +288,18 @@ class VoteEngine:
         now_ms = time.time_ns() // 1_000_000
         for group, reply in zip(by_poll.values(), replies, strict=True):
             minute, verdicts, counts = decode_decide_reply(reply, len(group))
-            for vote, (outcome, retry_ms) in zip(group, verdicts, strict=True):
-                verdict = Verdict(outcome, retry_ms, counts)
-                if verdict.outcome == "accepted":
-                    vote.minute, vote.verdict = minute, verdict
+            for vote, (outcome, retry_ms, limit) in zip(group, verdicts, strict=True):
+                verdict = Verdict(outcome, retry_ms, counts, limit)
+                if outcome == "accepted":
+                    vote.minute, vote.verdict, vote.seq = minute, verdict, seq
                     vote.vote_id = _vote_id(now_ms)
+                    self._open[seq] += 1
                     self._ledger.put(vote)
-                elif verdict.outcome == "replayed":
+                elif outcome == "replayed":
                     self._spawn(self._confirm_replay(vote, verdict))
+                elif outcome in ("expired", "rebuilding"):
+                    metrics.DECIDE_REFUSALS.labels(outcome).inc()
+                    vote.fail(_unavailable("the vote service is busy; please try again"))
                 else:
                     vote.settle(verdict)
 
@@ -221,15 +311,18 @@ class VoteEngine:
     async def _confirm_replay(self, vote: _Vote, verdict: Verdict) -> None:
         """Answer a replay "accepted" only once the first attempt is in the ledger."""
         try:
-            found = await self._pool.fetchval(
-                "SELECT 1 FROM votes WHERE poll_id = $1 AND idempotency_key = $2",
+            found = await self._pool.fetchrow(
+                "SELECT option_ids, voter_hash FROM votes"
+                " WHERE poll_id = $1 AND idempotency_key = $2",
                 vote.ballot.poll.id,
                 vote.ballot.idempotency_key,
                 timeout=5,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
             found = None
-        if found is None:
+        if found is not None and not _same_request(found, vote.ballot):
+            vote.settle(Verdict("idempotency_key_reused", 0, verdict.counts))
+        elif found is None:
             vote.fail(
                 Unavailable(
                     "your earlier attempt is still being recorded; please retry",
@@ -258,6 +351,13 @@ class VoteEngine:
     # ------------------------------------------------------------ ledger stage
 
     async def _write(self, votes: list[_Vote]) -> None:
+        try:
+            await self._write_batch(votes)
+        finally:
+            for vote in votes:
+                self._release(vote.seq)
+
+    async def _write_batch(self, votes: list[_Vote]) -> None:
         records = ledger_batch([ledger_record(v.vote_id, v.ballot) for v in votes])
         try:
             # asyncio.timeout rather than acquire(timeout=): that one wraps the wait in
@@ -267,7 +367,7 @@ class VoteEngine:
             try:
                 status = await con.execute(LEDGER_INSERT, records, timeout=5)
                 refused: list[_Vote] = []
-                replayed: list[_Vote] = []
+                replayed: dict[int, bool] = {}
                 # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
                 # know which (ids are fresh, so a missing id is a refused vote).
                 if int(status.rpartition(" ")[2]) != len(votes):
@@ -294,28 +394,53 @@ class VoteEngine:
         metrics.LEDGER_BATCH.observe(len(votes))
         if refused:
             # Redis had lost these voters' marks (or idempotency keys); the ledger had not.
-            await self._undo(refused, UNDO_DUPLICATE)
+            # A key reused for another request is no vote of this voter's: forget its marks.
+            reused = [v for v in refused if replayed.get(id(v)) is False]
+            if reused:
+                await self._undo(reused, UNDO_FAILED)
+            if len(reused) < len(refused):
+                await self._undo([v for v in refused if v not in reused], UNDO_DUPLICATE)
             for vote in refused:
                 assert vote.verdict is not None
                 for option in vote.ballot.choices:
                     vote.verdict.counts[option] = vote.verdict.counts.get(option, 1) - 1
-                vote.verdict.outcome = "replayed" if vote in replayed else "duplicate"
+                same = replayed.get(id(vote))
+                vote.verdict.outcome = (
+                    "duplicate"
+                    if same is None
+                    else "replayed"
+                    if same
+                    else "idempotency_key_reused"
+                )
         for vote in votes:
             assert vote.verdict is not None
             vote.settle(vote.verdict)
 
     @staticmethod
-    async def _known_idempotency_keys(con: Any, votes: list[_Vote]) -> list[_Vote]:
+    async def _known_idempotency_keys(con: Any, votes: list[_Vote]) -> dict[int, bool]:
+        """Of refused votes, those whose idempotency key the ledger holds (by id(vote)):
+        True when the ledger's row is this very request, False when the key was reused."""
         keyed = [v for v in votes if v.ballot.idempotency_key]
         if not keyed:
-            return []
+            return {}
         found = {
-            row[0]
+            (row["poll_id"], row["idempotency_key"]): row
             for row in await con.fetch(
-                "SELECT idempotency_key FROM votes WHERE poll_id = ANY($1::text[])"
-                " AND idempotency_key = ANY($2::text[])",
+                "SELECT poll_id, idempotency_key, option_ids, voter_hash FROM votes"
+                " WHERE poll_id = ANY($1::text[]) AND idempotency_key = ANY($2::text[])",
                 list({v.ballot.poll.id for v in keyed}),
                 [v.ballot.idempotency_key for v in keyed],
             )
         }
-        return [v for v in keyed if v.ballot.idempotency_key in found]
+        known: dict[int, bool] = {}
+        for vote in keyed:
+            row = found.get((vote.ballot.poll.id, vote.ballot.idempotency_key))
+            if row is not None:
+                known[id(vote)] = _same_request(row, vote.ballot)
+        return known
+
+
+def _same_request(row: Any, ballot: Ballot) -> bool:
+    """Does the ledger's row (option_ids, voter_hash) record this very request?"""
+    stored = fingerprint([str(option) for option in row["option_ids"]], row["voter_hash"])
+    return stored == fingerprint(ballot.choices, ballot.voter_hash)

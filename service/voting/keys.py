@@ -26,10 +26,14 @@ EPOCH_REBUILDING = EPOCH + ":rebuilding"
 COUNTS = "c"  # option id -> votes
 STATS = "s"  # outcome -> attempts
 MINUTES = "m"  # unix minute -> accepted votes
+# Set while the poll's counts are rebuilt from the ledger: vote.lua decides nothing then
+# (the engine answers 503), so no vote lands in counts the rebuild is about to replace.
+REBUILDING = "b"
+REBUILDING_TTL = 60  # outlives any rebuild; a crashed rebuilder cannot block a poll for long
 # One key per member.
 VOTER_MARK = "v:"  # a voter (hashed cookie or signed voter id) has voted
 IP_MARK = "i:"  # an address (hashed) has voted within the poll's window
-IDEMPOTENCY = "k:"  # an Idempotency-Key (hashed) was accepted
+IDEMPOTENCY = "k:"  # an Idempotency-Key (hashed) was accepted (value: wire.fingerprint)
 NONCE_MARK = "t:"  # a widget token's nonce was spent (tokens are single-use)
 IP_RATE = "ri:"  # GCRA theoretical arrival time per address (hashed)
 NETWORK_RATE = "rn:"  # GCRA theoretical arrival time per /24 or /64 (hashed)
@@ -60,6 +64,10 @@ def stats_key(poll_id: str) -> str:
 
 def minutes_key(poll_id: str) -> str:
     return poll_prefix(poll_id) + MINUTES
+
+
+def rebuilding_key(poll_id: str) -> str:
+    return poll_prefix(poll_id) + REBUILDING
 
 
 def voter_mark_key(poll_id: str, voter_hash: str) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from service.core.errors import Conflict, NotFound, RateLimited, ServiceError
+from service.core.errors import Conflict, NotFound, RateLimited, ServiceError, Unprocessable
 from service.core.http import PreparedResponse, cookie, json_body, status_of
 from service.core.validation import read_body
 from service.ops import metrics
@@ -47,16 +47,31 @@ def _refusal(poll: Poll, verdict: Verdict) -> ServiceError:
         return Conflict(
             "this form was already used; reload the poll", code="already_voted", field="token"
         )
+    if verdict.outcome == "idempotency_key_reused":
+        return Unprocessable(
+            "this Idempotency-Key was already used for another request; send a new key",
+            code="idempotency_key_reused",
+            field="Idempotency-Key",
+        )
     seconds = max(1, math.ceil(verdict.retry_after_ms / 1000))
-    burst = poll.site.burst_per_ip
+    # Name the limit that tripped: an address's own limit is not its network's.
+    if verdict.limit == "network":
+        burst, whom = poll.site.burst_per_network, "your network"
+    else:
+        burst, whom = poll.site.burst_per_ip, "your address"
     return RateLimited(
-        "too many votes from your network; please try again later",
+        f"too many votes from {whom}; please try again later",
+        field=verdict.limit or "address",
         headers={
             "Retry-After": str(seconds),
             "RateLimit-Policy": f"{burst};w=60",
             "RateLimit": f"limit={burst}, remaining=0, reset={seconds}",
         },
     )
+
+
+# Outcomes the integrity figures file under another name.
+_TALLIED = {"idempotency_key_reused": "invalid"}
 
 
 async def cast_vote(request: Request) -> Response:
@@ -93,7 +108,7 @@ async def cast_vote(request: Request) -> Response:
         )
         ballot = build_ballot(headers, ip, svc.settings, svc.hasher, poll, body, voter_id)
         verdict = await svc.engine.cast(ballot)
-        svc.tally.note(poll.id, verdict.outcome, in_redis=True)
+        svc.tally.note(poll.id, _TALLIED.get(verdict.outcome, verdict.outcome), in_redis=True)
         if verdict.outcome not in ("accepted", "replayed"):
             raise _refusal(poll, verdict)
     except ServiceError as exc:

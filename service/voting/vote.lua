@@ -1,36 +1,46 @@
--- Decide a batch of votes for ONE poll, atomically: idempotent replay, single-use form
--- token, rate limits (GCRA per client IP and per network), de-duplication, counting.
+-- Decide a batch of votes for ONE poll, atomically: rate limits (GCRA per client IP and
+-- per network), idempotent replay, single-use form token, de-duplication, counting.
 -- Arguments are encoded by service/voting/wire.py (decide_args); key names come from
 -- service/voting/keys.py: this script spells none.
 --
 -- KEYS[1] counts hash  {p:ID}:c  (option id -> votes)
 -- KEYS[2] stats hash   {p:ID}:s  (outcome -> attempts)
 -- KEYS[3] minutes hash {p:ID}:m  (unix minute -> accepted votes)
+-- KEYS[4] rebuild flag {p:ID}:b  (present while the counts are rebuilt from the ledger)
 -- ARGV[1] n votes
--- ARGV[2..5] GCRA ip interval ms, ip tolerance ms, network interval ms, network tolerance ms
--- ARGV[6] voter mark ttl s (0: no voter check); ARGV[7] ip mark ttl s (0: no ip check);
---   ARGV[8] idempotency ttl s; ARGV[9] token nonce ttl s
--- ARGV[10..15] key stems (stem .. member = key): idempotency, token nonce, ip rate,
+-- ARGV[2] deadline, unix ms in Redis's clock: a call run later (Redis stalled, the engine
+--   has answered 503 and given up on it) decides nothing, so a voter told "try again"
+--   is not then refused as having voted
+-- ARGV[3..6] GCRA ip interval ms, ip tolerance ms, network interval ms, network tolerance ms
+-- ARGV[7] voter mark ttl s (0: no voter check); ARGV[8] ip mark ttl s (0: no ip check);
+--   ARGV[9] idempotency ttl s; ARGV[10] token nonce ttl s
+-- ARGV[11..16] key stems (stem .. member = key): idempotency, token nonce, ip rate,
 --   network rate, voter mark, ip mark. Every stem carries the poll's {p:ID} hash tag, as
 --   KEYS do, so each key this script touches lives in the poll's cluster slot. Only the
---   three hashes are declared as KEYS: declaring the per-member keys as well would cost
+--   poll's own keys are declared as KEYS: declaring the per-member keys as well would cost
 --   up to six more KEYS per vote, on every call.
--- ARGV[15 + i], one per vote: "choices voter ip net idem nonce limited" (space separated;
+-- ARGV[16 + i], one per vote: "choices voter ip net idem nonce limited" (space separated;
 --   choices a comma list of option ids; '-' for an absent idem/nonce; limited 1 or 0)
 -- Returns {minute, outcome_1, retry_ms_1, ..., outcome_n, retry_ms_n, counts (HGETALL)...}
---   outcome: 1 accepted, 2 duplicate, 3 rate limited, 4 idempotent replay, 5 token reused
+--   outcome: 1 accepted, 2 duplicate, 3 rate limited (address), 4 idempotent replay,
+--   5 token reused, 6 rate limited (network), 7 idempotency key reused for another request
+--   or {-1} past the deadline, {-2} while the counts are rebuilt: nothing decided
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now_ms > tonumber(ARGV[2]) then return {-1} end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {-2} end
 local minute = tostring(math.floor(tonumber(t[1]) / 60))
 local n = tonumber(ARGV[1])
-local ip_int, ip_tol = tonumber(ARGV[2]), tonumber(ARGV[3])
-local net_int, net_tol = tonumber(ARGV[4]), tonumber(ARGV[5])
-local voter_ttl, ip_ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
-local idem_ttl, token_ttl = tonumber(ARGV[8]), tonumber(ARGV[9])
+local ip_int, ip_tol = tonumber(ARGV[3]), tonumber(ARGV[4])
+local net_int, net_tol = tonumber(ARGV[5]), tonumber(ARGV[6])
+local voter_ttl, ip_ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
+local idem_ttl, token_ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
 local idem_stem, nonce_stem, ip_rate_stem, net_rate_stem, voter_stem, ip_stem =
-  ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15]
-local names = {'accepted', 'duplicate', 'rate_limited', 'replayed', 'token_reused'}
-local tally = {0, 0, 0, 0, 0}
+  ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]
+local names = {
+  'accepted', 'duplicate', 'rate_limited', 'replayed', 'token_reused', 'rate_limited', 'invalid'
+}
+local tally = {0, 0, 0, 0, 0, 0, 0}
 local out = {minute}
 
 -- GCRA: returns (0, new theoretical arrival time) when allowed, else (retry ms, 0).
@@ -47,25 +57,40 @@ local added = {}
 
 for i = 1, n do
   local choices, voter, ip, net, idem, nonce, limited =
-    string.match(ARGV[15 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+    string.match(ARGV[16 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
   local outcome, retry = 1, 0
+  -- The request an idempotency mark answers (wire.fingerprint spells the same).
+  local request = choices .. ' ' .. voter
 
-  if idem ~= '-' and redis.call('EXISTS', idem_stem .. idem) == 1 then
-    outcome = 4
-  elseif nonce ~= '-' and redis.call('EXISTS', nonce_stem .. nonce) == 1 then
-    outcome = 5
-  elseif limited == '1' then
+  -- Every attempt spends rate budget, replays and duplicates included: a replayed key
+  -- must not be a way around the limits.
+  if limited == '1' then
     local ip_rate, net_rate = ip_rate_stem .. ip, net_rate_stem .. net
     local ip_tat, net_tat = 0, 0
     retry, ip_tat = gcra(ip_rate, ip_int, ip_tol)
-    if retry == 0 then retry, net_tat = gcra(net_rate, net_int, net_tol) end
     if retry > 0 then
       outcome = 3
     else
-      -- Every attempt that passes the limiter spends budget, duplicates included.
+      retry, net_tat = gcra(net_rate, net_int, net_tol)
+      if retry > 0 then outcome = 6 end
+    end
+    if outcome == 1 then
       redis.call('SET', ip_rate, ip_tat, 'PX', ip_tat - now_ms + 1000)
       redis.call('SET', net_rate, net_tat, 'PX', net_tat - now_ms + 1000)
     end
+  end
+
+  if outcome == 1 and idem ~= '-' then
+    local seen = redis.call('GET', idem_stem .. idem)
+    -- '1': a mark written before marks held their request; taken as the same request.
+    if seen == request or seen == '1' then
+      outcome = 4
+    elseif seen then
+      outcome = 7
+    end
+  end
+  if outcome == 1 and nonce ~= '-' and redis.call('EXISTS', nonce_stem .. nonce) == 1 then
+    outcome = 5
   end
 
   -- De-duplication marks are checked and set in one step (SET NX); a second mark that
@@ -83,7 +108,7 @@ for i = 1, n do
   end
 
   if outcome == 1 then
-    if idem ~= '-' then redis.call('SET', idem_stem .. idem, '1', 'EX', idem_ttl) end
+    if idem ~= '-' then redis.call('SET', idem_stem .. idem, request, 'EX', idem_ttl) end
     if nonce ~= '-' then redis.call('SET', nonce_stem .. nonce, '1', 'EX', token_ttl) end
     for option in string.gmatch(choices, '[^,]+') do
       added[option] = (added[option] or 0) + 1
@@ -97,7 +122,7 @@ end
 for option, votes in pairs(added) do
   redis.call('HINCRBY', KEYS[1], option, votes)
 end
-for j = 1, 5 do
+for j = 1, 7 do
   if tally[j] > 0 then redis.call('HINCRBY', KEYS[2], names[j], tally[j]) end
 end
 if tally[1] > 0 then redis.call('HINCRBY', KEYS[3], minute, tally[1]) end

@@ -17,8 +17,22 @@ from service.voting.ballot import Ballot
 
 # ---------------------------------------------------------------- both scripts
 
-# Outcome codes vote.lua answers with (index = code).
-OUTCOMES = ("", "accepted", "duplicate", "rate_limited", "replayed", "token_reused")
+# Outcome codes vote.lua answers with (index = code), and the limit a refusal tripped.
+OUTCOMES = (
+    "",
+    "accepted",
+    "duplicate",
+    "rate_limited",  # the address's limit
+    "replayed",
+    "token_reused",
+    "rate_limited",  # the network's limit
+    "idempotency_key_reused",  # the key came with another request
+)
+LIMITS = ("", "", "", "address", "", "", "network", "")
+# Whole-call answers (the reply's first element): nothing was decided, nothing changed.
+EXPIRED = -1  # Redis ran the call after its deadline: the engine had given up on it
+REBUILDING = -2  # the poll's counts are being rebuilt from the ledger
+_CALL_REFUSALS = {EXPIRED: "expired", REBUILDING: "rebuilding"}
 # The per-member key kinds each script touches, in the order their stems travel in ARGV.
 DECIDE_KINDS = (
     keys.IDEMPOTENCY,
@@ -33,8 +47,20 @@ ABSENT = "-"  # an entry's absent idempotency key or token nonce
 
 
 def script_keys(poll_id: str) -> list[str]:
-    """KEYS of both scripts: the poll's counts, stats and minutes hashes."""
-    return [keys.counts_key(poll_id), keys.stats_key(poll_id), keys.minutes_key(poll_id)]
+    """KEYS of both scripts: the poll's counts, stats and minutes hashes, and its rebuild
+    flag (which only vote.lua reads)."""
+    return [
+        keys.counts_key(poll_id),
+        keys.stats_key(poll_id),
+        keys.minutes_key(poll_id),
+        keys.rebuilding_key(poll_id),
+    ]
+
+
+def fingerprint(choices: Sequence[str], voter_hash: str) -> str:
+    """What an idempotency mark holds: the request it answered (vote.lua builds the same
+    string from a decide entry), so a key reused for another request is told apart."""
+    return f"{','.join(choices)} {voter_hash}"
 
 
 def _text(value: Any) -> str:
@@ -77,15 +103,24 @@ class DecideCall(NamedTuple):
     head: DecideHead
     stems: dict[str, str]  # key kind -> stem
     entries: list[DecideEntry]
+    deadline_ms: int
 
 
-_DECIDE_ENTRIES = 1 + len(DecideHead._fields) + len(DECIDE_KINDS)  # ARGV before the first vote
+_DECIDE_ENTRIES = 2 + len(DecideHead._fields) + len(DECIDE_KINDS)  # ARGV before the first vote
 
 
-def decide_args(poll_id: str, head: DecideHead, ballots: Sequence[Ballot]) -> list[int | str]:
-    """ARGV of vote.lua: n, the head, the key stems, then one entry per ballot
+def decide_args(
+    poll_id: str, head: DecideHead, ballots: Sequence[Ballot], deadline_ms: int
+) -> list[int | str]:
+    """ARGV of vote.lua: n, the deadline (unix ms, Redis's clock: past it the call decides
+    nothing), the head, the key stems, then one entry per ballot
     ("choices voter ip net idem nonce limited", choices comma-separated)."""
-    args: list[int | str] = [len(ballots), *head, *keys.stems(poll_id, DECIDE_KINDS)]
+    args: list[int | str] = [
+        len(ballots),
+        deadline_ms,
+        *head,
+        *keys.stems(poll_id, DECIDE_KINDS),
+    ]
     for b in ballots:
         args.append(
             f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash} {b.network_hash}"
@@ -96,8 +131,8 @@ def decide_args(poll_id: str, head: DecideHead, ballots: Sequence[Ballot]) -> li
 
 def decode_decide_args(args: Sequence[Any]) -> DecideCall:
     n = int(args[0])
-    head = DecideHead(*(int(a) for a in args[1 : 1 + len(DecideHead._fields)]))
-    stems = dict(zip(DECIDE_KINDS, map(_text, args[1 + len(head) : _DECIDE_ENTRIES]), strict=True))
+    head = DecideHead(*(int(a) for a in args[2 : 2 + len(DecideHead._fields)]))
+    stems = dict(zip(DECIDE_KINDS, map(_text, args[2 + len(head) : _DECIDE_ENTRIES]), strict=True))
     entries = []
     for raw in args[_DECIDE_ENTRIES : _DECIDE_ENTRIES + n]:
         choices, voter, ip, net, idem, nonce, limited = _text(raw).split(" ")
@@ -113,21 +148,29 @@ def decode_decide_args(args: Sequence[Any]) -> DecideCall:
             )
         )
     assert len(entries) == n == len(args) - _DECIDE_ENTRIES, "entry count"
-    return DecideCall(head, stems, entries)
+    return DecideCall(head, stems, entries, int(args[1]))
 
 
 class DecideReply(NamedTuple):
     minute: str  # the unix minute the accepted votes were counted in
-    verdicts: list[tuple[str, int]]  # (outcome, retry ms) per vote, in the call's order
+    # (outcome, retry ms, limit tripped or '') per vote, in the call's order
+    verdicts: list[tuple[str, int, str]]
     counts: dict[str, int]  # the poll's counts after the call
 
 
 def decode_decide_reply(reply: list[Any], n: int) -> DecideReply:
-    """vote.lua's reply: {minute, outcome_1, retry_ms_1, ..., counts as HGETALL}."""
+    """vote.lua's reply: {minute, outcome_1, retry_ms_1, ..., counts as HGETALL}, or
+    {EXPIRED} / {REBUILDING} for a call that decided nothing."""
+    head = reply[0]
+    if isinstance(head, int):
+        return DecideReply("", [(_CALL_REFUSALS[head], 0, "")] * n, {})
     tail = reply[1 + 2 * n :]
     return DecideReply(
-        reply[0].decode(),
-        [(OUTCOMES[reply[1 + 2 * i]], reply[2 + 2 * i]) for i in range(n)],
+        head.decode(),
+        [
+            (OUTCOMES[code], reply[2 + 2 * i], LIMITS[code])
+            for i, code in enumerate(reply[1 : 1 + 2 * n : 2])
+        ],
         {tail[j].decode(): int(tail[j + 1]) for j in range(0, len(tail), 2)},
     )
 

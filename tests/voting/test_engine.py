@@ -7,6 +7,8 @@ import asyncio
 import time
 
 from service.voting.identity import Hasher
+from service.voting.keys import idempotency_key
+from service.voting.results import read_counts
 from tests.conftest import PollMaker
 from tests.voting.voter import ledger_total, vote
 
@@ -142,13 +144,91 @@ async def test_idempotent_retry_counts_once_and_answers_the_same(client, make_po
     poll = await make_poll()
     key = {"Idempotency-Key": "retry-7f3a"}
     first = await vote(client, poll, cookie="voter-aaaa", headers=key)
-    again = await vote(client, poll, cookie="voter-bbbb", headers=key)
+    again = await vote(client, poll, cookie="voter-aaaa", headers=key)
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json()["replayed"] is True
     assert first.json()["replayed"] is False
     assert await ledger_total(state, poll["id"]) == 1
     results = (await client.get(f"/v1/polls/{poll['id']}/results")).json()
     assert results["total"] == 1
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_refused(client, make_poll, state):
+    """Stripe's rule: a key names one request. Sent again with other choices, or by
+    another voter, it is a client's bug, not a retry: 422, nothing echoed or counted."""
+    poll = await make_poll()
+    first_option, second_option = (o["id"] for o in poll["options"][:2])
+    key = {"Idempotency-Key": "reused-91c2"}
+    assert (
+        await vote(client, poll, first_option, cookie="voter-one", headers=key)
+    ).status_code == 201
+    for other in (
+        await vote(client, poll, second_option, cookie="voter-one", headers=key),
+        await vote(client, poll, first_option, cookie="voter-two", headers=key),
+    ):
+        assert other.status_code == 422, other.text
+        assert other.json()["error"]["code"] == "idempotency_key_reused"
+        assert other.json()["error"]["field"] == "Idempotency-Key"
+    # The true retry still gets its first answer, and the second voter may still vote.
+    again = await vote(client, poll, first_option, cookie="voter-one", headers=key)
+    assert again.status_code == 201 and again.json()["replayed"] is True
+    assert (await vote(client, poll, second_option, cookie="voter-two")).status_code == 201
+    assert await ledger_total(state, poll["id"]) == 2
+
+
+async def test_a_reused_key_is_refused_by_the_ledger_when_redis_forgot_it(client, make_poll, state):
+    poll = await make_poll()
+    key = {"Idempotency-Key": "forgotten-5e1d"}
+    assert (await vote(client, poll, cookie="voter-three", headers=key)).status_code == 201
+    marks = [k async for k in state.redis.scan_iter(match=idempotency_key(poll["id"], "*"))]
+    await state.redis.delete(*marks)
+    other = await vote(client, poll, cookie="voter-four", headers=key)
+    assert other.status_code == 422, other.text
+    # Its voter was not marked as having voted: a fresh request of theirs counts.
+    assert (await vote(client, poll, cookie="voter-four")).status_code == 201
+    assert await ledger_total(state, poll["id"]) == 2
+    live = await read_counts(state.redis, poll["id"])
+    assert sum(live.values()) == 2
+
+
+async def test_replays_count_against_the_rate_limit(admin, make_poll: PollMaker):
+    r = await admin.patch(
+        "/v1/admin/sites/hoan-kiem", json={"rate_per_ip_per_minute": 1, "burst_per_ip": 2}
+    )
+    assert r.status_code == 200, r.text
+    poll = await make_poll()
+    key = {"Idempotency-Key": "replay-flood-1"}
+    codes = [
+        (
+            await vote(admin, poll, cookie="flooder-0001", ip="198.51.100.77", headers=key)
+        ).status_code
+        for _ in range(4)
+    ]
+    assert codes == [201, 201, 429, 429]
+
+
+async def test_the_429_names_the_limit_that_tripped(admin, make_poll: PollMaker):
+    r = await admin.patch(
+        "/v1/admin/sites/hoan-kiem",
+        json={
+            "rate_per_ip_per_minute": 1,
+            "burst_per_ip": 1,
+            "rate_per_network_per_minute": 1,
+            "burst_per_network": 2,
+        },
+    )
+    assert r.status_code == 200, r.text
+    poll = await make_poll()
+    assert (await vote(admin, poll, ip="192.0.2.40")).status_code == 201
+    by_address = await vote(admin, poll, ip="192.0.2.40")
+    assert by_address.status_code == 429
+    assert "your address" in by_address.json()["error"]["message"]
+    assert by_address.json()["error"]["field"] == "address"
+    assert (await vote(admin, poll, ip="192.0.2.41")).status_code == 201
+    by_network = await vote(admin, poll, ip="192.0.2.42")
+    assert by_network.status_code == 429
+    assert "your network" in by_network.json()["error"]["message"]
+    assert by_network.json()["error"]["field"] == "network"
 
 
 async def test_ip_mode_window_and_nothing_raw_is_stored(client, make_poll, state, settings):

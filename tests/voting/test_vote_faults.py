@@ -9,6 +9,8 @@ configured timeouts."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
 from service.core.settings import Settings
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.ops import metrics
 from service.voting import engine
 from service.voting.counts import ledger_counts
 from service.voting.identity import Hasher
@@ -69,6 +73,10 @@ async def open_poll(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     return dict(r.json())
 
+
+# How long a stall lasts: longer than the vote path's whole Redis budget (about a second,
+# see voting/engine.py and storage/redis.py), shorter than the waits it replaced (2-4.7 s).
+STALL = 1.5
 
 # Generous: a condition that holds is seen within milliseconds; this only bounds a failure.
 PATIENCE = 60.0
@@ -264,3 +272,142 @@ async def test_a_batch_failing_on_a_bug_answers_503_instead_of_hanging(
     assert answer.json()["error"]["code"] == "unavailable"
     monkeypatch.undo()
     assert (await vote(client, poll)).status_code == 201
+
+
+def _evalsha_calls(info: dict[str, Any]) -> int:
+    return int(info.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_a_redis_stall_answers_503_fast_and_locks_no_voter_out(
+    settings, make_token, state, scratch_dir: Path
+):
+    """Redis frozen (SIGSTOP) while voters vote: each hears 503 while Redis is still
+    frozen (votes and a results read alike), and the decide calls Redis runs once it
+    resumes, after the engine gave up on them, change nothing: every voter who heard
+    503 votes again, same Idempotency-Key, and is accepted; counts equal the ledger."""
+    redis = EmbeddedRedis(scratch_dir / "redis-stall", free_port(), appendonly=False)
+    redis.start()
+    try:
+        async with running_app(settings.with_changes(redis_url=redis.url)) as (client, st):
+            poll = await open_poll(client, await make_token())
+            assert (await vote(client, poll)).status_code == 201
+            probe = aioredis.from_url(redis.url)
+            sent_before = _evalsha_calls(await probe.info("commandstats"))
+            failed_before = metrics.DEPENDENCY_ERRORS.labels("redis")._value.get()
+            voters = [f"stalled-voter-{i:03d}" for i in range(12)]
+
+            async def cast(name: str) -> httpx.Response:
+                return await vote(client, poll, cookie=name, headers={"Idempotency-Key": name})
+
+            async def results() -> httpx.Response:
+                return await client.get(f"/v1/polls/{poll['id']}/results")
+
+            pid = redis.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                st.counts._entries.clear()  # the results read must ask Redis
+                answers = [asyncio.create_task(cast(name)) for name in voters]
+                read = asyncio.create_task(results())
+                # The stall outlasts the vote path's budget (~1 s): every answer must
+                # have come before Redis resumes.
+                await asyncio.sleep(STALL)
+                answered_while_frozen = [a.done() for a in answers] + [read.done()]
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert all(answered_while_frozen), answered_while_frozen
+            codes = [(await a).status_code for a in answers]
+            assert codes == [503] * len(voters), codes
+            assert (await read).status_code == 503
+
+            # Each decide call the engine gave up on reached Redis's socket; wait until
+            # Redis has run them all (late, after their deadline), then retry.
+            sent = int(metrics.DEPENDENCY_ERRORS.labels("redis")._value.get() - failed_before)
+
+            async def backlog_run() -> bool:
+                return _evalsha_calls(await probe.info("commandstats")) >= sent_before + sent
+
+            await until(backlog_run)
+            retried = [await cast(name) for name in voters]
+            assert [r.status_code for r in retried] == [201] * len(voters), [
+                r.text for r in retried
+            ]
+            truth = await ledger_counts(st.pool, poll["id"])
+            assert sum(truth.values()) == 1 + len(voters)
+            live = await read_counts(st.redis, poll["id"])
+            assert {k: n for k, n in live.items() if n} == {k: n for k, n in truth.items() if n}
+            await probe.aclose()
+    finally:
+        redis.stop()
+
+
+async def test_decide_deadlines_are_spelled_in_redis_clock(client, make_poll, state):
+    """The engine's estimate of Redis's clock is what a deadline is measured in: wrong
+    by 10 s (Redis "behind"), every call arrives expired and is answered 503; measured
+    again (the count maintenance does it every 2 s), votes are accepted."""
+    poll = await make_poll()
+    engine_ = state.engine
+    engine_._clock_offset_ms = -10_000.0
+    try:
+        late = await vote(client, poll)
+        assert late.status_code == 503, late.text
+    finally:
+        await engine_.sync_clock()
+    assert abs(engine_.clock_offset_ms) < 1_000  # one machine, one clock
+    assert (await vote(client, poll)).status_code == 201
+
+
+async def test_counts_are_exact_after_redis_comes_back_empty_under_load(
+    settings, make_token, state, scratch_dir: Path
+):
+    """40 clients vote steadily; Redis is killed and restarted empty while they do. The
+    rebuild from the ledger pauses deciding for the poll and waits for the votes in
+    flight, so once the load stops the counts equal the ledger with no reconciler."""
+    redis = EmbeddedRedis(scratch_dir / "redis-load", free_port(), appendonly=False)
+    redis.start()
+    try:
+        async with running_app(settings.with_changes(redis_url=redis.url)) as (client, st):
+            poll = await open_poll(client, await make_token())
+            accepted = 0
+            stop = asyncio.Event()
+            rebuilds_before = metrics.REBUILDS.labels("redis_empty")._value.get()
+
+            async def client_loop(n: int) -> None:
+                nonlocal accepted
+                i = 0
+                while not stop.is_set():
+                    name = f"load-{n:02d}-{i:05d}"
+                    i += 1
+                    while not stop.is_set():
+                        r = await vote(client, poll, cookie=name, ip=f"198.18.{n}.{i % 250}")
+                        if r.status_code == 201:
+                            accepted += 1
+                            break
+                        assert r.status_code == 503, r.text
+                        await asyncio.sleep(0.01)  # pacing a retry, not synchronization
+
+            load = [asyncio.create_task(client_loop(n)) for n in range(40)]
+            await until(lambda: accepted >= 300)
+            redis.kill()
+            redis.restart()  # empty: no persistence
+            await until(
+                lambda: metrics.REBUILDS.labels("redis_empty")._value.get() > rebuilds_before
+            )
+            mark = accepted
+            await until(lambda: accepted >= mark + 300)
+            stop.set()
+            await asyncio.gather(*load)
+
+            rows = await st.pool.fetchval(
+                "SELECT count(*) FROM votes WHERE poll_id = $1", poll["id"]
+            )
+            assert rows >= accepted
+            assert sum((await read_counts(st.redis, poll["id"])).values()) == rows
+
+            async def public_total() -> bool:
+                r = await client.get(f"/v1/polls/{poll['id']}/results")
+                return r.status_code == 200 and r.json()["total"] == rows
+
+            await until(public_total)
+    finally:
+        redis.stop()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from importlib import resources
 from typing import Any
 
@@ -10,7 +11,9 @@ from service.voting import keys
 from service.voting.ballot import Ballot
 from service.voting.wire import (
     DECIDE_KINDS,
+    EXPIRED,
     LEDGER_ROWS,
+    REBUILDING,
     UNDO_DUPLICATE,
     UNDO_FAILED,
     UNDO_KINDS,
@@ -24,6 +27,7 @@ from service.voting.wire import (
     decode_decide_reply,
     decode_ledger_batch,
     decode_undo_args,
+    fingerprint,
     ledger_batch,
     ledger_record,
     script_keys,
@@ -61,8 +65,9 @@ def assert_stems(poll_id: str, stems: dict[str, str], kinds: tuple[str, ...]) ->
 
 def test_decide_args_round_trip() -> None:
     ballots = mixed_ballots()
-    call = decode_decide_args(decide_args("wire7test", HEAD, ballots))
+    call = decode_decide_args(decide_args("wire7test", HEAD, ballots, 1_700_000_000_123))
     assert call.head == HEAD
+    assert call.deadline_ms == 1_700_000_000_123
     assert_stems("wire7test", call.stems, DECIDE_KINDS)
     assert call.entries == [
         DecideEntry(
@@ -79,12 +84,21 @@ def test_decide_args_round_trip() -> None:
 
 
 def test_decide_reply_decodes() -> None:
-    reply: list[Any] = [b"29000000", 1, 0, 3, 1500, 4, 0, b"11", b"4", b"13", b"1"]
-    assert decode_decide_reply(reply, 3) == DecideReply(
+    reply: list[Any] = [b"29000000", 1, 0, 3, 1500, 4, 0, 6, 900, 7, 0, b"11", b"4", b"13", b"1"]
+    assert decode_decide_reply(reply, 5) == DecideReply(
         "29000000",
-        [("accepted", 0), ("rate_limited", 1500), ("replayed", 0)],
+        [
+            ("accepted", 0, ""),
+            ("rate_limited", 1500, "address"),
+            ("replayed", 0, ""),
+            ("rate_limited", 900, "network"),
+            ("idempotency_key_reused", 0, ""),
+        ],
         {"11": 4, "13": 1},
     )
+    # A call Redis ran past its deadline, or during a rebuild, decided nothing.
+    assert decode_decide_reply([-1], 2) == DecideReply("", [("expired", 0, "")] * 2, {})
+    assert decode_decide_reply([-2], 1) == DecideReply("", [("rebuilding", 0, "")], {})
 
 
 def test_undo_args_round_trip() -> None:
@@ -156,15 +170,20 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
     ballots = [
         first,
         sample_ballot(poll, 1, voter_hash=first.voter_hash),  # same voter: duplicate
-        sample_ballot(poll, 2, idempotency_key="i1"),  # the first's retry: replayed
+        # The first's retry (same voter, same choices): replayed.
+        sample_ballot(
+            poll, 2, idempotency_key="i1", voter_hash=first.voter_hash, choices=first.choices
+        ),
         sample_ballot(poll, 3, choices=("12", "13"), token_nonce="n1"),
         sample_ballot(poll, 4, token_nonce="n1"),  # the same form again: token reused
         sample_ballot(poll, 5, ip_hash=first.ip_hash),  # the first's address again: limited
         sample_ballot(poll, 6, ip_hash=first.ip_hash, limited=False),  # allowlisted
+        sample_ballot(poll, 9, idempotency_key="i1"),  # the first's key, another voter's
     ]
-    reply = await vote(keys=script_keys(poll.id), args=decide_args(poll.id, head, ballots))
+    later = int(time.time() * 1000) + 60_000  # a deadline the call meets
+    reply = await vote(keys=script_keys(poll.id), args=decide_args(poll.id, head, ballots, later))
     minute, verdicts, counts = decode_decide_reply(reply, len(ballots))
-    assert [outcome for outcome, _ in verdicts] == [
+    assert [outcome for outcome, _, _ in verdicts] == [
         "accepted",
         "duplicate",
         "replayed",
@@ -172,23 +191,36 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
         "token_reused",
         "rate_limited",
         "accepted",
+        "idempotency_key_reused",
     ]
-    assert 0 < verdicts[5][1] <= 60_000  # retry ms
-    assert [retry for i, (_, retry) in enumerate(verdicts) if i != 5] == [0] * 6
+    assert 0 < verdicts[5][1] <= 60_000 and verdicts[5][2] == "address"  # retry ms, limit
+    assert [retry for i, (_, retry, _) in enumerate(verdicts) if i != 5] == [0] * 7
     assert counts == {"11": 2, "12": 1, "13": 1}
     assert minute.isdigit()
 
     # A second call on a poll that also marks addresses: a refused vote leaves no mark.
     both = HEAD._replace(ip_mark_ttl=3600)
     second = [sample_ballot(poll, 7, ip_hash="77ip"), sample_ballot(poll, 8, ip_hash="77ip")]
-    reply = await vote(keys=script_keys(poll.id), args=decide_args(poll.id, both, second))
-    assert [v for v, _ in decode_decide_reply(reply, 2).verdicts] == ["accepted", "duplicate"]
+    reply = await vote(keys=script_keys(poll.id), args=decide_args(poll.id, both, second, later))
+    assert [v for v, _, _ in decode_decide_reply(reply, 2).verdicts] == ["accepted", "duplicate"]
+    # A call Redis runs past its deadline, or while the poll is rebuilt, changes nothing.
+    gone = [sample_ballot(poll, 10)]
+    past = int(time.time() * 1000) - 1
+    assert await vote(keys=script_keys(poll.id), args=decide_args(poll.id, both, gone, past)) == [
+        EXPIRED
+    ]
+    await redis.set(keys.rebuilding_key(poll.id), 1)
+    assert await vote(keys=script_keys(poll.id), args=decide_args(poll.id, both, gone, later)) == [
+        REBUILDING
+    ]
+    await redis.delete(keys.rebuilding_key(poll.id))
 
     accepted = [ballots[0], ballots[3], ballots[6], second[0]]
-    # Replays and reused tokens are refused before the limiter; allowlisted votes skip it.
-    passed = [ballots[0], ballots[1], ballots[3], ballots[5], *second]
+    # Every limited attempt meets the limiter, replays and reused tokens included;
+    # allowlisted votes skip it.
+    passed = [*ballots[:6], ballots[7], *second]
     expected = {
-        *script_keys(poll.id),
+        *script_keys(poll.id)[:3],  # the rebuild flag is down
         *(keys.voter_mark_key(poll.id, b.voter_hash) for b in accepted),
         keys.ip_mark_key(poll.id, "77ip"),
         keys.idempotency_key(poll.id, "i1"),
@@ -209,7 +241,12 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
         b"replayed": b"1",
         b"token_reused": b"1",
         b"rate_limited": b"1",
+        b"invalid": b"1",
     }
+    # The key's mark holds the request it answered.
+    assert await redis.get(keys.idempotency_key(poll.id, "i1")) == (
+        fingerprint(first.choices, first.voter_hash).encode()
+    )
 
     # Take back the first (its ledger write failed) and the fourth (the ledger had it).
     await undo(keys=script_keys(poll.id), args=undo_args(poll.id, minute, [first], UNDO_FAILED))
