@@ -164,7 +164,13 @@ def verify_voter(site_secret: bytes, signed: str | None, now: float | None = Non
             "this poll needs a voter id signed by the site", field="voter", code="voter_required"
         )
     parts = signed.rsplit(".", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not 1 <= len(parts[0]) <= 128:
+    # compare_digest refuses non-ASCII strings (a TypeError, so a 500): such a mac is malformed.
+    if (
+        len(parts) != 3
+        or not parts[1].isdigit()
+        or not 1 <= len(parts[0]) <= 128
+        or not (parts[1] + parts[2]).isascii()  # int("²") fails too
+    ):
         raise BadRequest(
             "voter must look like <id>.<expiry>.<signature>", field="voter", code="bad_voter"
         )
@@ -200,7 +206,8 @@ def check_widget_token(
 ) -> str:
     """The token's nonce when the token is genuine and fresh; the caller makes it single-use."""
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or len(token) > 100:
+    # compare_digest refuses non-ASCII strings (a TypeError, so a 500): such a token is malformed.
+    if len(parts) != 3 or not parts[0].isdigit() or len(token) > 100 or not token.isascii():
         raise Forbidden(
             "the form token is malformed; reload the poll", field="token", code="bad_token"
         )
