@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from service.admin import reports
 from service.admin import routes as admin
@@ -47,11 +48,27 @@ from service.widget.page import EmbedPages
 log = logging.getLogger("civicpoll.app")
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path accepts: Starlette's 405 names only the methods of
+    the first route whose path matched, while one path is often served by several routes
+    (GET and POST /v1/admin/polls). Only 405s pay for this walk over the routes."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match != Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     error = ServiceError(
-        exc.detail or "error", code=codes.get(exc.status_code, "http_error"), headers=exc.headers
+        exc.detail or "error", code=codes.get(exc.status_code, "http_error"), headers=headers
     )
     return error_response(error, exc.status_code)
 

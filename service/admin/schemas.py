@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET, Meta, UnsetType
+
+from service.widget.theme import MODES
 
 Locale = Literal["vi", "en"]
 Kind = Literal["single", "multiple"]
@@ -19,66 +21,155 @@ MAX_OPTIONS = 20
 # what a voter answered or how a vote was counted.
 SAFE_AFTER_VOTES = frozenset({"description", "closes_at", "results_visibility", "locale"})
 
+# Where a constraint is exactly what admin/checks.py enforces, msgspec enforces it while
+# decoding and the document shows it. Free text is checked after NFC and trimming
+# (core/validation.clean_text), which msgspec cannot express: those limits are stated in
+# the document only (extra_json_schema), and clean_text stays the one check.
+
+# The `(?!\n)` keeps a trailing newline out: Python's `$` would match before it (and the
+# database's CHECK would then refuse the row), while JSON Schema's `$` never does.
+Slug = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}(?!\n)$")]
+
+# No control, surrogate, private-use or bidi-control characters, and at least one
+# character that is neither space nor an invisible format character.
+_BAD = (
+    "\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u08e2\\u180e"
+    "\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u206f\\ue000-\\uf8ff\\ufeff\\ufff9-\\ufffb"
+)
+_SPACE = "\\s\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+_LINE = f"^[^{_BAD}]*[^{_BAD}{_SPACE}][^{_BAD}]*$"
+_PARAGRAPHS = "^[^" + _BAD.replace("\\x00-\\x1f", "\\x00-\\x08\\x0b-\\x1f") + "]*$"
+
+
+def _text(max_len: int, what: str) -> Meta:
+    return Meta(
+        extra_json_schema={"maxLength": max_len, "pattern": _LINE},
+        description=f"{what}: 1 to {max_len} characters once trimmed, no control characters",
+    )
+
+
+Name = Annotated[str, _text(200, "the site's name")]
+Question = Annotated[str, _text(500, "the question")]
+OptionLabel = Annotated[str, _text(200, "an option's label")]
+Description = Annotated[
+    str,
+    Meta(
+        extra_json_schema={"maxLength": 2000, "pattern": _PARAGRAPHS},
+        description="up to 2000 characters; line breaks and tabs allowed, no other control"
+        " characters",
+    ),
+]
+Options = Annotated[
+    list[OptionLabel],
+    Meta(
+        min_length=2,
+        max_length=MAX_OPTIONS,
+        extra_json_schema={"uniqueItems": True},
+        description="2 to 20 labels, distinct once case and invisible characters are set aside",
+    ),
+]
+Origins = Annotated[
+    list[Annotated[str, Meta(extra_json_schema={"maxLength": 200})]],
+    Meta(
+        max_length=50,
+        description="up to 50 origins like https://news.example.vn (scheme, host, port only)",
+    ),
+]
+Networks = Annotated[
+    list[str],
+    Meta(max_length=100, description="up to 100 CIDR networks like 203.0.113.0/24"),
+]
+RatePerIp = Annotated[int, Meta(ge=1, le=10_000)]
+BurstPerIp = Annotated[int, Meta(ge=1, le=10_000)]
+# The limiter counts in whole milliseconds per vote: 60,000 a minute is its finest.
+RatePerNetwork = Annotated[int, Meta(ge=1, le=60_000)]
+BurstPerNetwork = Annotated[int, Meta(ge=1, le=100_000)]
+WindowHours = Annotated[int, Meta(ge=1, le=8760)]
+# widget/theme.THEME_CHECKS, spelled as JSON Schema (check_theme stays the check).
+THEME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "accent": {"type": "string", "pattern": "^#(?:[0-9a-fA-F]{3}){1,2}$"},
+        "font": {"type": "string", "pattern": "^[A-Za-z0-9 ,'-]{1,80}$"},
+        "radius": {"type": "string", "pattern": "^(?:[0-9]|[0-2][0-9]|3[0-2])$"},
+        "mode": {"type": "string", "enum": list(MODES)},
+    },
+    # (msgspec writes the dict's own additionalProperties; the names are limited here)
+    "propertyNames": {"enum": ["accent", "font", "radius", "mode"]},
+}
+Theme = Annotated[dict[str, str], Meta(extra_json_schema=THEME_SCHEMA)]
+# An offset is required (checks.window): the document says so with a pattern.
+Moment = Annotated[
+    datetime,
+    Meta(
+        extra_json_schema={
+            "pattern": "^(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+            "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?"
+            "(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9])$"
+        }
+    ),
+]
+
 
 class SiteCreate(msgspec.Struct, forbid_unknown_fields=True):
-    slug: str
-    name: str
-    allowed_origins: list[str] = []
+    slug: Slug
+    name: Name
+    allowed_origins: Origins = []
     default_locale: Locale = "vi"
-    rate_per_ip_per_minute: int = 10
-    burst_per_ip: int = 5
-    rate_per_network_per_minute: int = 300
-    burst_per_network: int = 100
-    allowlisted_networks: list[str] = []
+    rate_per_ip_per_minute: RatePerIp = 10
+    burst_per_ip: BurstPerIp = 5
+    rate_per_network_per_minute: RatePerNetwork = 300
+    burst_per_network: BurstPerNetwork = 100
+    allowlisted_networks: Networks = []
     require_widget_token: bool = False
-    theme: dict[str, str] = {}
+    theme: Theme = {}
 
 
 class SiteUpdate(msgspec.Struct, forbid_unknown_fields=True):
-    name: str | UnsetType = UNSET
-    allowed_origins: list[str] | UnsetType = UNSET  # replaces the whole list
-    add_origins: list[str] | UnsetType = UNSET  # or: adds these, keeping the others
-    remove_origins: list[str] | UnsetType = UNSET  # and/or: removes these
+    name: Name | UnsetType = UNSET
+    allowed_origins: Origins | UnsetType = UNSET  # replaces the whole list
+    add_origins: Origins | UnsetType = UNSET  # or: adds these, keeping the others
+    remove_origins: Origins | UnsetType = UNSET  # and/or: removes these
     default_locale: Locale | UnsetType = UNSET
-    rate_per_ip_per_minute: int | UnsetType = UNSET
-    burst_per_ip: int | UnsetType = UNSET
-    rate_per_network_per_minute: int | UnsetType = UNSET
-    burst_per_network: int | UnsetType = UNSET
-    allowlisted_networks: list[str] | UnsetType = UNSET
+    rate_per_ip_per_minute: RatePerIp | UnsetType = UNSET
+    burst_per_ip: BurstPerIp | UnsetType = UNSET
+    rate_per_network_per_minute: RatePerNetwork | UnsetType = UNSET
+    burst_per_network: BurstPerNetwork | UnsetType = UNSET
+    allowlisted_networks: Networks | UnsetType = UNSET
     require_widget_token: bool | UnsetType = UNSET
-    theme: dict[str, str] | UnsetType = UNSET
+    theme: Theme | UnsetType = UNSET
     rotate_voter_secret: bool = False
 
 
 class PollCreate(msgspec.Struct, forbid_unknown_fields=True):
-    site: str
-    question: str
-    options: list[str]
-    description: str = ""
+    site: Slug
+    question: Question
+    options: Options
+    description: Description = ""
     kind: Kind = "single"
     min_choices: int | None = None
     max_choices: int | None = None
     locale: Locale | None = None
     results_visibility: Visibility = "always"
     dedupe_mode: DedupeMode = "cookie"
-    dedupe_window_hours: int = 24
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
+    dedupe_window_hours: WindowHours = 24
+    opens_at: Moment | None = None
+    closes_at: Moment | None = None
 
 
 class PollUpdate(msgspec.Struct, forbid_unknown_fields=True):
-    question: str | UnsetType = UNSET
-    options: list[str] | UnsetType = UNSET
-    description: str | UnsetType = UNSET
+    question: Question | UnsetType = UNSET
+    options: Options | UnsetType = UNSET
+    description: Description | UnsetType = UNSET
     kind: Kind | UnsetType = UNSET
     min_choices: int | UnsetType | None = UNSET
     max_choices: int | UnsetType | None = UNSET
     locale: Locale | UnsetType = UNSET
     results_visibility: Visibility | UnsetType = UNSET
     dedupe_mode: DedupeMode | UnsetType = UNSET
-    dedupe_window_hours: int | UnsetType = UNSET
-    opens_at: datetime | UnsetType | None = UNSET
-    closes_at: datetime | UnsetType | None = UNSET
+    dedupe_window_hours: WindowHours | UnsetType = UNSET
+    opens_at: Moment | UnsetType | None = UNSET
+    closes_at: Moment | UnsetType | None = UNSET
 
     def given(self) -> dict[str, Any]:
         """The fields this body sets, by name."""

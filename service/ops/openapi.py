@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate
+from service.admin.checks import POLL_STATUSES
+from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate, Slug
 from service.core.http import json_response
 from service.voting.ballot import VoteBody
 
@@ -25,6 +26,20 @@ _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
     _BODIES, ref_template="#/components/schemas/{name}"
 )
 _REF = {t.__name__: s for t, s in zip(_BODIES, _SCHEMAS, strict=True)}
+# Rules across fields, which msgspec types cannot state (admin/polls.py, admin/sites.py):
+# an update must change something, and a site's origins are edited as a whole list or
+# by additions and removals, not both at once.
+_COMPONENTS["PollUpdate"]["minProperties"] = 1
+_COMPONENTS["SiteUpdate"]["minProperties"] = 1
+_COMPONENTS["SiteUpdate"]["not"] = {
+    "anyOf": [
+        {"required": ["allowed_origins", "add_origins"]},
+        {"required": ["allowed_origins", "remove_origins"]},
+    ]
+}
+_SLUG: dict[str, Any] = msgspec.json.schema(Slug)
+# Path parameters with a shape of their own (a site's slug); the rest are plain strings.
+_PATH: dict[str, dict[str, Any]] = {"slug": _SLUG}
 
 _ERROR = {
     "type": "object",
@@ -157,17 +172,96 @@ def register(
     OPERATIONS.append((method, path, summary, scope, body, status))
 
 
-# Query parameters of the routes that take any: (method, path) -> {name: description}.
-QUERY: dict[tuple[str, str], dict[str, str]] = {
+# Query parameters and headers of the routes that take any, with the limits the handlers
+# check (admin/checks.py, admin/reports.py, live/dashboard.py, widget/routes.py):
+# (method, path) -> {name: (description, schema)}. A value outside them gets a 400 naming it.
+Params = dict[tuple[str, str], dict[str, tuple[str, dict[str, Any]]]]
+_HOURS = "a whole number of hours"
+QUERY: Params = {
     ("get", "/v1/admin/polls"): {
-        "site": "only this site (slug)",
-        "status": "draft, open, closed or archived",
-        "limit": "1-100, default 20",
-        "cursor": "next_cursor of the previous page",
+        "site": ("only this site (slug)", _SLUG),
+        "status": ("only polls in this state", {"type": "string", "enum": list(POLL_STATUSES)}),
+        "limit": ("page size", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+        "cursor": ("next_cursor of the previous page", {"type": "string"}),
     },
-    ("delete", "/v1/admin/polls/{poll_id}"): {"force": "true: delete a poll that is not a draft"},
-    ("get", "/v1/admin/polls/{poll_id}/export"): {"format": "csv (default) or json (lines)"},
+    ("delete", "/v1/admin/polls/{poll_id}"): {
+        "force": ("true: delete a poll that is not a draft", {"type": "boolean"}),
+    },
+    ("get", "/v1/admin/polls/{poll_id}/export"): {
+        "format": (
+            "csv, or json (one object a line)",
+            {"type": "string", "enum": ["csv", "json"], "default": "csv"},
+        ),
+    },
+    ("get", "/oembed"): {
+        "url": ("an /embed/{poll_id} URL of this service", {"type": "string"}),
+        "maxwidth": ("largest width the consumer can show", {"type": "integer", "minimum": 0}),
+        "maxheight": ("largest height the consumer can show", {"type": "integer", "minimum": 0}),
+        "format": ("only json is offered", {"type": "string", "enum": ["json"]}),
+    },
+    ("get", "/dashboard/{poll_id}/data"): {
+        # live.history.MAX_HOURS (tests/ops/test_openapi.py keeps the two equal)
+        "hours": (_HOURS, {"type": "integer", "minimum": 1, "maximum": 48, "default": 6}),
+        "key": ("a signed dashboard key", {"type": "string"}),
+    },
+    ("post", "/v1/admin/polls/{poll_id}/dashboard-link"): {
+        # live.dashboard.MAX_LINK_HOURS and LINK_HOURS
+        "hours": (_HOURS, {"type": "integer", "minimum": 1, "maximum": 720, "default": 24}),
+    },
+    ("post", "/v1/admin/sites/{slug}/dashboard-link"): {
+        "hours": (_HOURS, {"type": "integer", "minimum": 1, "maximum": 720, "default": 24}),
+    },
 }
+HEADERS: Params = {
+    ("post", "/v1/polls/{poll_id}/votes"): {
+        # voting.ballot.idempotency_header; HTTP trims spaces at either end of a value.
+        "Idempotency-Key": (
+            "retrying with the same key answers as the first time",
+            {"type": "string", "pattern": "^[!-~](?:[ -~]{0,198}[!-~])?$"},
+        ),
+    },
+}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+# Answers other than the usual JSON error: (method, path) -> {status: response}.
+RESPONSES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    # An iframe shows the embed page's 404, so it is a page, not JSON.
+    ("get", "/embed/{poll_id}"): {
+        "404": {"description": "no such public poll (a page saying so)", "content": _HTML}
+    },
+    # oEmbed's own rule: a format the provider does not offer is answered 501.
+    ("get", "/oembed"): {
+        "501": {
+            "description": "the format asked for is not offered",
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+    },
+    ("get", "/dashboard/{poll_id}"): {
+        "403": {
+            "description": "the locked page: a key or an admin token is needed",
+            "content": _HTML,
+        }
+    },
+}
+
+
+def _parameters(method: str, path: str) -> list[dict[str, Any]]:
+    names = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+    params: list[dict[str, Any]] = [
+        {"name": p, "in": "path", "required": True, "schema": _PATH.get(p, {"type": "string"})}
+        for p in names
+    ]
+    for where, table in (("query", QUERY), ("header", HEADERS)):
+        for name, (description, schema) in table.get((method, path), {}).items():
+            params.append(
+                {
+                    "name": name,
+                    "in": where,
+                    "required": False,
+                    "description": description,
+                    "schema": schema,
+                }
+            )
+    return params
 
 
 def document() -> dict[str, Any]:
@@ -182,24 +276,12 @@ def document() -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ERROR}},
                 },
                 "503": {"description": "a dependency is unavailable; retry later"},
+                **RESPONSES.get((method, path), {}),
             },
         }
-        params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+        params = _parameters(method, path)
         if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in params
-            ]
-        for name, description in QUERY.get((method, path), {}).items():
-            op.setdefault("parameters", []).append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": False,
-                    "description": description,
-                    "schema": {"type": "string"},
-                }
-            )
+            op["parameters"] = params
         if scope:
             op["security"] = [{"bearer": [scope]}]
             op["description"] = f"Needs a token with the {scope} scope."

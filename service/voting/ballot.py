@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import msgspec
 
@@ -52,11 +53,46 @@ class Ballot:
     user_agent: str | None = None
 
 
+# The limits below are the ones checked_choices, check_widget_token and verify_voter
+# apply; msgspec only documents them (extra_json_schema), so decoding a vote costs no
+# more and each refusal keeps its own code (invalid_choice_count, bad_token, bad_voter).
 class VoteBody(msgspec.Struct, forbid_unknown_fields=True):
-    choices: list[str]
-    token: str | None = None  # the widget form's signed token
-    voter: str | None = None  # a voter id signed by the host portal ("verified" polls)
-    page: str | None = None  # the article the poll sits beside
+    choices: Annotated[
+        list[str],
+        msgspec.Meta(
+            extra_json_schema={"minItems": 1, "maxItems": 20, "uniqueItems": True},
+            description="option ids, each once; as many as the poll's min/max choices allow",
+        ),
+    ]
+    # the widget form's signed token
+    token: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                extra_json_schema={"maxLength": 100, "pattern": "^[0-9]+\\.[^.]*\\.[^.]*$"}
+            ),
+        ]
+        | None
+    ) = None
+    # a voter id signed by the host portal ("verified" polls): <id>.<expiry>.<signature>
+    voter: (
+        Annotated[
+            str,
+            msgspec.Meta(extra_json_schema={"pattern": "^[^\\n]{1,128}\\.[0-9]+\\.[0-9a-f]{64}$"}),
+        ]
+        | None
+    ) = None
+    # the article the poll sits beside
+    page: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                description="an http(s) address; kept up to 500 characters, without query or"
+                " fragment (anything else is ignored)"
+            ),
+        ]
+        | None
+    ) = None
 
 
 def parse_vote_body(raw: bytes, is_form: bool) -> VoteBody:

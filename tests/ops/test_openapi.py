@@ -11,9 +11,13 @@ import httpx
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
+from service.admin.checks import POLL_STATUSES
 from service.admin.schemas import PollCreate
 from service.app import create_app
 from service.core.settings import Settings
+from service.live.dashboard import LINK_HOURS, MAX_LINK_HOURS
+from service.live.history import MAX_HOURS
+from service.widget.theme import THEME_CHECKS
 
 
 def _operations(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -94,3 +98,64 @@ async def test_request_bodies_come_from_the_validating_types(client: httpx.Async
     assert set(schema["properties"]) == set(PollCreate.__struct_fields__)
     assert set(schema["required"]) == {"site", "question", "options"}
     assert schema.get("additionalProperties") is False
+
+
+async def test_405_allows_every_method_of_the_path(admin: httpx.AsyncClient) -> None:
+    # GET, POST /v1/admin/polls are two routes; Starlette named the first one's only.
+    r = await admin.put("/v1/admin/polls")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, HEAD, POST"
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    r = await admin.post("/v1/admin/polls/abc")
+    assert r.headers["allow"] == "DELETE, GET, HEAD, PATCH"
+    r = await admin.delete("/v1/admin/sites")
+    assert r.headers["allow"] == "GET, HEAD, POST"
+
+
+async def test_document_states_the_limits_the_server_enforces(client: httpx.AsyncClient) -> None:
+    doc = await _document(client)
+    schemas = doc["components"]["schemas"]
+    site = schemas["SiteCreate"]["properties"]
+    assert site["slug"]["pattern"].startswith("^[a-z0-9][a-z0-9-]{0,62}")
+    assert site["name"]["maxLength"] == 200
+    for field, high in (
+        ("rate_per_ip_per_minute", 10_000),
+        ("burst_per_ip", 10_000),
+        ("rate_per_network_per_minute", 60_000),
+        ("burst_per_network", 100_000),
+    ):
+        assert (site[field]["minimum"], site[field]["maximum"]) == (1, high), field
+    assert site["allowed_origins"]["maxItems"] == 50
+    assert site["allowlisted_networks"]["maxItems"] == 100
+    assert set(site["theme"]["properties"]) == set(THEME_CHECKS)
+    poll = schemas["PollCreate"]["properties"]
+    assert poll["question"]["maxLength"] == 500
+    assert poll["description"]["maxLength"] == 2000
+    assert (poll["options"]["minItems"], poll["options"]["maxItems"]) == (2, 20)
+    assert poll["options"]["items"]["maxLength"] == 200
+    assert poll["dedupe_window_hours"]["maximum"] == 8760
+    vote = schemas["VoteBody"]["properties"]
+    assert (vote["choices"]["minItems"], vote["choices"]["maxItems"]) == (1, 20)
+
+    def param(method: str, path: str, name: str) -> dict[str, Any]:
+        (found,) = (p for p in doc["paths"][path][method]["parameters"] if p["name"] == name)
+        return dict(found["schema"])
+
+    assert param("get", "/v1/admin/polls", "limit")["maximum"] == 100
+    assert param("get", "/v1/admin/polls", "status")["enum"] == list(POLL_STATUSES)
+    assert param("get", "/v1/admin/polls/{poll_id}/export", "format")["enum"] == ["csv", "json"]
+    assert param("get", "/dashboard/{poll_id}/data", "hours")["maximum"] == MAX_HOURS
+    link = param("post", "/v1/admin/polls/{poll_id}/dashboard-link", "hours")
+    assert (link["maximum"], link["default"]) == (MAX_LINK_HOURS, LINK_HOURS)
+    key = param("post", "/v1/polls/{poll_id}/votes", "Idempotency-Key")
+    assert re.fullmatch(key["pattern"], "retry-1") and not re.search(key["pattern"], "x" * 201)
+    embed_404 = doc["paths"]["/embed/{poll_id}"]["get"]["responses"]["404"]
+    assert list(embed_404["content"]) == ["text/html"]
+
+
+async def test_a_slug_with_a_trailing_newline_is_refused(admin: httpx.AsyncClient) -> None:
+    # Python's `$` matches before a final newline: the slug passed the check and the
+    # database's CHECK refused the row with a 500.
+    r = await admin.post("/v1/admin/sites", json={"slug": "abc\n", "name": "x"})
+    assert r.status_code == 400
+    assert r.json()["error"]["field"] == "slug"
