@@ -25,6 +25,7 @@ from service.core.errors import Unavailable
 from service.ops import metrics
 from service.voting.ballot import Ballot
 from service.voting.batcher import Batcher
+from service.voting.clock import RedisClock
 from service.voting.keys import IDEMPOTENCY_TTL, NONCE_MARK_TTL
 from service.voting.wire import (
     LEDGER_INSERT,
@@ -170,8 +171,7 @@ class VoteEngine:
             concurrency=ledger_concurrency,
         )
         self._side_tasks: set[asyncio.Task[None]] = set()
-        # Redis's clock minus ours (ms): decide deadlines are spelled in Redis's clock.
-        self._clock_offset_ms = 0.0
+        self.clock = RedisClock(redis)
         # Decide calls not yet settled, by sequence number -> open units (the call itself,
         # then each vote it counted until the ledger settles it). Insertion order is
         # sequence order, so the first key is the oldest open call.
@@ -179,28 +179,13 @@ class VoteEngine:
         self._open: dict[int, int] = {}
         self._closed = asyncio.Event()
 
-    @property
-    def clock_offset_ms(self) -> float:
-        return self._clock_offset_ms
-
     def start(self) -> None:
         self._decider.start()
         self._ledger.start()
         self._spawn(self._first_clock_sync())
 
     async def sync_clock(self) -> None:
-        """Measure Redis's clock against ours: the sample with the shortest round trip,
-        taken at its middle (an error of at most half that round trip)."""
-        best: tuple[float, float] | None = None
-        for _ in range(3):
-            before = time.time()
-            seconds, micros = await self._redis.time()
-            after = time.time()
-            offset = seconds * 1000 + micros / 1000 - (before + after) * 500
-            if best is None or after - before < best[0]:
-                best = (after - before, offset)
-        assert best is not None
-        self._clock_offset_ms = best[1]
+        await self.clock.sync()
 
     async def _first_clock_sync(self) -> None:
         try:
@@ -262,7 +247,7 @@ class VoteEngine:
         by_poll: dict[str, list[_Vote]] = {}
         for vote in votes:
             by_poll.setdefault(vote.ballot.poll.id, []).append(vote)
-        deadline = int(time.time() * 1000 + self._clock_offset_ms + DECIDE_DEADLINE * 1000)
+        deadline = int(self.clock.now_ms() + DECIDE_DEADLINE * 1000)
         calls = [
             self._vote_script(
                 keys=script_keys(poll_id),

@@ -347,13 +347,13 @@ async def test_decide_deadlines_are_spelled_in_redis_clock(client, make_poll, st
     again (the count maintenance does it every 2 s), votes are accepted."""
     poll = await make_poll()
     engine_ = state.engine
-    engine_._clock_offset_ms = -10_000.0
+    engine_.clock.offset_ms = -10_000.0
     try:
         late = await vote(client, poll)
         assert late.status_code == 503, late.text
     finally:
         await engine_.sync_clock()
-    assert abs(engine_.clock_offset_ms) < 1_000  # one machine, one clock
+    assert abs(engine_.clock.offset_ms) < 1_000  # one machine, one clock
     assert (await vote(client, poll)).status_code == 201
 
 
