@@ -115,6 +115,16 @@ async def require_results(request: Request, poll: Poll) -> str:
     return grant
 
 
+def openly_public(request: Request, poll: Poll) -> bool:
+    """Results shown to everyone, asked for with no link key and no token: what
+    results_grant would answer PUBLIC for, decided without the clock or a coroutine."""
+    return (
+        poll.results_visibility == "always"
+        and not request.scope["query_string"]
+        and raw_header(request, b"authorization") is None
+    )
+
+
 def private_results(request: Request, poll: Poll) -> bool:
     """Whether an answer showing results holds one viewer's own view (no shared cache)."""
     return (
