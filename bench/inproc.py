@@ -95,8 +95,10 @@ async def votes(app: Any, state: Any, poll_id: str, options: list[str], n: int) 
         for _ in range(count):
             # 503 while the counts are rebuilt from the ledger at start (an empty Redis):
             # the poll decides nothing until its rebuild is done.
-            while (status := await one()) == 503:
-                await asyncio.sleep(0.05)
+            status = await one()
+            while status == 503:
+                await asyncio.sleep(0.05)  # pacing the retry
+                status = await one()
             assert status in (200, 201), status
 
     await asyncio.gather(*(worker(20) for _ in range(64)))
