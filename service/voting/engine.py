@@ -110,8 +110,10 @@ def _decide_head(first: Ballot) -> DecideHead:
     """The decide call's limits: the site's rates as GCRA figures, the poll's mark ttls
     (every ballot of one call is for the same poll)."""
     site = first.poll.site
-    ip_interval = 60_000 // site.rate_per_ip_per_minute
-    net_interval = 60_000 // site.rate_per_network_per_minute
+    # At least 1 ms: a rate above 60,000 a minute (a site stored before the admin API
+    # capped it) would otherwise make the interval 0 and turn the limit off.
+    ip_interval = max(1, 60_000 // site.rate_per_ip_per_minute)
+    net_interval = max(1, 60_000 // site.rate_per_network_per_minute)
     return DecideHead(
         ip_interval,
         # GCRA tolerance for a burst of B: B - 1 more requests may come at once.

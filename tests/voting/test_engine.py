@@ -264,3 +264,14 @@ async def test_none_mode_counts_every_vote(client, make_poll, state):
     codes = [(await vote(client, poll, cookie="same-voter-xyz")).status_code for _ in range(3)]
     assert codes == [201, 201, 201]
     assert await ledger_total(state, poll["id"]) == 3
+
+
+def test_a_rate_above_the_limiters_resolution_keeps_the_limit_on() -> None:
+    """A site stored with more than 60,000 votes a minute (before the admin API capped
+    it) must not get a 0 ms interval, which would switch its limit off."""
+    from service.voting.engine import _decide_head
+    from tests.voting.sample import sample_ballot, sample_poll
+
+    poll = sample_poll(site_rate_per_network_per_minute=100_000, site_rate_per_ip_per_minute=90_000)
+    head = _decide_head(sample_ballot(poll))
+    assert head.network_interval_ms == 1 and head.ip_interval_ms == 1

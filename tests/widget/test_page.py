@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from service.core.i18n import VIETNAM_TIME
 from service.voting.identity import check_widget_token
@@ -327,3 +328,19 @@ async def test_a_site_that_may_not_frame_the_poll_is_told_so(
     ):
         r = await client.get(path, headers=headers)
         assert r.status_code == 200 and "<form" in r.text, headers
+
+
+@pytest.mark.parametrize("mode", ["ip", "none"])
+async def test_after_vote_results_follow_the_one_rule_without_a_cookie_mark(
+    client: httpx.AsyncClient, make_poll: PollMaker, mode: str
+) -> None:
+    """Where no cookie ties a browser to its vote, the API answers 403 to a reader: the
+    embed page's ?state=voted (the reader's word only) must not show more."""
+    poll = await make_poll(results_visibility="after_vote", dedupe_mode=mode)
+    r = await form_vote(client, poll["id"], [poll["options"][0]["id"]])
+    assert r.status_code == 303 and r.headers["location"].endswith("state=voted")
+    cookie = r.headers["set-cookie"].split(";")[0]
+    api = await client.get(f"/v1/polls/{poll['id']}/results", headers={"Cookie": cookie})
+    assert api.status_code == 403
+    html = (await client.get(r.headers["location"], headers={"Cookie": cookie})).text
+    assert "Cảm ơn bạn! Bạn đã bình chọn." in html and "<progress" not in html
