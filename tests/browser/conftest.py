@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import http.server
 import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
-from service.admin.auth import SCOPES, create_token
-from service.dev.services import free_port
-from service.storage.db import apply_schema
+from tests.serving import admin_token as make_admin_token
+from tests.serving import uvicorn_process
 
 SECRET = "browser-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 ARTIFACTS = Path(__file__).parent.parent / "artifacts"
@@ -61,69 +56,16 @@ class LiveServer:
 @pytest.fixture(scope="session")
 async def admin_token(database_url: str) -> str:
     """An all-scopes admin token in the session's database (schema applied first)."""
-    con = await asyncpg.connect(database_url)
-    try:
-        await apply_schema(con)
-        _, token = await create_token(con, SECRET.encode(), list(SCOPES), None)
-    finally:
-        await con.close()
-    return str(token)
+    return await make_admin_token(database_url, SECRET)
 
 
 @pytest.fixture(scope="session")
 def live_server(database_url: str, redis_url: str, admin_token: str) -> Iterator[LiveServer]:
     """`uvicorn service.app:app` on a free port, serving until the session ends."""
-    port = free_port()
-    url = f"http://localhost:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": SECRET,
-        "PUBLIC_URL": url,
-        "ACCESS_LOG": "false",
-        "RECONCILE_SECONDS": "0",
-        "LOG_LEVEL": "warning",
-    }
-    env.pop("TRUSTED_PROXIES", None)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "uvicorn.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.app:app",
-            "--http",
-            "service.server:HttpToolsProtocol",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"})
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "uvicorn exited; see tests/artifacts/uvicorn.log"
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not become ready in 30 s"
-            time.sleep(0.1)  # polling for readiness: the server gives no other signal
+    with uvicorn_process(
+        database_url, redis_url, SECRET, admin_token, host="localhost", log_name="uvicorn.log"
+    ) as (url, client):
         yield LiveServer(url, client)
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @dataclass

@@ -7,17 +7,10 @@ so a run is reproducible and takes seconds."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import asyncpg
-import httpx
 import pytest
 import requests
 import schemathesis
@@ -31,14 +24,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.admin.auth import SCOPES, create_token
 from service.core.errors import BadRequest, Forbidden
-from service.dev.services import free_port
-from service.storage.db import apply_schema
 from service.voting.identity import check_widget_token, verify_voter
+from tests.serving import admin_token, uvicorn_process
 
 SECRET = "conformance-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-ARTIFACTS = Path(__file__).parent.parent / "artifacts"
 # Cases per operation and generation mode: about 1,000 requests in all (some 20 s).
 EXAMPLES = 20
 CHECKS = [
@@ -58,66 +48,21 @@ class Server:
 
 @pytest.fixture(scope="module")
 async def conformance_token(database_url: str) -> str:
-    con = await asyncpg.connect(database_url)
-    try:
-        await apply_schema(con)
-        _, token = await create_token(con, SECRET.encode(), list(SCOPES), None)
-    finally:
-        await con.close()
-    return str(token)
+    return await admin_token(database_url, SECRET)
 
 
 @pytest.fixture(scope="module")
 def server(database_url: str, redis_url: str, conformance_token: str) -> Iterator[Server]:
     """`uvicorn service.app:app` on a free port, with a site and an open poll in it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": SECRET,
-        "PUBLIC_URL": url,
-        "ACCESS_LOG": "false",
-        "RECONCILE_SECONDS": "0",
-        "LOG_LEVEL": "warning",
-    }
-    env.pop("TRUSTED_PROXIES", None)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "conformance-uvicorn.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.app:app",
-            "--http",
-            "service.server:HttpToolsProtocol",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {conformance_token}"})
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (
-                "uvicorn exited; see tests/artifacts/conformance-uvicorn.log"
-            )
-            try:
-                if admin.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not become ready in 30 s"
-            time.sleep(0.1)  # polling for readiness: the server gives no other signal
-        slug = f"conformance-{port}"
+    with uvicorn_process(
+        database_url,
+        redis_url,
+        SECRET,
+        conformance_token,
+        host="127.0.0.1",
+        log_name="conformance-uvicorn.log",
+    ) as (url, admin):
+        slug = f"conformance-{url.rsplit(':', 1)[1]}"
         r = admin.post("/v1/admin/sites", json={"slug": slug, "name": "Conformance"})
         assert r.status_code == 201, r.text
         r = admin.post(
@@ -127,11 +72,6 @@ def server(database_url: str, redis_url: str, conformance_token: str) -> Iterato
         poll_id = r.json()["id"]
         assert admin.post(f"/v1/admin/polls/{poll_id}/open").status_code == 200
         yield Server(url, conformance_token, {"poll_id": poll_id, "slug": slug, "site": slug})
-    finally:
-        admin.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def _server_error(case: Any, response: requests.Response) -> str | None:
