@@ -8,7 +8,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,6 @@ from tests.serving import admin_token as make_admin_token
 from tests.serving import uvicorn_process
 
 SECRET = "browser-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-ARTIFACTS = Path(__file__).parent.parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
 
