@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.admin.auth import Principal
 from service.storage.db import Conn
 
 
 async def audit(
     con: Conn,
+    principal: Principal,
     *,
-    token_id: int | None,
-    actor: str,
     action: str,
     object_type: str,
     object_id: str,
@@ -21,8 +21,8 @@ async def audit(
     await con.execute(
         "INSERT INTO audit_log (token_id, actor, action, object_type, object_id, before, after)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        token_id,
-        actor,
+        principal.token_id,
+        principal.actor,
         action,
         object_type,
         object_id,

@@ -80,8 +80,7 @@ async def create_poll(svc: Services, principal: Principal, body: PollCreate) -> 
         view = poll_view(await _reloaded(con, poll_id), svc.settings.public_url)
         await audit(
             con,
-            token_id=principal.token_id,
-            actor=principal.actor,
+            principal,
             action="create",
             object_type="poll",
             object_id=poll_id,
@@ -167,8 +166,7 @@ async def update_poll(
         view = poll_view(await _reloaded(con, poll_id), public_url)
         await audit(
             con,
-            token_id=principal.token_id,
-            actor=principal.actor,
+            principal,
             action="update",
             object_type="poll",
             object_id=poll_id,
@@ -227,8 +225,7 @@ async def change_status(
         updated = await _reloaded(con, poll_id)
         await audit(
             con,
-            token_id=principal.token_id,
-            actor=principal.actor,
+            principal,
             action=action,
             object_type="poll",
             object_id=poll_id,
@@ -269,8 +266,7 @@ async def delete_poll(
         await con.execute("DELETE FROM polls WHERE id = $1", poll_id)
         await audit(
             con,
-            token_id=principal.token_id,
-            actor=principal.actor,
+            principal,
             action="delete",
             object_type="poll",
             object_id=poll_id,

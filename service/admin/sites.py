@@ -76,8 +76,7 @@ async def create_site(svc: Services, principal: Principal, body: SiteCreate) -> 
         view = site_view(row)
         await audit(
             con,
-            token_id=principal.token_id,
-            actor=principal.actor,
+            principal,
             action="create",
             object_type="site",
             object_id=slug,
@@ -136,8 +135,7 @@ async def update_site(
         view = site_view(row)
         await audit(
             con,
-            token_id=principal.token_id,
-            actor=principal.actor,
+            principal,
             action="update",
             object_type="site",
             object_id=before["slug"],
