@@ -9,6 +9,7 @@ from typing import Any
 
 from service.polls.model import Option, Poll, Site
 from service.voting.ballot import Ballot
+from tests.polls.sample import a_poll
 
 
 def sample_poll(poll_id: str = "wire7test", **changes: Any) -> Poll:
@@ -31,27 +32,12 @@ def sample_poll(poll_id: str = "wire7test", **changes: Any) -> Poll:
         theme={},
     )
     now = datetime.now(UTC)
-    poll = Poll(
-        id=poll_id,
-        site=dataclasses.replace(site, **site_changes),
-        question="Có nên?",
-        description="",
-        kind="single",
-        min_choices=1,
-        max_choices=1,
-        locale="vi",
-        status="open",
-        opens_at=None,
-        closes_at=None,
-        results_visibility="always",
-        dedupe_mode="cookie",
-        dedupe_window_hours=24,
-        options=(Option("11", "Có"), Option("12", "Không"), Option("13", "Khác")),
-        created_at=now,
-        updated_at=now,
-    )
     poll_changes = {k: v for k, v in changes.items() if not k.startswith("site_")}
-    return dataclasses.replace(poll, **poll_changes)
+    options = (Option("11", "Có"), Option("12", "Không"), Option("13", "Khác"))
+    return a_poll(
+        dataclasses.replace(site, **site_changes),
+        **{"id": poll_id, "options": options, "created_at": now, "updated_at": now} | poll_changes,
+    )
 
 
 def sample_ballot(poll: Poll, n: int = 0, **changes: Any) -> Ballot:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from service.polls.model import Option, Poll, Site
+from service.polls.model import Poll, Site
 from service.voting.keys import counts_key
+from tests.polls.sample import a_poll as base_poll
 
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]
 # The session settings' SECRET_KEY (tests/conftest.py).
@@ -70,30 +70,10 @@ _SITE = Site(
     require_widget_token=True,
     theme={},
 )
-_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def a_poll(**changes: Any) -> Poll:
     """An open single-choice poll of three options, in memory; `changes` replace fields
     (`site_changes` those of its site)."""
     site = replace(_SITE, **changes.pop("site_changes", {}))
-    poll = Poll(
-        id="p1",
-        site=site,
-        question="Có nên xây dựng thành phố thông minh?",
-        description="",
-        kind="single",
-        min_choices=1,
-        max_choices=1,
-        locale="vi",
-        status="open",
-        opens_at=None,
-        closes_at=None,
-        results_visibility="always",
-        dedupe_mode="cookie",
-        dedupe_window_hours=24,
-        options=(Option("o1", "Có"), Option("o2", "Không"), Option("o3", "Ý kiến khác")),
-        created_at=_EPOCH,
-        updated_at=_EPOCH,
-    )
-    return replace(poll, **changes)
+    return base_poll(site, **{"question": "Có nên xây dựng thành phố thông minh?", **changes})
