@@ -183,7 +183,7 @@ def test_the_installed_command(cli_env: dict[str, str], state: dict[str, Any]) -
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "schema at version 2"
+    assert done.stdout.strip() == f"schema at version {CURRENT_VERSION}"
     done = subprocess.run(
         [str(command), "migrate"],
         env={**os.environ, **cli_env, "SECRET_KEY": ""},

@@ -28,7 +28,8 @@ async def blocked(con: Conn, account_key: str, address_key: str) -> bool:
     row = await con.fetchrow(
         "SELECT count(*) FILTER (WHERE account_key = $1) AS account,"
         " count(*) FILTER (WHERE address_key = $2) AS address"
-        " FROM login_failures WHERE (account_key = $1 OR address_key = $2) AND at > now() - $3::interval",
+        " FROM login_failures WHERE (account_key = $1 OR address_key = $2)"
+        " AND at > now() - $3::interval",
         account_key,
         address_key,
         WINDOW,
