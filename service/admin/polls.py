@@ -30,6 +30,10 @@ TRANSITIONS = {
 }
 
 
+# Fields whose JSON name is not their attribute's.
+_API_NAMES = {"scale_range": "range"}
+
+
 async def store_options(con: Conn, poll_id: str, options: checks.OptionSet) -> None:
     await insert_options(con, poll_id, options.labels, values=options.values, other=options.other)
 
@@ -223,10 +227,11 @@ def _unlocked_changes(given: dict[str, Any], poll: Poll) -> dict[str, Any]:
     changes = {f: v for f, v in given.items() if not (f in current and v == current[f])}
     locked = sorted(set(changes) - SAFE_AFTER_VOTES)
     if locked:
+        field = _API_NAMES.get(locked[0], locked[0])
         raise Conflict(
-            f"{locked[0]} cannot change once votes exist"
+            f"{field} cannot change once votes exist"
             f" (still editable: {', '.join(sorted(SAFE_AFTER_VOTES))})",
-            field=locked[0],
+            field=field,
             code="has_votes",
         )
     return changes
