@@ -19,6 +19,10 @@ FIELDS = (
     "description",
     "options",
     "kind",
+    "scale",
+    "range",
+    "low_label",
+    "high_label",
     "min_choices",
     "max_choices",
     "locale",
@@ -27,8 +31,12 @@ FIELDS = (
     "dedupe_window_hours",
     "opens_at",
     "closes_at",
+    "comments",
+    "max_comments_per_voter",
 )
-_NUMBERS = ("min_choices", "max_choices", "dedupe_window_hours")
+_NUMBERS = ("min_choices", "max_choices", "dedupe_window_hours", "range", "max_comments_per_voter")
+# Numbers the API defaults when absent, rather than taking null.
+_DEFAULTED = ("dedupe_window_hours", "max_comments_per_voter", "range")
 _MOMENTS = ("opens_at", "closes_at")
 
 
@@ -62,10 +70,17 @@ def _values(form: Form, names: tuple[str, ...]) -> dict[str, Any]:
             continue  # a locked (disabled) field is not sent, so it does not change
         raw = form.get(name)
         if name == "options":
-            body[name] = [line.strip() for line in raw.splitlines() if line.strip()]
+            labels = [line.strip() for line in raw.splitlines() if line.strip()]
+            if not labels:
+                continue  # a scale's options follow from its range; choice kinds get told
+            options: list[Any] = list(labels)
+            if form.get("other_last") == "on":
+                # The last option takes the voter's own words ("Ý kiến khác: ...").
+                options[-1] = {"label": labels[-1], "other": True}
+            body[name] = options
         elif name in _NUMBERS:
             value = _number(raw, name)
-            if value is not None or name != "dedupe_window_hours":
+            if value is not None or name not in _DEFAULTED:
                 body[name] = value
         elif name in _MOMENTS:
             body[name] = _moment(raw, name)
@@ -98,7 +113,9 @@ def local_input(moment: datetime | None) -> str:
 def form_values(poll: dict[str, Any]) -> dict[str, Any]:
     """A poll (the admin API's view) as the form shows it."""
     values = {name: poll.get(name) for name in FIELDS}
-    values["options"] = "\n".join(o["label"] for o in poll["options"])
+    choices = [o for o in poll["options"] if "value" not in o]  # a scale's rows are not typed
+    values["options"] = "\n".join(o["label"] for o in choices)
+    values["other_last"] = bool(choices) and bool(choices[-1].get("other"))
     for name in _MOMENTS:
         values[name] = local_input(poll[name])
     values["site"] = poll["site"]
@@ -107,7 +124,10 @@ def form_values(poll: dict[str, Any]) -> dict[str, Any]:
 
 def sent_values(form: Form) -> dict[str, Any]:
     """What the person typed, to show again next to the messages about it."""
-    return {name: form.get(name) for name in ("site", *FIELDS)}
+    return {
+        **{name: form.get(name) for name in ("site", *FIELDS)},
+        "other_last": form.get("other_last") == "on",
+    }
 
 
 def locked_fields(has_votes: bool) -> frozenset[str]:

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from starlette.responses import Response
 
 from service.admin import checks, polls, sites
-from service.admin.schemas import DedupeMode, Kind, Visibility
+from service.admin.schemas import CommentsMode, DedupeMode, Kind, Scale, Visibility
 from service.console import pollform
 from service.console.web import Page, console_page, redirect
 from service.core.errors import BadRequest, Conflict, NotFound, ServiceError
@@ -23,6 +23,8 @@ _CHOICES = {
     "visibilities": get_args(Visibility),
     "dedupe_modes": get_args(DedupeMode),
     "statuses": checks.POLL_STATUSES,
+    "scales": get_args(Scale),
+    "comment_modes": get_args(CommentsMode),
 }
 
 
@@ -129,6 +131,8 @@ async def poll_new(page: Page) -> Response:
         "results_visibility": "always",
         "dedupe_mode": "cookie",
         "dedupe_window_hours": 24,
+        "comments": "off",
+        "max_comments_per_voter": 1,
         "site": page.request.query_params.get("site", ""),
     }
     return await _form_page(page, poll=None, values=defaults)

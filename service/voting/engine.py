@@ -22,6 +22,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from service.core.errors import Unavailable
+from service.feedback.own_words import OWN_WORDS_INSERT, own_words_args
 from service.ops import metrics
 from service.voting.ballot import Ballot
 from service.voting.batcher import Batcher
@@ -352,7 +353,14 @@ class VoteEngine:
             async with asyncio.timeout(2):
                 con = await self._pool.acquire()
             try:
-                status = await con.execute(LEDGER_INSERT, records, timeout=5)
+                with_text = [(v.vote_id, v.ballot) for v in votes if v.ballot.other_text]
+                if with_text:
+                    # The votes and their voters' own words commit together, or neither.
+                    async with con.transaction():
+                        status = await con.execute(LEDGER_INSERT, records, timeout=5)
+                        await con.execute(OWN_WORDS_INSERT, *own_words_args(with_text), timeout=5)
+                else:
+                    status = await con.execute(LEDGER_INSERT, records, timeout=5)
                 refused: list[_Vote] = []
                 replayed: dict[int, bool] = {}
                 # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to

@@ -239,3 +239,36 @@ async def test_people_and_tokens(
     assert api.status_code == 401
     log = await admin.get("/console/audit", params={"action": "revoke"})
     assert log.text.count("<tr>") == 2 and "admin@toasoan.vn" in log.text
+
+
+async def test_feedback_fields_an_own_words_option_and_a_rating(
+    browser_as: BrowserMaker, site: dict[str, Any], state: Any
+) -> None:
+    admin = await browser_as("admin@toasoan.vn")
+    r = await _create(admin, other_last="on", comments="premoderated", max_comments_per_voter="2")
+    assert r.status_code == 303, r.text
+    poll_id = r.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    rows = await state.pool.fetch(
+        "SELECT label, other FROM poll_options WHERE poll_id = $1 ORDER BY position", poll_id
+    )
+    assert [(o["label"], o["other"]) for o in rows] == [
+        ("Có", False),
+        ("Không", False),
+        ("Ý kiến khác", True),
+    ]
+    poll = await state.pool.fetchrow("SELECT * FROM polls WHERE id = $1", poll_id)
+    assert poll["comments"] == "premoderated" and poll["max_comments_per_voter"] == 2
+    page = await admin.get(f"/console/polls/{poll_id}")
+    assert 'id="f-other_last" name="other_last" checked' in page.text
+
+    r = await _create(
+        admin, kind="rating", options="", range="7", low_label="Tệ", high_label="Tuyệt"
+    )
+    assert r.status_code == 303, r.text
+    rating_id = r.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    assert (
+        await state.pool.fetchval("SELECT count(*) FROM poll_options WHERE poll_id = $1", rating_id)
+        == 7
+    )
+    r = await _create(admin, kind="likert", options="", range="6")
+    assert r.status_code == 400 and 'id="f-range-error"' in r.text
