@@ -166,9 +166,9 @@ def cmd_user(args: argparse.Namespace) -> None:
 
 async def _user(settings: Settings, args: argparse.Namespace, password: str) -> int:
     from service.console import users
-    from service.storage.db import apply_schema
+    from service.storage.db import apply_schema, connect
 
-    con = await asyncpg.connect(settings.database_url)
+    con = await connect(settings.database_url)
     try:
         await apply_schema(con)
         if args.action == "create":
@@ -293,9 +293,9 @@ async def _seed(
     console admin when there is nobody yet (with the login, to print once)."""
     from service.admin.auth import SCOPES, create_token
     from service.polls.store import insert_open_poll
-    from service.storage.db import apply_schema
+    from service.storage.db import apply_schema, connect
 
-    con = await asyncpg.connect(settings.database_url)
+    con = await connect(settings.database_url)
     try:
         await apply_schema(con)
         existing = await con.fetchval(
