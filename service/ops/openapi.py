@@ -157,7 +157,7 @@ OPERATIONS: list[tuple[str, str, str, str | None, str | None, int]] = [
     (
         "get",
         "/v1/admin/polls/{poll_id}/export",
-        "Ledger export (?format=csv|json)",
+        "Ledger export (?format=csv|json, ?what=votes|comments)",
         "polls:read",
         None,
         200,
@@ -196,6 +196,10 @@ QUERY: Params = {
         "format": (
             "csv, or json (one object a line)",
             {"type": "string", "enum": ["csv", "json"], "default": "csv"},
+        ),
+        "what": (
+            "votes (the ledger), or comments with their moderation states",
+            {"type": "string", "enum": ["votes", "comments"], "default": "votes"},
         ),
     },
     ("get", "/oembed"): {

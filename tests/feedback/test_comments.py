@@ -291,3 +291,19 @@ async def test_comment_durable_through_a_postgres_stop(settings, scratch_dir: Pa
 async def _comments_on(client: httpx.AsyncClient, poll: dict[str, Any]) -> bool:
     r = await client.get(f"/v1/polls/{poll['id']}")
     return bool(r.json()["comments"] == "premoderated")
+
+
+async def test_export_carries_comments_and_their_states(client, admin, make_poll):
+    poll = await make_poll(comments="premoderated")
+    await comment(client, poll, 'Có dấu phẩy, và "ngoặc kép"')
+    r = await admin.get(f"/v1/admin/polls/{poll['id']}/export", params={"what": "comments"})
+    assert r.status_code == 200
+    header, row = r.text.splitlines()
+    assert header.startswith("id,created_at,vote_id,state,reason,name,body")
+    assert ',pending,,,"Có dấu phẩy, và ""ngoặc kép"""' in row
+    lines = await admin.get(
+        f"/v1/admin/polls/{poll['id']}/export", params={"what": "comments", "format": "json"}
+    )
+    assert lines.json()["state"] == "pending"
+    bad = await admin.get(f"/v1/admin/polls/{poll['id']}/export", params={"what": "nope"})
+    assert (bad.status_code, bad.json()["error"]["field"]) == (400, "what")
