@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         "--scope",
         action="append",
         required=True,
-        help="polls:read, polls:write or sites:admin (repeat for several)",
+        help="polls:read, polls:write, sites:admin or comments:moderate (repeat for several)",
     )
     create.add_argument("--site", help="limit the token to one site (slug)")
     create.add_argument("--label", default="", help="a note on who holds the token")
