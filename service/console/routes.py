@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service.console import audit, people, polls, results, signin, sites
+from service.console import audit, moderation, people, polls, results, signin, sites
 from service.core.errors import NotFound
 
 
@@ -43,4 +43,6 @@ routes = [
     Route("/console/tokens", people.token_create, methods=["POST"]),
     Route("/console/tokens/{token_id}/revoke", people.token_revoke, methods=["POST"]),
     Route("/console/audit", audit.audit_log, methods=["GET"]),
+    Route("/console/moderation", moderation.queue, methods=["GET"]),
+    Route("/console/moderation", moderation.act, methods=["POST"]),
 ]
