@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -26,6 +27,22 @@ AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 DOCS = Path(__file__).parent.parent.parent / "docs"
 PASSWORD = "mật khẩu đủ dài cho biên tập"
 QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
+
+
+async def _add(database_url: str, email: str, role: str, sites: list[str]) -> None:
+    con = await connect(database_url)
+    try:
+        await users.create_user(
+            con, users.OPERATOR, email=email, role=role, password=PASSWORD, sites=sites
+        )
+    finally:
+        await con.close()
+
+
+def _add_person(database_url: str, email: str, role: str, sites: list[str]) -> None:
+    # In a thread of its own: Playwright's sync API holds this thread's event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _add(database_url, email, role, sites)).result()
 
 
 async def _make_people(database_url: str, emails: dict[str, str], other: str) -> None:
@@ -76,7 +93,11 @@ def _axe(page: Page) -> list[dict[str, Any]]:
 
 
 def test_an_editors_day(
-    live_server: LiveServer, host: HostPages, new_context: ContextMaker, people: dict[str, str]
+    live_server: LiveServer,
+    host: HostPages,
+    new_context: ContextMaker,
+    people: dict[str, str],
+    database_url: str,
 ) -> None:
     base = live_server.url
     site = live_server.make_site(f"hk-{uuid.uuid4().hex[:8]}", [])
@@ -92,6 +113,7 @@ def test_an_editors_day(
     page.get_by_label("Câu hỏi").fill(QUESTION)
     page.get_by_label("Các lựa chọn").fill("Có\nKhông\nÝ kiến khác")
     page.get_by_label("Lựa chọn cuối cho phép người đọc ghi ý kiến riêng").check()
+    page.get_by_label("Bình luận", exact=True).select_option("premoderated")
     page.get_by_role("button", name="Tạo").click()
     expect(page.get_by_role("status").first).to_have_text("Đã lưu.")
     poll_id = page.url.split("/console/polls/")[1].split("?")[0]
@@ -134,6 +156,27 @@ def test_an_editors_day(
 
     expect(live.locator(f'[data-poll="{poll_id}"] [data-total]')).to_have_text("1", timeout=5000)
 
+    # A reader's comment waits in the queue; the site's moderator approves it by keyboard.
+    said = httpx.post(
+        f"{base}/v1/polls/{poll_id}/comments",
+        json={"body": "Cần thêm nhiều cây xanh và xe buýt điện."},
+        headers={"Origin": host.origin, "Cookie": "pv=" + uuid.uuid4().hex},
+    )
+    assert said.status_code == 202, said.text
+    moderator = f"kd-{uuid.uuid4().hex[:8]}@toasoan.vn"
+    _add_person(database_url, moderator, "moderator", [site["slug"]])
+    desk = new_context().new_page()
+    _sign_in(desk, base, moderator)
+    expect(desk.get_by_role("heading", name="Kiểm duyệt bình luận")).to_be_visible()
+    expect(desk.get_by_role("link", name="Thăm dò", exact=True)).to_have_count(0)
+    expect(desk.get_by_text("Cần thêm nhiều cây xanh")).to_be_visible()
+    desk.locator("body").press("j")
+    expect(desk.locator("[data-comment]").first).to_be_focused()
+    desk.keyboard.press("a")
+    expect(desk.get_by_text("Chờ duyệt: 0")).to_be_visible()
+    shown = httpx.get(f"{base}/v1/polls/{poll_id}/comments").json()["items"]
+    assert [c["body"] for c in shown] == ["Cần thêm nhiều cây xanh và xe buýt điện."]
+
     page.goto(f"{base}/console/polls/{poll_id}")
     page.get_by_role("link", name="Đóng", exact=True).click()
     page.get_by_role("button", name="Đóng").click()
@@ -171,7 +214,16 @@ def test_every_console_page_passes_axe(
         pytest.skip("axe-core missing: run scripts/browser-deps.sh")
     base = live_server.url
     site = live_server.make_site(f"ax-{uuid.uuid4().hex[:8]}", ["https://portal.example.vn"])
-    poll = live_server.make_poll(site["slug"], question=QUESTION, description="Ý kiến của bạn")
+    poll = live_server.make_poll(
+        site["slug"], question=QUESTION, description="Ý kiến của bạn", comments="premoderated"
+    )
+    for body in ("Nên làm sớm, bắt đầu từ giao thông.", "Cần công khai chi phí dự án."):
+        said = live_server.admin.post(
+            f"/v1/polls/{poll['id']}/comments",
+            json={"body": body, "name": "Bạn đọc"},
+            headers={"Origin": base, "Cookie": "pv=" + uuid.uuid4().hex},
+        )
+        assert said.status_code == 202, said.text
     page = new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900}).new_page()
     page.goto(f"{base}/console/login")
     assert not _axe(page), "sign-in page"
@@ -186,13 +238,14 @@ def test_every_console_page_passes_axe(
         "site": f"/console/sites/{site['slug']}",
         "people": "/console/people",
         "audit": "/console/audit",
+        "moderation": f"/console/moderation?site={site['slug']}",
         "english": "/console/polls?lang=en",
     }
     for name, path in pages.items():
         page.goto(base + path)
         violations = _axe(page)
         assert not violations, name + json.dumps(violations, ensure_ascii=False, indent=1)[:3000]
-        if scheme == "light" and name in ("polls", "editor", "results"):
+        if scheme == "light" and name in ("polls", "editor", "results", "moderation"):
             page.screenshot(path=str(shots / f"console-{name}.png"), full_page=True)
     # A phone: the list and the editor fit without sideways scrolling.
     phone = new_context(color_scheme=scheme, viewport={"width": 375, "height": 800}).new_page()
