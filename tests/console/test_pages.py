@@ -272,3 +272,19 @@ async def test_feedback_fields_an_own_words_option_and_a_rating(
     )
     r = await _create(admin, kind="likert", options="", range="6")
     assert r.status_code == 400 and 'id="f-range-error"' in r.text
+
+
+async def test_a_draft_is_previewed_by_the_widgets_renderer(
+    browser_as: BrowserMaker, make_poll: Any, client: httpx.AsyncClient
+) -> None:
+    poll = await make_poll(open=False)
+    admin = await browser_as("admin@toasoan.vn")
+    page = await admin.get(f"/console/polls/{poll['id']}")
+    assert f'src="/console/polls/{poll["id"]}/preview?locale=vi&amp;theme=light"' in page.text
+    preview = await admin.get(f"/console/polls/{poll['id']}/preview?locale=en&theme=dark")
+    assert preview.status_code == 200 and poll["question"] in preview.text
+    assert preview.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'self'" in preview.headers["content-security-policy"]
+    assert 'lang="en"' in preview.text
+    assert (await client.get(f"/embed/{poll['id']}")).status_code == 404  # still not public
+    assert (await client.get(f"/console/polls/{poll['id']}/preview")).status_code == 303
