@@ -15,10 +15,17 @@ from service.core.validation import whole_number
 PAGE_SIZE = 50
 
 
+def _printable(text: str) -> str | None:
+    # PostgreSQL refuses NUL bytes; no object, person or action is named with control text.
+    return text if text and text.isprintable() else None
+
+
 @console_page("sites:admin")
 async def audit_log(page: Page) -> Response:
     query = page.request.query_params
-    filters = {k: (query.get(k) or "").strip()[:200] or None for k in ("object", "actor", "action")}
+    filters = {
+        k: _printable((query.get(k) or "").strip()[:200]) for k in ("object", "actor", "action")
+    }
     before = whole_number(query.get("before", ""))
     async with page.svc.pool.acquire() as con:
         entries = await search_audit(

@@ -20,7 +20,8 @@ _FILTERS = ("site", "poll", "state", "reason", "cursor")
 
 def _back(target: str) -> str:
     """Back to the queue as it was filtered (only ever the queue itself)."""
-    return target if target.startswith("/console/moderation?") else "/console/moderation"
+    safe = target.startswith("/console/moderation?") and target.isascii() and target.isprintable()
+    return target if safe else "/console/moderation"
 
 
 @console_page("comments:moderate")

@@ -10,6 +10,8 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.admin.audit import audit
+from service.admin.auth import Principal
 from service.console import passwords, sessions, throttle
 from service.console.web import (
     Form,
@@ -29,13 +31,24 @@ from service.voting.identity import client_ip
 PRE_COOKIE = "cp_signin"  # ties the sign-in form's CSRF token to this browser
 
 
+def _person(user_id: int) -> Principal:
+    """The person as the audit log names them (signing in and out needs no scope)."""
+    return Principal(None, frozenset(), frozenset(), user_id)
+
+
 def _form_token(secret: bytes, pre: str) -> str:
     return hmac.new(secret, f"signin.{pre}".encode(), hashlib.sha256).hexdigest()
 
 
 def _next(target: str) -> str:
     """Only a console path, so the form cannot send a person off to another site."""
-    safe = target.startswith("/console") and not target.startswith("//") and "\\" not in target
+    safe = (
+        target.startswith("/console")
+        and "\\" not in target
+        and target.isascii()
+        and target.isprintable()
+        and len(target) <= 2000
+    )
     return target if safe else "/console"
 
 
@@ -86,6 +99,8 @@ async def signin(request: Request) -> Response:
     if not pre or not hmac.compare_digest(_form_token(secret, pre), form.get("csrf")):
         return _form(request, lang, 403, problem=t["csrf"])
     email = form.get("email").strip().lower()[:254]
+    if not email.isprintable():
+        email = ""  # PostgreSQL refuses NUL; no account has such an address anyway
     password = form.get("password")
     target = _next(form.get("next", "/console"))
     peer = request.client.host if request.client else None
@@ -110,6 +125,13 @@ async def signin(request: Request) -> Response:
                     passwords.hash_password(password),
                 )
             session_id = await sessions.start(con, secret, row["id"])
+            await audit(
+                con,
+                _person(row["id"]),
+                action="sign_in",
+                object_type="user",
+                object_id=str(row["id"]),
+            )
     response = redirect(target)
     response.set_cookie(
         sessions.COOKIE,
@@ -126,8 +148,12 @@ async def signin(request: Request) -> Response:
 @console_page()
 async def signout(page: Page) -> Response:
     assert page.session is not None
-    async with page.svc.pool.acquire() as con:
+    async with page.svc.pool.acquire() as con, con.transaction():
         await sessions.end(con, page.session)
+        user_id = page.session.user_id
+        await audit(
+            con, _person(user_id), action="sign_out", object_type="user", object_id=str(user_id)
+        )
     response = redirect("/console/login")
     response.delete_cookie(sessions.COOKIE, path="/console")
     return response
