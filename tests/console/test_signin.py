@@ -186,3 +186,23 @@ async def test_every_state_changing_request_needs_the_csrf_token(
     assert r.status_code == 403
     got = await admin.get(f"/console/polls/{poll['id']}")
     assert "Changed?" not in got.text and ">Nháp<" in got.text  # nothing happened
+
+
+async def test_cookies_are_secure_behind_https(settings: Any, make_user: UserMaker) -> None:
+    from dataclasses import replace
+
+    from asgi_lifespan import LifespanManager
+
+    from service.app import create_app
+
+    await make_user("bt@toasoan.vn")
+    app = create_app(replace(settings, public_url="https://polls.example.vn"))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="https://polls.example.vn") as c:
+            form = await c.get("/console/login")
+            assert "Secure" in form.headers["set-cookie"]  # the sign-in form's own cookie
+            r = await sign_in(c, "bt@toasoan.vn")
+            assert r.status_code == 303
+            session = next(v for k, v in r.headers.multi_items() if "cp_console=" in v)
+            assert "Secure" in session and "HttpOnly" in session
