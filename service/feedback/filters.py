@@ -198,6 +198,8 @@ def _find(index: dict[str, tuple[_Phrase, ...]], tokens: list[_Token], i: int) -
 
 @dataclass(frozen=True, slots=True)
 class _Lexicon:
+    """The word lists, compiled for matching: phrases indexed by their first word's key."""
+
     terms: dict[str, tuple[_Phrase, ...]]
     prefixes: dict[str, _Phrase]  # terms listed with a trailing *, by what they start with
     # The prefixes as one pattern; the second has only those without a doubled letter, for
