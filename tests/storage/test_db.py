@@ -43,6 +43,8 @@ async def test_fresh_database_gets_every_table_and_the_version(
             "poll_options",
             "audit_log",
             "votes",
+            "comments",
+            "comment_reports",
         } <= await _tables(con)
         versions = await con.fetch("SELECT version FROM schema_version ORDER BY version")
         assert [r["version"] for r in versions] == VERSIONS
