@@ -45,6 +45,10 @@ async def test_fresh_database_gets_every_table_and_the_version(
             "votes",
             "comments",
             "comment_reports",
+            "users",
+            "user_sites",
+            "console_sessions",
+            "login_failures",
         } <= await _tables(con)
         versions = await con.fetch("SELECT version FROM schema_version ORDER BY version")
         assert [r["version"] for r in versions] == VERSIONS
