@@ -111,7 +111,12 @@ def test_an_editors_day(
     page.get_by_role("link", name="Tạo thăm dò mới").click()
     page.get_by_label("Trang web").select_option(site["slug"])
     page.get_by_label("Câu hỏi").fill(QUESTION)
-    page.get_by_label("Các lựa chọn").fill("Có\nKhông\nÝ kiến khác")
+    page.get_by_label("Các lựa chọn").fill("Không\nCó\nÝ kiến khác")
+    # Reordered by keyboard: the up button of "Có", pressed with Enter, keeps the focus.
+    page.get_by_role("button", name="Lên: Có").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Các lựa chọn")).to_have_value("Có\nKhông\nÝ kiến khác")
+    expect(page.get_by_role("button", name="Xuống: Có")).to_be_focused()
     page.get_by_label("Lựa chọn cuối cho phép người đọc ghi ý kiến riêng").check()
     page.get_by_label("Bình luận", exact=True).select_option("premoderated")
     page.get_by_role("button", name="Tạo").click()

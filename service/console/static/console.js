@@ -70,3 +70,47 @@ if (queue) {
     }
   });
 }
+
+// Options in order: up/down buttons beside each line of the options field (which stays
+// the one source of what is sent), for those who would rather not cut and paste lines.
+for (const box of document.querySelectorAll("[data-reorder]")) {
+  const field = document.getElementById(box.dataset.reorder);
+  const list = box.querySelector("ol");
+  const status = box.querySelector("[data-reorder-status]");
+  const lines = () => field.value.split("\n").map((l) => l.trim()).filter(Boolean);
+  const render = (focusIndex, focusWhich) => {
+    const all = lines();
+    list.replaceChildren();
+    box.hidden = all.length < 2;
+    all.forEach((label, i) => {
+      const item = document.createElement("li");
+      const text = document.createElement("span");
+      text.textContent = label + " ";
+      item.append(text);
+      for (const [which, step] of [["up", -1], ["down", 1]]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary";
+        button.textContent = box.dataset[which];
+        button.setAttribute("aria-label", `${box.dataset[which]}: ${label}`);
+        button.disabled = (step < 0 && i === 0) || (step > 0 && i === all.length - 1);
+        button.addEventListener("click", () => {
+          const next = lines();
+          const j = i + step;
+          [next[i], next[j]] = [next[j], next[i]];
+          field.value = next.join("\n");
+          status.textContent = box.dataset.moved.replace("{label}", label).replace("{n}", j + 1);
+          render(j, which);
+        });
+        item.append(" ", button);
+      }
+      list.append(item);
+      if (i === focusIndex) {
+        const again = item.querySelectorAll("button")[focusWhich === "up" ? 0 : 1];
+        (again.disabled ? item.querySelector("button:not([disabled])") : again).focus();
+      }
+    });
+  };
+  field.addEventListener("input", () => render(-1));
+  render(-1);
+}
