@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 DOCS = Path(__file__).parent.parent.parent / "docs"
+ARTIFACTS = Path(__file__).parent.parent / "artifacts"
 PASSWORD = "mật khẩu đủ dài cho biên tập"
 QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
 
@@ -203,8 +205,11 @@ def test_an_editors_day(
 
 @pytest.fixture
 def shots() -> Iterator[Path]:
-    DOCS.mkdir(exist_ok=True)
-    yield DOCS
+    """Where the screenshots go: tests/artifacts, or docs/ (the README's pictures) when
+    UPDATE_DOCS_SCREENSHOTS=1, so that a test run leaves the tracked files alone."""
+    folder = DOCS if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1" else ARTIFACTS
+    folder.mkdir(exist_ok=True)
+    yield folder
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
