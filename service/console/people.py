@@ -69,6 +69,18 @@ async def person_change(page: Page) -> Response:
         if action == "disable":
             await users.disable_user(con, page.session.principal, email)
             return await _people_page(page)
+        if action == "role":
+            try:
+                await users.change_role(
+                    con,
+                    page.session.principal,
+                    email=email,
+                    role=page.form.get("role"),
+                    sites=page.form.getlist("site"),
+                )
+            except (BadRequest, NotFound) as exc:
+                return await _people_page(page, status=400, error=exc)
+            return await _people_page(page)
         if action == "password":
             password = passwords.one_time_password()
             await users.set_password(con, page.session.principal, email, password)

@@ -133,6 +133,38 @@ async def disable_user(con: Conn, actor: Principal, email: str) -> int:
     return user_id
 
 
+async def change_role(
+    con: Conn, actor: Principal, *, email: str, role: str, sites: list[str]
+) -> int:
+    """A new role and set of sites; it applies to the person's next request (a session
+    reads both afresh each time)."""
+    role = check_role(role)
+    if role != "admin" and not sites:
+        raise BadRequest(f"an {role} works on at least one site", field="site")
+    async with con.transaction():
+        user_id = await _user_id(con, email)
+        before = await con.fetchval("SELECT role FROM users WHERE id = $1 FOR UPDATE", user_id)
+        site_ids = await _site_ids(con, sites if role != "admin" else [])
+        await con.execute(
+            "UPDATE users SET role = $2, updated_at = now() WHERE id = $1", user_id, role
+        )
+        await con.execute("DELETE FROM user_sites WHERE user_id = $1", user_id)
+        await con.executemany(
+            "INSERT INTO user_sites (user_id, site_id) VALUES ($1, $2)",
+            [(user_id, s) for s in site_ids],
+        )
+        await audit(
+            con,
+            actor,
+            action="change_role",
+            object_type="user",
+            object_id=str(user_id),
+            before={"role": before},
+            after={"role": role, "sites": sorted(sites) if site_ids else []},
+        )
+    return user_id
+
+
 def link_token_label(user_id: int) -> str:
     """The label of the read-only tokens the console mints dashboard links with."""
     return f"console links of user:{user_id}"

@@ -288,3 +288,31 @@ async def test_a_draft_is_previewed_by_the_widgets_renderer(
     assert 'lang="en"' in preview.text
     assert (await client.get(f"/embed/{poll['id']}")).status_code == 404  # still not public
     assert (await client.get(f"/console/polls/{poll['id']}/preview")).status_code == 303
+
+
+async def test_a_new_role_applies_to_the_next_request(
+    browser_as: BrowserMaker, site: dict[str, Any], state: Any
+) -> None:
+    admin = await browser_as("admin@toasoan.vn")
+    editor = await browser_as("bt@toasoan.vn", "editor", ["hoan-kiem"])
+    assert (await editor.get("/console/moderation")).status_code == 403
+    r = await post_form(
+        admin,
+        "/console/people",
+        "/console/people/role",
+        {"email": "bt@toasoan.vn", "role": "moderator", "site": "hoan-kiem"},
+    )
+    assert r.status_code == 200
+    assert (await editor.get("/console/moderation")).status_code == 200
+    assert (await editor.get("/console/polls")).status_code == 403
+    r = await post_form(
+        admin,
+        "/console/people",
+        "/console/people/role",
+        {"email": "bt@toasoan.vn", "role": "editor"},
+    )
+    assert r.status_code == 400 and "at least one site" in r.text
+    assert (
+        await state.pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'change_role'")
+        == 1
+    )
