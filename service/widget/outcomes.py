@@ -19,7 +19,9 @@ OUTCOME_MESSAGES = {
     "invalid_choice_count": "choice_rule",
     "bad_token": "token",
     "token_expired": "token",
-    "token_required": "token",
+    # The shared page's form carries no token: without a script, a site that requires one
+    # answers with a page that has one, asking the reader to press Vote again.
+    "token_required": "token_required",
     "bad_origin": "bad_origin",
 }
 # The outcomes after which the reader has a vote in: no form, no error styling.
@@ -27,6 +29,30 @@ DONE = ("voted", "already_voted")
 # Messages a script needs; the rest of the catalog stays out of the page.
 SCRIPT_MESSAGES = (
     "sending",
+    "average",
+    "median",
+    "answers",
+    "nps_score",
+    "nps_promoters",
+    "nps_passives",
+    "nps_detractors",
+    "stars_one",
+    "stars_other",
+    "comment_published",
+    "comment_pending",
+    "comment_error",
+    "comment_empty",
+    "comment_limit",
+    "comment_closed",
+    "anonymous",
+    "report",
+    "report_spam",
+    "report_offensive",
+    "report_off_topic",
+    "report_cancel",
+    "report_thanks",
+    "report_reason",
+    "more_comments",
     "results",
     "votes_one",
     "votes_other",

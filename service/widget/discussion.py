@@ -1,0 +1,97 @@
+"""The embed page's comments section: a page of published comments read through a short
+per-process memo (a viral page costs PostgreSQL a read every few seconds, not one per
+reader), and the words for a comment form's outcome (`?comment=`)."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from typing import Any
+
+import asyncpg
+
+from service.core.errors import ServiceError
+
+# The form path's ?comment= codes and the catalog message of each; other codes get the
+# generic error. "published" and "pending" are the two happy outcomes.
+COMMENT_MESSAGES = {
+    "published": "comment_published",
+    "pending": "comment_pending",
+    "rate_limited": "rate_limited",
+    "poll_closed": "comment_closed",
+    "poll_not_open": "poll_not_open",
+    "comments_off": "comment_closed",
+    "too_many_comments": "comment_limit",
+    "comment_limit": "comment_limit",
+    "already_commented": "comment_limit",
+    "unavailable": "unavailable",
+    "invalid": "comment_error",
+    "bad_origin": "bad_origin",
+    "bad_token": "token",
+    "token_expired": "token",
+    "token_required": "token",
+}
+COMMENT_DONE = ("published", "pending")
+PAGE_SIZE = 10
+_MAX_CURSOR = 200
+
+
+def comment_message(code: str | None) -> str | None:
+    if not code:
+        return None
+    return COMMENT_MESSAGES.get(code, "comment_error")
+
+
+def plausible_cursor(cursor: str | None) -> str | None:
+    """A cursor from the query string worth asking the store about, else None (the first
+    page): the store checks it; this only keeps junk out of the memo."""
+    if cursor is None or not (0 < len(cursor) <= _MAX_CURSOR and cursor.isascii()):
+        return None
+    return cursor if cursor.isprintable() else None
+
+
+async def _published_page(
+    pool: asyncpg.Pool, poll_id: str, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    # The feedback package owns the comments; it is looked up at call time so that the
+    # widget still renders (without comments) on a build whose feedback package has no
+    # comment store yet.
+    try:
+        comments = importlib.import_module("service.feedback.comments")
+    except ModuleNotFoundError:
+        return {"items": [], "next_cursor": None}
+    page: dict[str, Any] = await comments.published_page(pool, poll_id, cursor=cursor, limit=limit)
+    return page
+
+
+class PublishedComments:
+    """Pages of published comments by (poll, cursor), each kept `max_age` seconds; cleared
+    whole when full, like the other memos."""
+
+    def __init__(self, max_age: float = 2.0, limit: int = 4096) -> None:
+        self._max_age = max_age
+        self._limit = limit
+        self._pages: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
+
+    async def page(self, pool: asyncpg.Pool, poll_id: str, cursor: str | None) -> dict[str, Any]:
+        now = time.monotonic()
+        key = (poll_id, cursor)
+        kept = self._pages.get(key)
+        if kept is not None and now - kept[0] < self._max_age:
+            return kept[1]
+        try:
+            page = await _published_page(pool, poll_id, cursor, PAGE_SIZE)
+        except ServiceError:
+            if cursor is None:
+                raise
+            # A cursor that is no longer (or never was) valid: the first page instead.
+            return await self.page(pool, poll_id, None)
+        if len(self._pages) >= self._limit:
+            self._pages.clear()
+        self._pages[key] = (now, page)
+        return page
+
+    def forget(self, poll_id: str) -> None:
+        """Drop a poll's pages (after this process published a comment of it)."""
+        for key in [k for k in self._pages if k[0] == poll_id]:
+            del self._pages[key]
