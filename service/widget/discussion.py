@@ -31,7 +31,6 @@ COMMENT_MESSAGES = {
     "token_expired": "token",
     "token_required": "token",
 }
-COMMENT_DONE = ("published", "pending")
 PAGE_SIZE = 10
 _MAX_CURSOR = 200
 

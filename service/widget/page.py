@@ -24,7 +24,7 @@ from service.core.templates import template_source, templates
 from service.feedback.scales import end_labels, value_label
 from service.polls.model import Poll
 from service.voting.identity import widget_token
-from service.widget.discussion import COMMENT_DONE, COMMENT_MESSAGES, PublishedComments
+from service.widget.discussion import COMMENT_MESSAGES, PublishedComments
 from service.widget.figures import point_label, result_rows
 from service.widget.outcomes import DONE, OUTCOME_MESSAGES, SCRIPT_MESSAGES, hidden_note
 from service.widget.theme import DEFAULT_THEME, theme_css
@@ -137,10 +137,12 @@ def _discussion(
     ]
     cursor = comments.get("next_cursor")
     return {
-        "form": phase == "open" and comment_note not in COMMENT_DONE,
+        # After a comment went in, a poll taking one per reader shows no second form.
+        "form": phase == "open"
+        and not (comment_note in _COMMENT_HAPPY and poll.max_comments_per_voter == 1),
         "action": f"/v1/polls/{poll.id}/comments" + (f"?{view.query}" if view.query else ""),
         "premoderated": poll.comments == "premoderated",
-        "items": items,
+        "entries": items,
         "cursor": cursor or "",
         "more_href": (
             f"/embed/{poll.id}?{query}" + urlencode({"view": "comments", "cursor": cursor})

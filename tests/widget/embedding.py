@@ -1,6 +1,7 @@
 """What the widget tests share: the session's secret, hostile text, a storage stand-in,
-the form's token (from a reader's own page, or fetched as the script does), counts set behind the cache, a vote cast through the form, and a poll
-built in memory for the modules' own tests."""
+the form's token (from a reader's own page, or fetched as the script does), counts set
+behind the cache, a vote cast through the form, and a poll built in memory for the
+modules' own tests."""
 
 from __future__ import annotations
 
