@@ -4,13 +4,13 @@ reader), and the words for a comment form's outcome (`?comment=`)."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from typing import Any
 
 import asyncpg
 
 from service.core.errors import ServiceError
+from service.feedback.comments import published_page
 
 # The form path's ?comment= codes and the catalog message of each; other codes get the
 # generic error. "published" and "pending" are the two happy outcomes.
@@ -49,20 +49,6 @@ def plausible_cursor(cursor: str | None) -> str | None:
     return cursor if cursor.isprintable() else None
 
 
-async def _published_page(
-    pool: asyncpg.Pool, poll_id: str, cursor: str | None, limit: int
-) -> dict[str, Any]:
-    # The feedback package owns the comments; it is looked up at call time so that the
-    # widget still renders (without comments) on a build whose feedback package has no
-    # comment store yet.
-    try:
-        comments = importlib.import_module("service.feedback.comments")
-    except ModuleNotFoundError:
-        return {"items": [], "next_cursor": None}
-    page: dict[str, Any] = await comments.published_page(pool, poll_id, cursor=cursor, limit=limit)
-    return page
-
-
 class PublishedComments:
     """Pages of published comments by (poll, cursor), each kept `max_age` seconds; cleared
     whole when full, like the other memos."""
@@ -72,25 +58,23 @@ class PublishedComments:
         self._limit = limit
         self._pages: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
 
-    async def page(self, pool: asyncpg.Pool, poll_id: str, cursor: str | None) -> dict[str, Any]:
+    async def page(
+        self, pool: asyncpg.Pool, poll_id: str, cursor: str | None, fresh: bool = False
+    ) -> dict[str, Any]:
+        """The page, read anew when `fresh` (a reader who just wrote one sees it)."""
         now = time.monotonic()
         key = (poll_id, cursor)
         kept = self._pages.get(key)
-        if kept is not None and now - kept[0] < self._max_age:
+        if kept is not None and now - kept[0] < self._max_age and not fresh:
             return kept[1]
         try:
-            page = await _published_page(pool, poll_id, cursor, PAGE_SIZE)
+            page = await published_page(pool, poll_id, cursor=cursor, limit=PAGE_SIZE)
         except ServiceError:
             if cursor is None:
                 raise
             # A cursor that is no longer (or never was) valid: the first page instead.
-            return await self.page(pool, poll_id, None)
+            return await self.page(pool, poll_id, None, fresh)
         if len(self._pages) >= self._limit:
             self._pages.clear()
         self._pages[key] = (now, page)
         return page
-
-    def forget(self, poll_id: str) -> None:
-        """Drop a poll's pages (after this process published a comment of it)."""
-        for key in [k for k in self._pages if k[0] == poll_id]:
-            del self._pages[key]

@@ -53,6 +53,7 @@ SCRIPT_MESSAGES = (
     "report_thanks",
     "report_reason",
     "more_comments",
+    "comments_link",
     "results",
     "votes_one",
     "votes_other",

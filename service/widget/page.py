@@ -264,6 +264,9 @@ def render(
             "rule": rule,
             "rating": poll.is_rating,
             "stars": scale is not None and scale["style"] == "stars",
+            "comments_href": (
+                f"/embed/{poll.id}?{query}view=comments" if poll.comments != "off" else None
+            ),
             "note": hidden_note(poll),
             "codes": OUTCOME_MESSAGES,
             "comment_codes": COMMENT_MESSAGES,

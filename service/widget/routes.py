@@ -73,9 +73,12 @@ async def embed_page(request: Request) -> Response:
             personal = True  # this answer depends on the reader's cookie
         if grant is not None:
             results = shape(poll, await found.counts.get(poll.id))
-        if poll.comments != "off":
-            cursor = plausible_cursor(params.get("cursor"))
-            comments = await found.pages.comments.page(found.pool, poll.id, cursor)
+    # The comments under the results; on the poll's form too when the reader just wrote
+    # one (the comment form's redirect).
+    if poll.comments != "off" and phase != "not_open" and (not show_form or comment_note):
+        cursor = plausible_cursor(params.get("cursor"))
+        fresh = comment_note is not None
+        comments = await found.pages.comments.page(found.pool, poll.id, cursor, fresh)
     page = found.pages.page(
         poll,
         view,

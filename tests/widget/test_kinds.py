@@ -204,3 +204,69 @@ async def test_comment_outcomes_are_one_readers_page(
     assert 'id="cp0-cform"' not in done
     again = (await client.get(f"/embed/{poll['id']}?view=comments&comment=invalid")).text
     assert 'id="cp0-cform"' in again and 'name="token"' in again
+
+
+async def test_a_plain_form_comment_shows_after_approval_only(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient, make_poll: PollMaker, state: Any
+) -> None:
+    """No JavaScript: the comment form posts, the redirect tells the reader what
+    happened, and a premoderated comment is in the shared page only once approved."""
+    poll = await make_poll(comments="premoderated")
+    body = "body=C%E1%BA%A7n+th%C3%AAm+c%C3%A2y+xanh&name=Lan"
+    r = await client.post(f"/v1/polls/{poll['id']}/comments?locale=en", content=body, headers=_FORM)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].endswith("comment=pending#comments")
+    page = await client.get(r.headers["location"])
+    assert "will appear once a moderator approves it" in page.text
+    assert "Cần thêm cây xanh" not in page.text
+    queue = await admin.get(f"/v1/admin/polls/{poll['id']}/comments?state=pending")
+    comment_id = queue.json()["items"][0]["id"]
+    r = await admin.post(f"/v1/admin/comments/{comment_id}/approve", json={"reason": "ok"})
+    assert r.status_code == 200, r.text
+    state.pages.comments._pages.clear()  # the page memo's few seconds, passed
+    shared = await client.get(f"/embed/{poll['id']}?view=comments")
+    assert shared.headers["cache-control"].startswith("public")
+    assert (
+        f'<li class="cp-c" data-comment="{comment_id}"><p class="cp-cmeta">'
+        '<span class="cp-cname">Lan</span>'
+    ) in shared.text
+    assert '<p class="cp-cbody">Cần thêm cây xanh</p>' in shared.text
+
+
+async def test_comments_page_by_cursor_without_a_script(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient, make_poll: PollMaker
+) -> None:
+    poll = await make_poll(comments="postmoderated", max_comments_per_voter=10)
+    # Twelve different opinions (near duplicates would be held by the filters).
+    words = [
+        "Cần thêm cây xanh ven hồ",
+        "Nên mở rộng vỉa hè cho người đi bộ",
+        "Giờ làm việc buổi tối rất tiện",
+        "Bãi gửi xe quá chật vào cuối tuần",
+        "Nhân viên hướng dẫn nhiệt tình",
+        "Thủ tục online còn chậm",
+        "Đề nghị có thêm ghế chờ",
+        "Biển chỉ dẫn khó đọc",
+        "Khu vui chơi trẻ em xuống cấp",
+        "Đèn đường ngõ 12 bị hỏng",
+        "Rác thải chưa được thu gom đúng giờ",
+        "Tôi hoàn toàn ủng hộ đề án",
+    ]
+    held = []
+    for text in words:
+        r = await client.post(f"/v1/polls/{poll['id']}/comments", json={"body": text})
+        assert r.status_code in (201, 202), r.text
+        if r.status_code == 202:  # a burst from one network is held for a moderator
+            held.append(r.json()["comment"]["id"])
+    if held:
+        r = await admin.post("/v1/admin/comments/moderate", json={"ids": held, "action": "approve"})
+        assert r.status_code == 200, r.text
+    first = (await client.get(f"/embed/{poll['id']}?view=comments&locale=en")).text
+    assert first.count('class="cp-c"') == 10 and words[-1] in first
+    more = re.search(r'id="cp0-cmore" href="([^"]+)"', first)
+    assert more is not None
+    second = (await client.get(more.group(1).replace("&amp;", "&"))).text
+    assert second.count('class="cp-c"') == 2 and words[0] in second and words[-1] not in second
+    # A cursor that is not one the API gave out shows the first page, not an error.
+    junk = await client.get(f"/embed/{poll['id']}?view=comments&cursor=xyz")
+    assert junk.status_code == 200 and words[-1] in junk.text

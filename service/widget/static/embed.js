@@ -182,6 +182,13 @@
       form = null;
     }
     say(key, false);
+    if (data.comments_href && !document.getElementById(prefix + "comments")) {
+      var link = el("a", "cp-link", msgs.comments_link);
+      link.href = data.comments_href;
+      var actions = el("p", "cp-actions");
+      actions.appendChild(link);
+      out.parentNode.insertBefore(actions, out.nextSibling);
+    }
     if (results) {
       showResults(results).focus({ preventScroll: true });
       watch();
@@ -325,6 +332,8 @@
       return item;
     };
     Array.prototype.forEach.call(clist.querySelectorAll("li[data-comment]"), reportButton);
+    // After the plain comment form's redirect: bring the reader to what happened.
+    if (cmsg.textContent) cmsg.focus({ preventScroll: false });
 
     if (cform) {
       var commentTokens = new Tokens(cform);
