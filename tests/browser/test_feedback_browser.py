@@ -249,3 +249,26 @@ def test_axe_on_the_feedback_views(
     page.locator(".cp-report").first.click()
     violations = _axe(page)
     assert not violations, json.dumps(violations, indent=1)[:3000]
+
+
+def test_dashboard_shows_nps_live(live_server: LiveServer, new_context: ContextMaker) -> None:
+    slug = _site(live_server)
+    poll = live_server.make_poll(slug, kind="nps", options=None, locale="en")
+    page = new_context().new_page()
+    page.goto(f"{live_server.url}/dashboard/{poll['id']}?lang=en")
+    expect(page.locator("[data-status]")).to_have_text("Live")
+    expect(page.locator('[data-stat="nps"]')).to_have_text("–")
+    for rating in (10, 9, 2):
+        r = live_server.admin.post(
+            f"/v1/polls/{poll['id']}/votes",
+            json={"rating": rating},
+            headers={"X-Forwarded-For": f"198.51.100.{rating}", "Cookie": f"cpv=r{rating}"},
+        )
+        assert r.status_code == 201, r.text
+    # 2 promoters and 1 detractor of 3: +33; the average 7 (one decimal, locale's mark).
+    expect(page.locator('[data-stat="nps"]')).to_have_text("33")
+    expect(page.locator('[data-stat="average"]')).to_have_text("7")
+    expect(page.locator("[data-option] [data-percent]").nth(10)).to_have_text("33%")
+    if AXE.exists():
+        assert not _axe(page)
+    page.screenshot(path=str(ARTIFACTS / "feedback-dashboard-nps.png"), full_page=True)
