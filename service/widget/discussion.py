@@ -1,16 +1,21 @@
-"""The embed page's comments section: a page of published comments read through a short
-per-process memo (a viral page costs PostgreSQL a read every few seconds, not one per
-reader), and the words for a comment form's outcome (`?comment=`)."""
+"""The embed page's comments section: what it shows, a page of published comments read
+through a short per-process memo (a viral page costs PostgreSQL a read every few
+seconds, not one per reader), and the words for a comment form's outcome (`?comment=`)."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 
 from service.core.errors import ServiceError
+from service.core.i18n import format_time, gettext
 from service.feedback.comments import published_page
+from service.polls.model import Poll
+from service.widget.view import View
 
 # The form path's ?comment= codes and the catalog message of each; other codes get the
 # generic error. "published" and "pending" are the two happy outcomes.
@@ -78,3 +83,59 @@ class PublishedComments:
             self._pages.clear()
         self._pages[key] = (now, page)
         return page
+
+
+def comments_section(
+    poll: Poll,
+    view: View,
+    phase: str,
+    comments: dict[str, Any] | None,
+    comment_note: str | None,
+) -> dict[str, Any] | None:
+    """What the page's comments section shows (None: no section): the form while the poll
+    is open, the outcome of the reader's last comment, a page of published comments and
+    the link to the next."""
+    if comments is None or poll.comments == "off":
+        return None
+    locale = view.locale
+    query = f"{view.query}&" if view.query else ""
+    items = [
+        {
+            "id": c["id"],
+            "name": c.get("name") or gettext(locale, "anonymous"),
+            "body": c["body"],
+            "at": at.isoformat() if (at := _moment(c["created_at"])) else "",
+            "time_text": format_time(at, locale) if at else "",
+        }
+        for c in comments["items"]
+    ]
+    cursor = comments.get("next_cursor")
+    return {
+        # After a comment went in, a poll taking one per reader shows no second form.
+        "form": phase == "open"
+        and not (comment_note in _COMMENT_HAPPY and poll.max_comments_per_voter == 1),
+        "action": f"/v1/polls/{poll.id}/comments" + (f"?{view.query}" if view.query else ""),
+        "premoderated": poll.comments == "premoderated",
+        "entries": items,
+        "cursor": cursor or "",
+        "more_href": (
+            f"/embed/{poll.id}?{query}" + urlencode({"view": "comments", "cursor": cursor})
+            if cursor
+            else None
+        ),
+        "message": gettext(locale, comment_note) if comment_note else None,
+        "message_error": comment_note is not None and comment_note not in _COMMENT_HAPPY,
+    }
+
+
+_COMMENT_HAPPY = ("comment_published", "comment_pending")
+
+
+def _moment(value: object) -> datetime | None:
+    """A comment's time: a datetime from the store, or ISO text from JSON."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,7 +23,7 @@ from service.core.templates import template_source, templates
 from service.feedback.scales import end_labels, value_label
 from service.polls.model import Poll
 from service.voting.identity import widget_token
-from service.widget.discussion import COMMENT_MESSAGES, PublishedComments
+from service.widget.discussion import COMMENT_MESSAGES, PublishedComments, comments_section
 from service.widget.figures import point_label, result_rows
 from service.widget.outcomes import DONE, OUTCOME_MESSAGES, SCRIPT_MESSAGES, hidden_note
 from service.widget.theme import DEFAULT_THEME, theme_css
@@ -114,59 +113,6 @@ def _scale(poll: Poll, locale: str) -> dict[str, Any] | None:
     }
 
 
-def _discussion(
-    poll: Poll,
-    view: View,
-    phase: str,
-    comments: dict[str, Any] | None,
-    comment_note: str | None,
-) -> dict[str, Any] | None:
-    if comments is None or poll.comments == "off":
-        return None
-    locale = view.locale
-    query = f"{view.query}&" if view.query else ""
-    items = [
-        {
-            "id": c["id"],
-            "name": c.get("name") or gettext(locale, "anonymous"),
-            "body": c["body"],
-            "at": at.isoformat() if (at := _moment(c["created_at"])) else "",
-            "time_text": format_time(at, locale) if at else "",
-        }
-        for c in comments["items"]
-    ]
-    cursor = comments.get("next_cursor")
-    return {
-        # After a comment went in, a poll taking one per reader shows no second form.
-        "form": phase == "open"
-        and not (comment_note in _COMMENT_HAPPY and poll.max_comments_per_voter == 1),
-        "action": f"/v1/polls/{poll.id}/comments" + (f"?{view.query}" if view.query else ""),
-        "premoderated": poll.comments == "premoderated",
-        "entries": items,
-        "cursor": cursor or "",
-        "more_href": (
-            f"/embed/{poll.id}?{query}" + urlencode({"view": "comments", "cursor": cursor})
-            if cursor
-            else None
-        ),
-        "message": gettext(locale, comment_note) if comment_note else None,
-        "message_error": comment_note is not None and comment_note not in _COMMENT_HAPPY,
-    }
-
-
-_COMMENT_HAPPY = ("comment_published", "comment_pending")
-
-
-def _moment(value: object) -> datetime | None:
-    """A comment's time: a datetime from the store, or ISO text from JSON."""
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
 def render(
     key: tuple[Any, ...],
     *,
@@ -211,7 +157,7 @@ def render(
         message_text = gettext(locale, message)
     else:
         message_text = None
-    discussion = _discussion(poll, view, phase, comments, comment_note)
+    discussion = comments_section(poll, view, phase, comments, comment_note)
     html = _PAGE.render(
         missing=None,
         p=p,
