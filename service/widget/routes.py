@@ -165,11 +165,11 @@ openapi.register(
 )
 openapi.register("get", "/static/{name}", "The widget's CSS and script")
 
-# GET /embed/{poll_id} is also on the hot lane (service/server/hotlane.py); this route
-# serves HEAD and documents it.
+# GET /embed/{poll_id} and the token are also on the hot lane (service/server/hotlane.py);
+# these routes serve HEAD and document them.
 routes = [
     HotRoute("/embed/{poll_id}", embed_page, method="GET"),
-    Route("/v1/polls/{poll_id}/token", form_token, methods=["GET"]),
+    HotRoute("/v1/polls/{poll_id}/token", form_token, method="GET"),
     Route("/widget.js", widget_js, methods=["GET"]),
     Route("/oembed", oembed, methods=["GET"]),
     Route("/v1/polls/{poll_id}/results.svg", results_svg, methods=["GET"]),
