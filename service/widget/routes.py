@@ -79,6 +79,11 @@ async def embed_page(request: Request) -> Response:
         cursor = plausible_cursor(params.get("cursor"))
         fresh = comment_note is not None
         comments = await found.pages.comments.page(found.pool, poll.id, cursor, fresh)
+    # On a site that requires tokens a tokenless form post comes back for a second press:
+    # harmless for a click, not for words typed, so a page with a text box stays the
+    # reader's own, with tokens in its forms.
+    if poll.site.require_widget_token and phase == "open":
+        personal = personal or bool(show_form and poll.other_option) or comments is not None
     page = found.pages.page(
         poll,
         view,

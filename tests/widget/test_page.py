@@ -395,3 +395,31 @@ async def test_after_vote_results_follow_the_one_rule_without_a_cookie_mark(
     assert api.status_code == 403
     html = (await client.get(r.headers["location"], headers={"Cookie": cookie})).text
     assert "Cảm ơn bạn! Bạn đã bình chọn." in html and "<progress" not in html
+
+
+async def test_a_site_requiring_tokens_keeps_pages_with_text_boxes_private(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient, make_poll: PollMaker, site: dict[str, Any]
+) -> None:
+    """A tokenless post would come back for a second press: fine for a click, not for
+    typed words, so there the pages with a text box carry tokens and stay private."""
+    r = await admin.patch(f"/v1/admin/sites/{site['slug']}", json={"require_widget_token": True})
+    assert r.status_code == 200, r.text
+    plain = await make_poll()
+    shared = await client.get(f"/embed/{plain['id']}")
+    assert shared.headers["cache-control"].startswith("public")
+    assert 'name="token"' not in shared.text
+    words = await make_poll(options=["Có", {"label": "Ý kiến khác", "other": True}])
+    comments = await make_poll(comments="postmoderated")
+    for path in (f"/embed/{words['id']}", f"/embed/{comments['id']}?view=comments"):
+        page = await client.get(path)
+        assert page.headers["cache-control"] == "private, no-store", path
+        check_widget_token(SECRET.encode(), path.split("/")[2].split("?")[0], token_of(page.text))
+    # The comment form's own tokenless post is never needed there: it has a token.
+    page = await client.get(f"/embed/{comments['id']}?view=comments")
+    body = f"body=Hay&token={token_of(page.text)}"
+    r = await client.post(
+        f"/v1/polls/{comments['id']}/comments",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.headers["location"].endswith("comment=published#comments"), r.headers["location"]
