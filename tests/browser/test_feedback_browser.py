@@ -272,3 +272,51 @@ def test_dashboard_shows_nps_live(live_server: LiveServer, new_context: ContextM
     if AXE.exists():
         assert not _axe(page)
     page.screenshot(path=str(ARTIFACTS / "feedback-dashboard-nps.png"), full_page=True)
+
+
+def test_more_comments_by_button(live_server: LiveServer, new_context: ContextMaker) -> None:
+    slug = _site(live_server)
+    poll = live_server.make_poll(slug, comments="postmoderated", max_comments_per_voter=10)
+    texts = [
+        "Cần thêm cây xanh ven hồ",
+        "Nên mở rộng vỉa hè cho người đi bộ",
+        "Giờ làm việc buổi tối rất tiện",
+        "Bãi gửi xe quá chật vào cuối tuần",
+        "Nhân viên hướng dẫn nhiệt tình",
+        "Thủ tục online còn chậm",
+        "Đề nghị có thêm ghế chờ",
+        "Biển chỉ dẫn khó đọc",
+        "Khu vui chơi trẻ em xuống cấp",
+        "Đèn đường ngõ 12 bị hỏng",
+        "Rác thải chưa được thu gom đúng giờ",
+        "Tôi hoàn toàn ủng hộ đề án",
+    ]
+    waiting = []
+    for n, text in enumerate(texts):
+        r = live_server.admin.post(
+            f"/v1/polls/{poll['id']}/comments",
+            json={"body": text},
+            headers={"Cookie": f"cpv=writer{n}"},
+        )
+        assert r.status_code in (201, 202), r.text
+        if r.status_code == 202:  # a burst from one address is held for a moderator
+            waiting.append(r.json()["comment"]["id"])
+    if waiting:
+        r = live_server.admin.post(
+            "/v1/admin/comments/moderate", json={"ids": waiting, "action": "approve"}
+        )
+        assert r.status_code == 200, r.text
+    page = new_context().new_page()
+    for _ in range(40):  # the page memo's few seconds (bounded)
+        _open(page, live_server, poll["id"], "locale=en&view=comments")
+        if page.locator(".cp-c").count() == 10:
+            break
+        page.wait_for_timeout(250)
+    expect(page.locator(".cp-c")).to_have_count(10)
+    expect(page.locator(".cp-cbody").first).to_have_text(texts[-1])
+    page.get_by_role("link", name="More comments").click()
+    expect(page.locator(".cp-c")).to_have_count(12)
+    expect(page.locator(".cp-cbody").last).to_have_text(texts[0])
+    expect(page.get_by_role("link", name="More comments")).to_have_count(0)
+    assert "cursor=" not in page.url  # fetched by the script, no navigation
+    expect(page.locator(".cp-report")).to_have_count(12)

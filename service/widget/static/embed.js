@@ -345,7 +345,7 @@
         var button = cform.querySelector("button[type=submit]");
         button.disabled = true;
         var body = { body: text.value };
-        ["name", "page"].forEach(function (name) {
+        ["name", "voter", "page"].forEach(function (name) {
           var field = cform.elements.namedItem(name);
           if (field && field.value.trim()) body[name] = field.value;
         });
