@@ -4,7 +4,6 @@ and the admin API's moderation queue. Thin: the rules live in comments and moder
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -44,7 +43,7 @@ from service.voting.identity import (
     voter_cookie,
     voter_cookie_header,
 )
-from service.widget.view import EMBED_KEYS
+from service.widget.view import back_to_embed
 
 _FORM = "application/x-www-form-urlencoded"
 
@@ -134,9 +133,9 @@ def _back_to_poll(
     request: Request, poll_id: str, outcome: str, new_voter: bool, voter_id: str
 ) -> Response:
     """The no-JavaScript path: 303 back to the embed page, which says what happened."""
-    query = [(k, v) for k, v in request.query_params.multi_items() if k in EMBED_KEYS]
-    query.append(("comment", outcome))
-    response = RedirectResponse(f"/embed/{poll_id}?{urlencode(query)}#comments", status_code=303)
+    query = request.query_params.multi_items()
+    where = back_to_embed(query, poll_id, ("comment", outcome), "#comments")
+    response = RedirectResponse(where, status_code=303)
     if new_voter:
         response.headers["Set-Cookie"] = voter_cookie_header(voter_id)
     return response
