@@ -16,6 +16,7 @@ OUTCOME_MESSAGES = {
     "unavailable": "unavailable",
     "invalid": "invalid",
     "unknown_option": "invalid",
+    "invalid_rating": "invalid",
     "invalid_choice_count": "choice_rule",
     "bad_token": "token",
     "token_expired": "token",

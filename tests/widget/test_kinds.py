@@ -24,6 +24,11 @@ async def _form_post(client: httpx.AsyncClient, poll_id: str, body: str) -> http
     )
 
 
+def _markup(html: str) -> str:
+    """The page without its script's catalog (which holds every message)."""
+    return html.split('<script type="application/json"')[0]
+
+
 def _radios(html: str) -> list[str]:
     return re.findall(r'<input type="radio" name="rating" id="cp0-o\d+" value="(\d+)"', html)
 
@@ -81,8 +86,8 @@ async def test_every_scale_votes_through_the_plain_form_and_shows_its_figures(
     r = await _form_post(client, poll["id"], "rating=9")
     assert r.status_code == 303 and r.headers["location"].endswith("state=voted"), r.text
     page = await client.get(r.headers["location"])
-    html = page.text
-    assert "Thank you! You have voted." in html
+    html = _markup(page.text)
+    assert 'id="cp0-msg" tabindex="-1">Thank you! You have voted.</p>' in html
     assert '<div data-stat="nps"><dt>NPS score</dt><dd>100</dd></div>' in html
     assert '<div data-stat="promoters"><dt>Promoters (9–10)</dt><dd>1</dd></div>' in html
     assert '<div data-stat="average"><dt>Average</dt><dd>9</dd></div>' in html
@@ -96,7 +101,10 @@ async def test_every_scale_votes_through_the_plain_form_and_shows_its_figures(
         assert r.headers["location"].endswith("state=voted"), (kind, r.headers["location"])
     bad = await _form_post(client, other["id"], "rating=9")
     assert bad.headers["location"].endswith("state=invalid_rating")
-    assert "That choice is not valid." in (await client.get(bad.headers["location"])).text
+    page = _markup((await client.get(bad.headers["location"])).text)
+    assert (
+        'cp-error" id="cp0-msg" tabindex="-1">That choice is not valid. Please try again.' in page
+    )
 
 
 async def test_scale_results_by_locale(
@@ -192,13 +200,14 @@ async def test_comment_outcomes_are_one_readers_page(
     assert shared.headers["cache-control"].startswith("public")
     assert 'id="cp0-cform"' in shared.text and 'name="token"' not in shared.text
     for code, words in (
-        ("pending", "will appear once a moderator approves it"),
-        ("published", "Your comment is published."),
+        ("pending", "Thank you! Your comment will appear once a moderator approves it."),
+        ("published", "Thank you! Your comment is published."),
         ("rate_limited", "Too many votes"),
         ("whatever", "Your comment could not be sent."),
     ):
         r = await client.get(f"/embed/{poll['id']}?view=comments&locale=en&comment={code}")
-        assert r.headers["cache-control"] == "private, no-store" and words in r.text, code
+        assert r.headers["cache-control"] == "private, no-store", code
+        assert f'tabindex="-1" role="status">{words}' in _markup(r.text), code
     # After a comment went in, no second form; after an error, the form with a token.
     done = (await client.get(f"/embed/{poll['id']}?view=comments&comment=pending")).text
     assert 'id="cp0-cform"' not in done
@@ -217,7 +226,7 @@ async def test_a_plain_form_comment_shows_after_approval_only(
     assert r.status_code == 303, r.text
     assert r.headers["location"].endswith("comment=pending#comments")
     page = await client.get(r.headers["location"])
-    assert "will appear once a moderator approves it" in page.text
+    assert 'role="status">Thank you! Your comment will appear once' in _markup(page.text)
     assert "Cần thêm cây xanh" not in page.text
     queue = await admin.get(f"/v1/admin/polls/{poll['id']}/comments?state=pending")
     comment_id = queue.json()["items"][0]["id"]
