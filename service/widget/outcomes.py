@@ -27,18 +27,35 @@ OUTCOME_MESSAGES = {
 }
 # The outcomes after which the reader has a vote in: no form, no error styling.
 DONE = ("voted", "already_voted")
-# Messages a script needs; the rest of the catalog stays out of the page.
+# Messages a script needs; the rest of the catalog stays out of the page. A scale's and
+# the comments' own messages only go into pages that use them.
 SCRIPT_MESSAGES = (
     "sending",
+    "results",
+    "votes_one",
+    "votes_other",
+    "total",
+    "percent",
+    "results_after_vote",
+    "results_after_close",
+    "results_hidden",
+    "poll_closed",
+    "error",
+    *sorted(set(OUTCOME_MESSAGES.values()) - {"choice_rule"}),
+)
+SCALE_MESSAGES = (
+    "answers",
     "average",
     "median",
-    "answers",
     "nps_score",
     "nps_promoters",
     "nps_passives",
     "nps_detractors",
     "stars_one",
     "stars_other",
+)
+COMMENT_SCRIPT_MESSAGES = (
+    "comments_link",
     "comment_published",
     "comment_pending",
     "comment_error",
@@ -54,19 +71,17 @@ SCRIPT_MESSAGES = (
     "report_thanks",
     "report_reason",
     "more_comments",
-    "comments_link",
-    "results",
-    "votes_one",
-    "votes_other",
-    "total",
-    "percent",
-    "results_after_vote",
-    "results_after_close",
-    "results_hidden",
-    "poll_closed",
-    "error",
-    *sorted(set(OUTCOME_MESSAGES.values()) - {"choice_rule"}),
 )
+
+
+def script_messages(poll: Poll) -> tuple[str, ...]:
+    """The catalog keys the page's script needs for this poll."""
+    keys = SCRIPT_MESSAGES
+    if poll.is_rating:
+        keys += SCALE_MESSAGES
+    if poll.comments != "off":
+        keys += COMMENT_SCRIPT_MESSAGES
+    return keys
 
 
 def outcome_message(code: str | None) -> str | None:

@@ -25,7 +25,7 @@ from service.polls.model import Poll
 from service.voting.identity import widget_token
 from service.widget.discussion import COMMENT_MESSAGES, PublishedComments, comments_section
 from service.widget.figures import point_label, result_rows
-from service.widget.outcomes import DONE, OUTCOME_MESSAGES, SCRIPT_MESSAGES, hidden_note
+from service.widget.outcomes import DONE, OUTCOME_MESSAGES, hidden_note, script_messages
 from service.widget.theme import DEFAULT_THEME, theme_css
 from service.widget.view import View, allowed_origins
 
@@ -215,8 +215,8 @@ def render(
             ),
             "note": hidden_note(poll),
             "codes": OUTCOME_MESSAGES,
-            "comment_codes": COMMENT_MESSAGES,
-            "messages": {k: CATALOGS[locale][k] for k in SCRIPT_MESSAGES},
+            "comment_codes": COMMENT_MESSAGES if poll.comments != "off" else {},
+            "messages": {k: CATALOGS[locale][k] for k in script_messages(poll)},
         },
     )
     parts = tuple(part.encode() for part in html.split(_SLOT))
