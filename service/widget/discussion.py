@@ -4,6 +4,7 @@ seconds, not one per reader), and the words for a comment form's outcome (`?comm
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,15 @@ COMMENT_MESSAGES = {
     "token_required": "token",
 }
 PAGE_SIZE = 10
+_STORE_FAULTS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+log = logging.getLogger("civicpoll.widget")
 _MAX_CURSOR = 200
 
 
@@ -65,8 +75,10 @@ class PublishedComments:
 
     async def page(
         self, pool: asyncpg.Pool, poll_id: str, cursor: str | None, fresh: bool = False
-    ) -> dict[str, Any]:
-        """The page, read anew when `fresh` (a reader who just wrote one sees it)."""
+    ) -> dict[str, Any] | None:
+        """The page, read anew when `fresh` (a reader who just wrote one sees it). None
+        while PostgreSQL cannot answer: the poll page still shows, without its comments
+        section (writing one would fail the same way), and recovers on the next read."""
         now = time.monotonic()
         key = (poll_id, cursor)
         kept = self._pages.get(key)
@@ -79,6 +91,9 @@ class PublishedComments:
                 raise
             # A cursor that is no longer (or never was) valid: the first page instead.
             return await self.page(pool, poll_id, None, fresh)
+        except _STORE_FAULTS:
+            log.warning("comments unreadable for the embed page", extra={"poll_id": poll_id})
+            return None
         if len(self._pages) >= self._limit:
             self._pages.clear()
         self._pages[key] = (now, page)

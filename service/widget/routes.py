@@ -79,6 +79,8 @@ async def embed_page(request: Request) -> Response:
         cursor = plausible_cursor(params.get("cursor"))
         fresh = comment_note is not None
         comments = await found.pages.comments.page(found.pool, poll.id, cursor, fresh)
+        # Without its comments (PostgreSQL not answering) the page is no one's to share.
+        personal = personal or comments is None
     # On a site that requires tokens a tokenless form post comes back for a second press:
     # harmless for a click, not for words typed, so a page with a text box stays the
     # reader's own, with tokens in its forms.

@@ -279,3 +279,26 @@ async def test_comments_page_by_cursor_without_a_script(
     # A cursor that is not one the API gave out shows the first page, not an error.
     junk = await client.get(f"/embed/{poll['id']}?view=comments&cursor=xyz")
     assert junk.status_code == 200 and words[-1] in junk.text
+
+
+class _DownPool:
+    """A pool whose PostgreSQL does not answer."""
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError("connection refused")
+
+
+async def test_the_page_shows_without_comments_while_postgres_is_down(
+    client: httpx.AsyncClient, make_poll: PollMaker, state: Any
+) -> None:
+    poll = await make_poll(comments="postmoderated", locale="en")
+    saved = state.pool
+    state.pool = _DownPool()
+    try:
+        r = await client.get(f"/embed/{poll['id']}?view=results")
+    finally:
+        state.pool = saved
+    assert r.status_code == 200 and "cp-results" in r.text and "cp-comments" not in r.text
+    assert r.headers["cache-control"] == "private, no-store"  # no cache keeps this page
+    again = await client.get(f"/embed/{poll['id']}?view=results")
+    assert "cp-comments" in again.text and again.headers["cache-control"].startswith("public")
