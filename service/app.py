@@ -20,6 +20,7 @@ from starlette.routing import Match, Route
 
 from service.admin import reports
 from service.admin import routes as admin
+from service.console import routes as console
 from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
@@ -170,6 +171,7 @@ def create_app(settings: Settings) -> Starlette:
         *reports.routes,
         *live.routes,
         *feedback.routes,
+        *console.routes,
         openapi_route,
     ]
     return Starlette(
