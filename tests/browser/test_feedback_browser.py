@@ -320,3 +320,32 @@ def test_more_comments_by_button(live_server: LiveServer, new_context: ContextMa
     expect(page.get_by_role("link", name="More comments")).to_have_count(0)
     assert "cursor=" not in page.url  # fetched by the script, no navigation
     expect(page.locator(".cp-report")).to_have_count(12)
+
+
+def test_a_site_requiring_tokens_with_the_shared_page(
+    live_server: LiveServer, new_context: ContextMaker
+) -> None:
+    """The shared page holds no token: the script fetches one and the vote counts; with
+    the script off the first press comes back with a page of the reader's own, and the
+    second counts."""
+    slug = "t-" + uuid.uuid4().hex[:10]
+    live_server.make_site(slug, [], require_widget_token=True)
+    poll = live_server.make_poll(slug, locale="en")
+    page = new_context().new_page()
+    first = page.goto(f"{live_server.url}/embed/{poll['id']}?locale=en")
+    assert first is not None and first.headers["cache-control"].startswith("public")
+    expect(page.locator("input[name=token]")).to_have_count(0)
+    page.get_by_label("Có").check()
+    page.get_by_role("button", name="Vote").click()
+    expect(page.locator("#cp0-msg")).to_have_text("Thank you! You have voted.")
+    plain = new_context(java_script_enabled=False).new_page()
+    _open(plain, live_server, poll["id"])
+    plain.get_by_label("Không").check()
+    plain.get_by_role("button", name="Vote").click()
+    expect(plain.locator("#cp0-msg")).to_have_text(
+        "Please confirm: press “Vote” once more to send your choice."
+    )
+    plain.get_by_label("Không").check()
+    plain.get_by_role("button", name="Vote").click()
+    expect(plain.locator("#cp0-msg")).to_have_text("Thank you! You have voted.")
+    expect(plain.locator(".cp-total")).to_have_text("Total: 2 votes")
