@@ -225,18 +225,29 @@ def cmd_dev(args: argparse.Namespace) -> None:
     env = dict(os.environ)
     stored = _read_dev_env()
     started: list[EmbeddedPostgres | EmbeddedRedis] = []
-    if not env.get("DATABASE_URL"):
-        pg = EmbeddedPostgres(DATA_DIR / "pg", int(stored.get("PG_PORT", 54329)))
-        env["DATABASE_URL"] = pg.start()
-        started.append(pg)
-    if not env.get("REDIS_URL"):
-        rd = EmbeddedRedis(DATA_DIR / "redis", int(stored.get("REDIS_PORT", 56389)))
-        env["REDIS_URL"] = rd.start()
-        started.append(rd)
-    env.setdefault("SECRET_KEY", stored.get("SECRET_KEY") or secrets.token_urlsafe(48))
-    env.setdefault("PUBLIC_URL", f"http://localhost:{args.port}")
-    _write_dev_env({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
     try:
+        try:
+            if not env.get("DATABASE_URL"):
+                pg = EmbeddedPostgres(DATA_DIR / "pg", int(stored.get("PG_PORT", 54329)))
+                started.append(pg)
+                env["DATABASE_URL"] = pg.start()
+            if not env.get("REDIS_URL"):
+                rd = EmbeddedRedis(DATA_DIR / "redis", int(stored.get("REDIS_PORT", 56389)))
+                started.append(rd)
+                env["REDIS_URL"] = rd.start()
+        except RuntimeError as exc:
+            # Most often a port held by another process (an earlier `make run` still
+            # running): one clear line, and the server already started is stopped below.
+            print(f"civicpoll dev could not start its servers: {exc}", file=sys.stderr)
+            print(
+                "  (is another `make run` still running? stop it, or set DATABASE_URL /"
+                " REDIS_URL to servers of your own)",
+                file=sys.stderr,
+            )
+            raise SystemExit(1) from None
+        env.setdefault("SECRET_KEY", stored.get("SECRET_KEY") or secrets.token_urlsafe(48))
+        env.setdefault("PUBLIC_URL", f"http://localhost:{args.port}")
+        _write_dev_env({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
         settings = _settings(env)
         token, poll_id, origins, login = asyncio.run(_seed(settings))
         base = settings.public_url
