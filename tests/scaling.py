@@ -78,13 +78,15 @@ def civicpoll_serve(
 
 
 def wait_ready(server: Server, workers: int, log_name: str, bound: float = 60.0) -> None:
-    """Until the supervisor runs `workers` workers and /readyz answers 200."""
+    """Until the supervisor runs `workers` workers and /readyz answers 200 (one worker:
+    uvicorn serves in the process itself, without a supervisor)."""
+    children = workers if workers > 1 else 0
     deadline = time.monotonic() + bound
     with httpx.Client(base_url=server.url) as client:
         while True:
             assert server.proc.poll() is None, f"the server exited; see tests/artifacts/{log_name}"
             try:
-                if len(server.workers()) == workers and client.get("/readyz").status_code == 200:
+                if len(server.workers()) == children and client.get("/readyz").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -196,3 +198,26 @@ async def open_poll(url: str, token: str, **fields: Any) -> dict[str, Any]:
         r = await admin.post(f"/v1/admin/polls/{r.json()['id']}/open")
         assert r.status_code == 200, r.text
         return dict(r.json())
+
+
+class EventReader:
+    """Server-sent events of a stream read over a real socket, one at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+
+    async def next(self, bound: float = 5.0) -> dict[str, str]:
+        """The next event (comments and `retry:` lines skipped), within `bound` seconds."""
+        event: dict[str, str] = {}
+        async with asyncio.timeout(bound):
+            async for line in self._lines:
+                if not line:
+                    if "event" in event:
+                        return event
+                    event = {}
+                    continue
+                name, _, value = line.partition(":")
+                if name:
+                    event[name] = value.removeprefix(" ")
+        raise AssertionError(f"the stream ended; last event so far {event}")
