@@ -1,4 +1,5 @@
-"""Two instances that share nothing but PostgreSQL and Redis, as behind any balancer:
+"""Two instances that share nothing but PostgreSQL and Redis (one server or a cluster), as
+behind any balancer:
 an admin change on one reaches the other's poll cache, a vote on one reaches the other's
 live streams, a stream resumes on the other with Last-Event-ID, and counts stay exact."""
 
@@ -29,8 +30,14 @@ from tests.scaling import (
 from tests.serving import admin_token
 
 
-@pytest.fixture
-def instances(database_url: str, redis_url: str) -> Iterator[tuple[Server, Server]]:
+@pytest.fixture(params=["redis", "cluster"])
+def instances(
+    request: pytest.FixtureRequest, database_url: str, redis_url: str
+) -> Iterator[tuple[Server, Server]]:
+    """Two instances on one Redis server, or on the local three-primary Redis Cluster
+    (where poll-cache announcements travel over sharded pub/sub)."""
+    if request.param == "cluster":
+        redis_url = request.getfixturevalue("redis_cluster").url
     with (
         civicpoll_serve(database_url, redis_url, SECRET, workers=1, log_name="instance-a.log") as a,
         civicpoll_serve(database_url, redis_url, SECRET, workers=1, log_name="instance-b.log") as b,

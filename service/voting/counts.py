@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from service.ops import metrics
 from service.storage.db import Conn
+from service.storage.redis import per_node_keys
 from service.voting.engine import LEDGER_BUDGET
 from service.voting.keys import (
     EPOCH,
@@ -242,15 +243,19 @@ async def ensure_epoch(
     *,
     grace: float = OTHERS_GRACE,
 ) -> bool:
-    """Rebuild everything when Redis no longer holds our epoch mark; True if it did."""
-    if await redis.exists(EPOCH):
+    """Rebuild everything when Redis no longer holds our epoch mark (on a cluster, one
+    mark per primary: any node that restarted empty lost a share of the polls); True if
+    it did."""
+    marks = await per_node_keys(redis, EPOCH)
+    if await redis.exists(*marks) == len(marks):
         return False
     # SET NX: of several processes noticing at once, one rebuilds.
     if not await redis.set(EPOCH_REBUILDING, 1, nx=True, ex=120):
         return False
     try:
         await rebuild_all(pool, redis, "redis_empty", settle, grace=grace)
-        await redis.set(EPOCH, int(time.time()))
+        for mark in marks:
+            await redis.set(mark, int(time.time()))
     finally:
         await redis.delete(EPOCH_REBUILDING)
     return True
