@@ -116,3 +116,114 @@ CREATE UNIQUE INDEX IF NOT EXISTS votes_idempotent ON votes (poll_id, idempotenc
     WHERE idempotency_key IS NOT NULL;
 
 INSERT INTO schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;
+
+-- Version 3: civic feedback. Rating kinds (rating, nps, likert) keep one option row per
+-- scale value, so that a rating vote is a vote: same decide stage, ledger and counts. An
+-- option may take the voter's own words ("other"); a poll may take comments, which wait
+-- in a moderation queue with their authors kept as keyed hashes only.
+
+ALTER TABLE polls DROP CONSTRAINT IF EXISTS polls_kind_check;
+ALTER TABLE polls ADD CONSTRAINT polls_kind_check
+    CHECK (kind IN ('single', 'multiple', 'rating', 'nps', 'likert'));
+ALTER TABLE polls ADD COLUMN IF NOT EXISTS scale text NOT NULL DEFAULT 'stars'
+    CHECK (scale IN ('stars', 'number'));
+ALTER TABLE polls ADD COLUMN IF NOT EXISTS scale_range integer NOT NULL DEFAULT 5
+    CHECK (scale_range BETWEEN 3 AND 11);
+ALTER TABLE polls ADD COLUMN IF NOT EXISTS low_label text NOT NULL DEFAULT '';
+ALTER TABLE polls ADD COLUMN IF NOT EXISTS high_label text NOT NULL DEFAULT '';
+ALTER TABLE polls ADD COLUMN IF NOT EXISTS comments text NOT NULL DEFAULT 'off'
+    CHECK (comments IN ('off', 'premoderated', 'postmoderated'));
+ALTER TABLE polls ADD COLUMN IF NOT EXISTS max_comments_per_voter integer NOT NULL DEFAULT 1
+    CHECK (max_comments_per_voter BETWEEN 1 AND 10);
+ALTER TABLE poll_options ADD COLUMN IF NOT EXISTS value integer;
+ALTER TABLE poll_options ADD COLUMN IF NOT EXISTS other boolean NOT NULL DEFAULT false;
+
+CREATE TABLE IF NOT EXISTS comments (
+    id             uuid PRIMARY KEY,
+    poll_id        text NOT NULL REFERENCES polls (id) ON DELETE CASCADE,
+    -- The vote whose "other" option carried this text; NULL for a comment of its own.
+    vote_id        uuid REFERENCES votes (id) ON DELETE SET NULL,
+    body           text NOT NULL,
+    name           text NOT NULL DEFAULT '',
+    state          text NOT NULL
+                   CHECK (state IN ('pending', 'published', 'rejected', 'held', 'spam')),
+    -- Why it is in that state: a filter's reason code, "reports", or a moderator's.
+    reason         text NOT NULL DEFAULT '',
+    detail         text NOT NULL DEFAULT '',
+    -- The state before the last moderation, for "restore".
+    previous_state text,
+    fingerprint    text NOT NULL,
+    voter_hash     text,
+    ip_hash        text,
+    network_hash   text,
+    page_url       text,
+    reports        integer NOT NULL DEFAULT 0,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS comments_poll_state ON comments (poll_id, state, created_at, id);
+-- Newest first for readers; per author for "one comment per voter" (own words excluded).
+CREATE INDEX IF NOT EXISTS comments_poll_time ON comments (poll_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS comments_poll_voter ON comments (poll_id, voter_hash)
+    WHERE vote_id IS NULL;
+CREATE INDEX IF NOT EXISTS comments_poll_ip ON comments (poll_id, ip_hash) WHERE vote_id IS NULL;
+CREATE INDEX IF NOT EXISTS comments_vote ON comments (vote_id) WHERE vote_id IS NOT NULL;
+
+-- One report per reader per comment: three distinct readers hold it for review.
+CREATE TABLE IF NOT EXISTS comment_reports (
+    comment_id  uuid NOT NULL REFERENCES comments (id) ON DELETE CASCADE,
+    voter_hash  text NOT NULL,
+    reason      text NOT NULL CHECK (reason IN ('spam', 'offensive', 'off_topic')),
+    at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (comment_id, voter_hash)
+);
+
+INSERT INTO schema_version (version) VALUES (3) ON CONFLICT DO NOTHING;
+
+-- Version 4: people of the editor console (e-mail, Argon2id hash, a role per site), their
+-- server-side sessions, and failed sign-ins for throttling. The audit log names the person.
+
+CREATE TABLE IF NOT EXISTS users (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email         text NOT NULL CHECK (email = lower(email) AND length(email) <= 254),
+    password_hash text NOT NULL,
+    role          text NOT NULL CHECK (role IN ('admin', 'editor', 'moderator')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    disabled_at   timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users (email);
+
+-- The sites an editor or moderator works on (an admin works on every site).
+CREATE TABLE IF NOT EXISTS user_sites (
+    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    site_id bigint NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, site_id)
+);
+
+-- A session is its cookie's keyed hash: a database reader cannot sign in with it. Signing
+-- out, a new password and disabling the person delete the rows.
+CREATE TABLE IF NOT EXISTS console_sessions (
+    id_hash      text PRIMARY KEY,
+    user_id      bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    csrf_token   text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_seen_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS console_sessions_user ON console_sessions (user_id);
+
+-- Failed sign-ins, by keyed hashes of the e-mail given and of the client address.
+CREATE TABLE IF NOT EXISTS login_failures (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    account_key text NOT NULL,
+    address_key text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_account ON login_failures (account_key, at);
+CREATE INDEX IF NOT EXISTS login_failures_address ON login_failures (address_key, at);
+
+ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS user_id bigint REFERENCES users (id)
+    ON DELETE SET NULL;
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+
+INSERT INTO schema_version (version) VALUES (4) ON CONFLICT DO NOTHING;

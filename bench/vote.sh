@@ -31,6 +31,10 @@ if [[ -x "$HARNESS" || -f "$HARNESS" ]]; then
     --target 'svc=BENCH_WORKERS=1 bash "$PROJECT/bench/target.sh"' \
     --poll 'svc=@/tmp/svc-poll' \
     --modes 'svc=vote,embed,results' \
-    --total "svc=$TOTAL" "${MORE[@]}" "$@"
+    --total "svc=$TOTAL" \
+    --target 'svc_rating=BENCH_POLL_KIND=rating BENCH_WORKERS=1 bash "$PROJECT/bench/target.sh"' \
+    --poll 'svc_rating=@/tmp/svc-rating-poll' \
+    --modes 'svc_rating=vote' \
+    --total "svc_rating=$TOTAL" "${MORE[@]}" "$@"
 fi
 exec .venv/bin/python bench/local.py "$@"

@@ -7,18 +7,21 @@ import base64
 import ipaddress
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import SplitResult, urlsplit
 
 import idna
 from confusable_homoglyphs import confusables
 from msgspec import UNSET
 
-from service.admin.schemas import MAX_OPTIONS, SiteCreate, SiteUpdate
+from service.admin.schemas import MAX_OPTIONS, Kind, OptionSpec, SiteCreate, SiteUpdate
 from service.core.errors import BadRequest
+from service.core.i18n import gettext
 from service.core.validation import clean_text
-from service.polls.model import Poll, looks_like_poll_id
+from service.feedback.scales import checked_points, checked_scale, scale_values
+from service.polls.model import RATING_KINDS, Poll, looks_like_poll_id
 from service.widget.theme import check_theme
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -156,6 +159,56 @@ def options(labels: list[str]) -> list[str]:
     return cleaned
 
 
+@dataclass(frozen=True)
+class OptionSet:
+    """A poll's options as they are stored: labels in order, a scale's values, and the
+    position of the option that takes the voter's own words."""
+
+    labels: list[str]
+    values: list[int] | None = None
+    other: int | None = None
+
+
+def choice_options(given: list[str | OptionSpec]) -> OptionSet:
+    labels = options([o.label if isinstance(o, OptionSpec) else o for o in given])
+    marked = [i for i, o in enumerate(given) if isinstance(o, OptionSpec) and o.other]
+    if len(marked) > 1:
+        raise BadRequest("only one option may take the voter's own words", field="options")
+    return OptionSet(labels, None, marked[0] if marked else None)
+
+
+def scale_options(kind: str, points: int, locale: str) -> OptionSet:
+    """A scale's options, one per point: labelled by name (Likert) or by number."""
+    values = scale_values(kind, points)
+    if kind == "likert":
+        labels = [gettext(locale, f"likert{points}_{v}") for v in values]
+    else:
+        labels = [str(v) for v in values]
+    return OptionSet(labels, values, None)
+
+
+def poll_options(
+    kind: str, given: list[str | OptionSpec] | None, points: int | None, locale: str
+) -> tuple[OptionSet, int]:
+    """The options of a poll of `kind` and its number of scale points (5 for choices)."""
+    if kind in RATING_KINDS:
+        if given:
+            raise BadRequest(
+                f"a {kind} question takes no options: its scale makes them", field="options"
+            )
+        n = checked_points(kind, points)
+        return scale_options(kind, n, locale), n
+    if points is not None:
+        raise BadRequest("range is for rating and Likert questions", field="range")
+    if given is None:
+        raise BadRequest(f"a poll needs 2 to {MAX_OPTIONS} options", field="options")
+    return choice_options(given), 5
+
+
+def scale_label(text: str, field: str) -> str:
+    return clean_text(text, field, max_len=60, min_len=0)
+
+
 def question(text: str) -> str:
     return clean_text(text, "question", max_len=500)
 
@@ -169,6 +222,10 @@ def dedupe_window_hours(hours: int) -> int:
 
 
 def choice_bounds(kind: str, low: int | None, high: int | None, n_options: int) -> tuple[int, int]:
+    if kind in RATING_KINDS:
+        if low not in (None, 1) or high not in (None, 1):
+            raise BadRequest(f"a {kind} question takes exactly one answer", field="max_choices")
+        return 1, 1
     if kind == "single":
         if low not in (None, 1) or high not in (None, 1):
             raise BadRequest("a single-choice poll takes exactly one choice", field="max_choices")
@@ -203,6 +260,23 @@ def poll_status(status: str | None) -> str | None:
     if status is not None and status not in POLL_STATUSES:
         raise BadRequest("status must be draft, open, closed or archived", field="status")
     return status
+
+
+def poll_kind(kind: str | None) -> str | None:
+    kinds = get_args(Kind)
+    if kind is not None and kind not in kinds:
+        raise BadRequest(f"kind must be one of {', '.join(kinds)}", field="kind")
+    return kind
+
+
+def search_pattern(text: str | None) -> str | None:
+    """An ILIKE pattern finding `text` anywhere (its own % and _ taken literally)."""
+    if text is None or not text.strip():
+        return None
+    if len(text) > 200 or not text.isprintable():
+        raise BadRequest("search must be up to 200 printable characters", field="search")
+    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def query_int(raw: str | None, field: str, default: int, low: int, high: int) -> int:
@@ -264,21 +338,44 @@ def site_values(body: SiteCreate | SiteUpdate) -> dict[str, Any]:
 
 def poll_changes(given: dict[str, Any], poll: Poll) -> dict[str, Any]:
     """The checked values, by column, of the fields an update gives an existing poll:
-    choice bounds and the schedule are checked against what the poll keeps."""
+    choice bounds, the scale and the schedule are checked against what the poll keeps.
+    New options come back under "options" as an OptionSet."""
     values: dict[str, Any] = {}
     if "question" in given:
         values["question"] = question(given["question"])
     if "description" in given:
         values["description"] = description(given["description"])
-    if "options" in given:
-        values["options"] = options(given["options"])
-    for key in ("locale", "results_visibility", "dedupe_mode"):
+    for key in ("locale", "results_visibility", "dedupe_mode", "comments"):
         if key in given:
             values[key] = given[key]
+    if "scale" in given:
+        values["scale"] = checked_scale(given["scale"])
+    for key in ("low_label", "high_label"):
+        if key in given:
+            values[key] = scale_label(given[key], key)
+    if "max_comments_per_voter" in given:
+        values["max_comments_per_voter"] = int_in(
+            given["max_comments_per_voter"], "max_comments_per_voter", 1, 10
+        )
     if "dedupe_window_hours" in given:
         values["dedupe_window_hours"] = dedupe_window_hours(given["dedupe_window_hours"])
     kind = given.get("kind", poll.kind)
-    n_options = len(values.get("options", poll.options))
+    if {"kind", "options", "scale_range"} & set(given):
+        locale = given.get("locale", poll.locale)
+        if kind in RATING_KINDS:
+            # Another kind or another range makes other points: the range carries over
+            # only within the same kind.
+            points = given.get("scale_range", poll.scale_range if kind == poll.kind else None)
+            values["options"], values["scale_range"] = poll_options(
+                kind, given.get("options"), points, locale
+            )
+        elif "scale_range" in given:
+            raise BadRequest("range is for rating and Likert questions", field="range")
+        elif "options" in given:
+            values["options"], _ = poll_options(kind, given["options"], None, locale)
+        elif poll.kind in RATING_KINDS:
+            raise BadRequest(f"a {kind} poll needs options", field="options")
+    n_options = len(values["options"].labels) if "options" in values else len(poll.options)
     if {"kind", "min_choices", "max_choices", "options"} & set(given):
         # Bounds carry over only from a poll that was multiple-choice already: a single
         # choice poll's 1..1 would make the new multiple-choice poll single in all but name.

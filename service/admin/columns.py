@@ -33,6 +33,12 @@ POLL_SETTABLE: Mapping[str, str] = {
     "dedupe_window_hours": "",
     "opens_at": "",
     "closes_at": "",
+    "scale": "",
+    "scale_range": "",
+    "low_label": "",
+    "high_label": "",
+    "comments": "",
+    "max_comments_per_voter": "",
 }
 
 

@@ -10,10 +10,11 @@ from service.admin import checks
 from service.admin.audit import audit
 from service.admin.auth import Principal
 from service.admin.columns import POLL_SETTABLE, set_clause
-from service.admin.schemas import SAFE_AFTER_VOTES, PollCreate, PollUpdate
+from service.admin.schemas import SAFE_AFTER_VOTES, OptionSpec, PollCreate, PollUpdate
 from service.admin.sites import site_row
 from service.admin.views import poll_audit_view, poll_view
 from service.core.errors import BadRequest, Conflict
+from service.feedback.scales import checked_scale
 from service.polls.access import checked_poll_id, poll_for
 from service.polls.model import Poll, new_poll_id
 from service.polls.store import insert_options, load_poll, load_polls
@@ -27,6 +28,14 @@ TRANSITIONS = {
     "close": ("closed", ("open",)),
     "archive": ("archived", ("draft", "open", "closed")),
 }
+
+
+# Fields whose JSON name is not their attribute's.
+_API_NAMES = {"scale_range": "range"}
+
+
+async def store_options(con: Conn, poll_id: str, options: checks.OptionSet) -> None:
+    await insert_options(con, poll_id, options.labels, values=options.values, other=options.other)
 
 
 async def _has_votes(con: Conn, poll_id: str) -> bool:
@@ -51,17 +60,26 @@ async def _reloaded(con: Conn, poll_id: str) -> Poll:
 async def create_poll(svc: Services, principal: Principal, body: PollCreate) -> dict[str, Any]:
     question = checks.question(body.question)
     description = checks.description(body.description)
-    options = checks.options(body.options)
-    low, high = checks.choice_bounds(body.kind, body.min_choices, body.max_choices, len(options))
+    checked_scale(body.scale)
+    low_label = checks.scale_label(body.low_label, "low_label")
+    high_label = checks.scale_label(body.high_label, "high_label")
     checks.dedupe_window_hours(body.dedupe_window_hours)
+    checks.int_in(body.max_comments_per_voter, "max_comments_per_voter", 1, 10)
     checks.window(body.opens_at, body.closes_at)
     async with svc.pool.acquire() as con, con.transaction():
         site = await site_row(con, body.site, principal)
+        locale = body.locale or site["default_locale"]
+        options, points = checks.poll_options(body.kind, body.options, body.scale_range, locale)
+        low, high = checks.choice_bounds(
+            body.kind, body.min_choices, body.max_choices, len(options.labels)
+        )
         poll_id = new_poll_id()
         await con.execute(
             "INSERT INTO polls (id, site_id, question, description, kind, min_choices,"
             " max_choices, locale, results_visibility, dedupe_mode, dedupe_window_hours,"
-            " opens_at, closes_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            " opens_at, closes_at, scale, scale_range, low_label, high_label, comments,"
+            " max_comments_per_voter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+            " $12, $13, $14, $15, $16, $17, $18, $19)",
             poll_id,
             site["id"],
             question,
@@ -69,14 +87,20 @@ async def create_poll(svc: Services, principal: Principal, body: PollCreate) -> 
             body.kind,
             low,
             high,
-            body.locale or site["default_locale"],
+            locale,
             body.results_visibility,
             body.dedupe_mode,
             body.dedupe_window_hours,
             body.opens_at,
             body.closes_at,
+            body.scale,
+            points,
+            low_label,
+            high_label,
+            body.comments,
+            body.max_comments_per_voter,
         )
-        await insert_options(con, poll_id, options)
+        await store_options(con, poll_id, options)
         view = poll_view(await _reloaded(con, poll_id), svc.settings.public_url)
         await audit(
             con,
@@ -96,12 +120,17 @@ async def list_polls(
     *,
     site: str | None = None,
     status: str | None = None,
+    kind: str | None = None,
+    search: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """A page of polls, newest first: {"items": [...], "next_cursor": str | None}."""
+    """A page of polls, newest first: {"items": [...], "next_cursor": str | None};
+    `search` finds words of the question, case aside."""
     limit = checks.int_in(limit, "limit", 1, 100)
     status = checks.poll_status(status)
+    kind = checks.poll_kind(kind)
+    pattern = checks.search_pattern(search)
     cursor_at, cursor_id = checks.decode_cursor(cursor)
     async with svc.pool.acquire() as con:
         site_id = None
@@ -109,16 +138,21 @@ async def list_polls(
             site_id = (await site_row(con, site, principal))["id"]
         ids = await con.fetch(
             "SELECT id, created_at FROM polls"
-            " WHERE ($1::bigint IS NULL OR site_id = $1) AND ($2::bigint IS NULL OR site_id = $2)"
+            " WHERE ($1::bigint[] IS NULL OR site_id = ANY($1))"
+            " AND ($2::bigint IS NULL OR site_id = $2)"
             " AND ($3::text IS NULL OR status = $3)"
             " AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))"
+            " AND ($7::text IS NULL OR kind = $7)"
+            " AND ($8::text IS NULL OR question ILIKE $8)"
             " ORDER BY created_at DESC, id DESC LIMIT $6",
-            principal.site_id,
+            principal.site_list,
             site_id,
             status,
             cursor_at,
             cursor_id,
             limit + 1,
+            kind,
+            pattern,
         )
         polls = await load_polls(con, [row["id"] for row in ids[:limit]])
     next_cursor = None
@@ -161,7 +195,7 @@ async def update_poll(
             )
         if options is not None:
             await con.execute("DELETE FROM poll_options WHERE poll_id = $1", poll_id)
-            await insert_options(con, poll_id, options)
+            await store_options(con, poll_id, options)
             await con.execute("UPDATE polls SET updated_at = now() WHERE id = $1", poll_id)
         view = poll_view(await _reloaded(con, poll_id), public_url)
         await audit(
@@ -190,16 +224,24 @@ def _unlocked_changes(given: dict[str, Any], poll: Poll) -> dict[str, Any]:
         "dedupe_mode": poll.dedupe_mode,
         "dedupe_window_hours": poll.dedupe_window_hours,
         "opens_at": poll.opens_at,
-        "options": [o.label for o in poll.options],
+        "scale_range": poll.scale_range,
+        "options": [(o.label, o.other) for o in poll.options],
     }
+    given = dict(given)
+    if "options" in given:
+        given["options"] = [
+            (o.label, o.other) if isinstance(o, OptionSpec) else (o, False)
+            for o in given["options"]
+        ]
     # Rewriting an equal value (options!) must not happen: it would give new option ids.
     changes = {f: v for f, v in given.items() if not (f in current and v == current[f])}
     locked = sorted(set(changes) - SAFE_AFTER_VOTES)
     if locked:
+        field = _API_NAMES.get(locked[0], locked[0])
         raise Conflict(
-            f"{locked[0]} cannot change once votes exist"
+            f"{field} cannot change once votes exist"
             f" (still editable: {', '.join(sorted(SAFE_AFTER_VOTES))})",
-            field=locked[0],
+            field=field,
             code="has_votes",
         )
     return changes

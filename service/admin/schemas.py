@@ -11,7 +11,9 @@ from msgspec import UNSET, Meta, UnsetType
 from service.widget.theme import MODES
 
 Locale = Literal["vi", "en"]
-Kind = Literal["single", "multiple"]
+Kind = Literal["single", "multiple", "rating", "nps", "likert"]
+Scale = Literal["stars", "number"]
+CommentsMode = Literal["off", "premoderated", "postmoderated"]
 Visibility = Literal["always", "after_vote", "after_close", "never"]
 DedupeMode = Literal["none", "cookie", "ip", "cookie_ip", "verified"]
 
@@ -19,7 +21,19 @@ MAX_OPTIONS = 20
 
 # Fields an editor may still change once people have voted: none of them changes
 # what a voter answered or how a vote was counted.
-SAFE_AFTER_VOTES = frozenset({"description", "closes_at", "results_visibility", "locale"})
+SAFE_AFTER_VOTES = frozenset(
+    {
+        "description",
+        "closes_at",
+        "results_visibility",
+        "locale",
+        "comments",
+        "max_comments_per_voter",
+        "scale",
+        "low_label",
+        "high_label",
+    }
+)
 
 # Where a constraint is exactly what admin/checks.py enforces, msgspec enforces it while
 # decoding and the document shows it. Free text is checked after NFC and trimming
@@ -59,13 +73,23 @@ Description = Annotated[
         " characters",
     ),
 ]
+
+
+class OptionSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """An option given as an object: its label and whether it takes the voter's own words."""
+
+    label: OptionLabel
+    other: bool = False
+
+
 Options = Annotated[
-    list[OptionLabel],
+    list[OptionLabel | OptionSpec],
     Meta(
         min_length=2,
         max_length=MAX_OPTIONS,
         extra_json_schema={"uniqueItems": True},
-        description="2 to 20 labels, distinct once case and invisible characters are set aside",
+        description="2 to 20 labels (or {label, other}), distinct once case and invisible"
+        " characters are set aside; at most one marked other (choice kinds only)",
     ),
 ]
 Origins = Annotated[
@@ -85,6 +109,18 @@ BurstPerIp = Annotated[int, Meta(ge=1, le=10_000)]
 RatePerNetwork = Annotated[int, Meta(ge=1, le=60_000)]
 BurstPerNetwork = Annotated[int, Meta(ge=1, le=100_000)]
 WindowHours = Annotated[int, Meta(ge=1, le=8760)]
+Points = Annotated[
+    int,
+    Meta(ge=3, le=11, description="rating: 3 to 10 points (default 5); likert: 5 or 7; nps: 11"),
+]
+ScaleLabel = Annotated[
+    str,
+    Meta(
+        extra_json_schema={"maxLength": 60, "pattern": f"^[^{_BAD}]*$"},
+        description="words under one end of a rating scale: up to 60 characters",
+    ),
+]
+CommentsPerVoter = Annotated[int, Meta(ge=1, le=10)]
 # widget/theme.THEME_CHECKS, spelled as JSON Schema (check_theme stays the check).
 THEME_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -144,9 +180,15 @@ class SiteUpdate(msgspec.Struct, forbid_unknown_fields=True):
 class PollCreate(msgspec.Struct, forbid_unknown_fields=True):
     site: Slug
     question: Question
-    options: Options
+    options: Options | None = None  # choice kinds; a scale's options follow from it
     description: Description = ""
     kind: Kind = "single"
+    scale: Scale = "stars"
+    scale_range: Points | None = msgspec.field(default=None, name="range")
+    low_label: ScaleLabel = ""
+    high_label: ScaleLabel = ""
+    comments: CommentsMode = "off"
+    max_comments_per_voter: CommentsPerVoter = 1
     min_choices: int | None = None
     max_choices: int | None = None
     locale: Locale | None = None
@@ -162,6 +204,12 @@ class PollUpdate(msgspec.Struct, forbid_unknown_fields=True):
     options: Options | UnsetType = UNSET
     description: Description | UnsetType = UNSET
     kind: Kind | UnsetType = UNSET
+    scale: Scale | UnsetType = UNSET
+    scale_range: Points | UnsetType = msgspec.field(default=UNSET, name="range")
+    low_label: ScaleLabel | UnsetType = UNSET
+    high_label: ScaleLabel | UnsetType = UNSET
+    comments: CommentsMode | UnsetType = UNSET
+    max_comments_per_voter: CommentsPerVoter | UnsetType = UNSET
     min_choices: int | UnsetType | None = UNSET
     max_choices: int | UnsetType | None = UNSET
     locale: Locale | UnsetType = UNSET

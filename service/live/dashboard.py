@@ -228,6 +228,9 @@ def _link_hours(request: Request) -> int:
 def _link(request: Request, principal: Principal, subject: str, path: str) -> Response:
     expires_at = int(time.time()) + _link_hours(request) * 3600
     secret = services(request).settings.secret_key
+    # A link is tied to the token that minted it (revoking the token shuts it); the
+    # console mints through a token of its own (console/links.py).
+    assert principal.token_id is not None
     key = view_key(secret, subject, expires_at, principal.token_id)
     return json_response(
         {

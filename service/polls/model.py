@@ -47,6 +47,12 @@ class Site:
 class Option:
     id: str
     label: str
+    value: int | None = None  # the scale value of a rating, NPS or Likert option
+    other: bool = False  # "another opinion": the voter may add their own words
+
+
+# Kinds whose options are the points of a scale, answered with {"rating": n}.
+RATING_KINDS = frozenset({"rating", "nps", "likert"})
 
 
 @dataclass(frozen=True)
@@ -68,10 +74,30 @@ class Poll:
     options: tuple[Option, ...]
     created_at: datetime
     updated_at: datetime
+    scale: str = "stars"  # how a rating is drawn: stars or numbers
+    scale_range: int = 5  # points of a rating or Likert scale (NPS: 11)
+    low_label: str = ""
+    high_label: str = ""
+    comments: str = "off"  # off / premoderated / postmoderated
+    max_comments_per_voter: int = 1
 
     @cached_property
     def option_ids(self) -> frozenset[str]:
         return frozenset(o.id for o in self.options)
+
+    @property
+    def is_rating(self) -> bool:
+        return self.kind in RATING_KINDS
+
+    @cached_property
+    def option_of_value(self) -> dict[int, str]:
+        """Scale value -> option id, for a rating poll's {"rating": n}."""
+        return {o.value: o.id for o in self.options if o.value is not None}
+
+    @cached_property
+    def other_option(self) -> str | None:
+        """The id of the option that takes the voter's own words, if any."""
+        return next((o.id for o in self.options if o.other), None)
 
     def phase(self, now: datetime) -> str:
         """open / not_open / closed, taking the schedule into account."""
@@ -109,5 +135,25 @@ class Poll:
             "opens_at": self.opens_at,
             "closes_at": self.closes_at,
             "results_visibility": self.results_visibility,
-            "options": [{"id": o.id, "label": o.label} for o in self.options],
+            "options": [_option_view(o) for o in self.options],
+            "comments": self.comments,
+            "max_comments_per_voter": self.max_comments_per_voter,
+            **(self._scale_view() if self.is_rating else {}),
         }
+
+    def _scale_view(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "range": self.scale_range,
+            "low_label": self.low_label,
+            "high_label": self.high_label,
+        }
+
+
+def _option_view(option: Option) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": option.id, "label": option.label}
+    if option.value is not None:
+        view["value"] = option.value
+    if option.other:
+        view["other"] = True
+    return view

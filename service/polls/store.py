@@ -39,14 +39,26 @@ async def load_poll(con: Conn | asyncpg.Pool, poll_id: str) -> Poll | None:
     return found[0] if found else None
 
 
-async def insert_options(con: Conn, poll_id: str, labels: list[str]) -> list[str]:
-    """Store a poll's options in order; their ids, as the API shows them."""
+async def insert_options(
+    con: Conn,
+    poll_id: str,
+    labels: list[str],
+    *,
+    values: list[int] | None = None,
+    other: int | None = None,
+) -> list[str]:
+    """Store a poll's options in order; their ids, as the API shows them. `values` are
+    the scale values of a rating poll's options; `other` the position of the option that
+    takes the voter's own words."""
     rows = await con.fetch(
-        "INSERT INTO poll_options (poll_id, position, label)"
-        " SELECT $1, p - 1, l FROM unnest($2::text[]) WITH ORDINALITY AS o(l, p)"
+        "INSERT INTO poll_options (poll_id, position, label, value, other)"
+        " SELECT $1, p - 1, l, ($3::int[])[p], p - 1 = $4"
+        " FROM unnest($2::text[]) WITH ORDINALITY AS o(l, p)"
         " RETURNING id, position",
         poll_id,
         labels,
+        values,
+        -1 if other is None else other,
     )
     return [str(r["id"]) for r in sorted(rows, key=lambda r: r["position"])]
 
@@ -76,14 +88,16 @@ async def load_polls(con: Conn | asyncpg.Pool, ids: list[str]) -> list[Poll]:
         f"SELECT {SITE_COLUMNS} FROM sites WHERE id = ANY($1::bigint[])", site_ids
     )
     option_rows = await con.fetch(
-        "SELECT poll_id, id, label FROM poll_options WHERE poll_id = ANY($1::text[])"
+        "SELECT poll_id, id, label, value, other FROM poll_options WHERE poll_id = ANY($1::text[])"
         " ORDER BY poll_id, position",
         [row["id"] for row in rows],
     )
     sites = {r["id"]: site_from_row(r) for r in site_rows}
     options: dict[str, list[Option]] = {}
     for o in option_rows:
-        options.setdefault(o["poll_id"], []).append(Option(str(o["id"]), o["label"]))
+        options.setdefault(o["poll_id"], []).append(
+            Option(str(o["id"]), o["label"], o["value"], o["other"])
+        )
     by_id = {
         row["id"]: Poll(
             id=row["id"],
@@ -103,6 +117,12 @@ async def load_polls(con: Conn | asyncpg.Pool, ids: list[str]) -> list[Poll]:
             options=tuple(options.get(row["id"], ())),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            scale=row["scale"],
+            scale_range=row["scale_range"],
+            low_label=row["low_label"],
+            high_label=row["high_label"],
+            comments=row["comments"],
+            max_comments_per_voter=row["max_comments_per_voter"],
         )
         for row in rows
     }

@@ -18,7 +18,7 @@ import msgspec
 from service.core.errors import BadRequest, Forbidden
 from service.core.settings import Settings
 from service.core.urls import clean_page_url
-from service.core.validation import decode, parse_form
+from service.core.validation import clean_text, decode, parse_form, whole_number
 from service.polls.model import Poll
 from service.voting.identity import (
     Hasher,
@@ -51,6 +51,7 @@ class Ballot:
     token_nonce: str | None = None
     page_url: str | None = None
     user_agent: str | None = None
+    other_text: str | None = None  # the voter's own words, stored with the vote
 
 
 # The limits below are the ones checked_choices, check_widget_token and verify_voter
@@ -60,10 +61,33 @@ class VoteBody(msgspec.Struct, forbid_unknown_fields=True):
     choices: Annotated[
         list[str],
         msgspec.Meta(
-            extra_json_schema={"minItems": 1, "maxItems": 20, "uniqueItems": True},
-            description="option ids, each once; as many as the poll's min/max choices allow",
+            extra_json_schema={"maxItems": 20, "uniqueItems": True},
+            description="option ids, each once; as many as the poll's min/max choices allow"
+            " (choice polls)",
         ),
-    ]
+    ] = []
+    rating: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                extra_json_schema={"minimum": 0, "maximum": 10},
+                description="the point chosen on a rating (1..range), NPS (0..10) or Likert"
+                " (1..5 or 1..7) scale",
+            ),
+        ]
+        | None
+    ) = None
+    other_text: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                extra_json_schema={"maxLength": 1000},
+                description="the voter's own words, with the option marked other: up to 1000"
+                " characters, no control characters; it enters the moderation queue",
+            ),
+        ]
+        | None
+    ) = None
     # the widget form's signed token
     token: (
         Annotated[
@@ -104,14 +128,25 @@ def parse_vote_body(raw: bytes, is_form: bool) -> VoteBody:
     for key, value in parse_form(raw):
         if key == "choice":
             choices.append(value)
-        elif key in ("token", "voter", "page"):
+        elif key in ("token", "voter", "page", "rating", "other_text"):
             fields[key] = value
+    rating = fields.get("rating")
     return VoteBody(
         choices=choices,
+        rating=_form_rating(rating) if rating is not None else None,
+        # A form always sends its text box, empty when the voter wrote nothing.
+        other_text=fields.get("other_text") or None,
         token=fields.get("token"),
         voter=fields.get("voter"),
         page=fields.get("page"),
     )
+
+
+def _form_rating(raw: str) -> int:
+    value = whole_number(raw, max_digits=3)
+    if value is None:
+        raise BadRequest("rating must be a whole number", field="rating")
+    return value
 
 
 def check_origin(headers: Headers, poll: Poll, own_origin: str, scheme: str) -> None:
@@ -173,6 +208,38 @@ def _refused_origin(poll: Poll, reason: str, origin: str | None) -> None:
             "origin": origin[:200] if origin is not None else None,
         },
     )
+
+
+def checked_answer(poll: Poll, body: VoteBody) -> tuple[tuple[str, ...], str | None]:
+    """The options a vote chooses and the voter's own words, as the poll's kind takes them."""
+    if poll.is_rating:
+        if body.other_text is not None:
+            raise BadRequest("this question takes no text with its rating", field="other_text")
+        if body.choices:
+            # A scale's points are options too: a client may name one by its id, as for
+            # any poll (what generic clients and the benchmark send).
+            if body.rating is not None:
+                raise BadRequest("send a rating or a choice, not both", field="choices")
+            return checked_choices(poll, body.choices), None
+        values = poll.option_of_value
+        if body.rating is None or body.rating not in values:
+            low, high = min(values), max(values)
+            raise BadRequest(
+                f"choose a rating from {low} to {high}", field="rating", code="invalid_rating"
+            )
+        return (values[body.rating],), None
+    if body.rating is not None:
+        raise BadRequest("this question takes choices, not a rating", field="rating")
+    choices = checked_choices(poll, body.choices)
+    text = body.other_text
+    if text is None:
+        return choices, None
+    if poll.other_option not in choices:
+        raise BadRequest(
+            "own words go with the option for another opinion; choose it too",
+            field="other_text",
+        )
+    return choices, clean_text(text, "other_text", max_len=1000, min_len=0, multiline=True) or None
 
 
 def checked_choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:
@@ -255,7 +322,7 @@ def build_ballot(
             code="token_required",
         )
     idem = idempotency_header(headers)
-    choices = checked_choices(poll, body.choices)
+    choices, other_text = checked_answer(poll, body)
     voter_hash = hasher(poll.id, "voter", voter_id)
     ip_hash = hasher(poll.id, "ip", ip)
     window = poll.dedupe_window_hours * 3600
@@ -279,4 +346,5 @@ def build_ballot(
         token_nonce=token_nonce,
         page_url=clean_page_url(body.page or (referer.decode("latin-1") if referer else None)),
         user_agent=user_agent_family(headers.get(b"user-agent")),
+        other_text=other_text,
     )

@@ -39,6 +39,11 @@ IDEMPOTENCY = "k:"  # an Idempotency-Key (hashed) was accepted (value: wire.fing
 NONCE_MARK = "t:"  # a widget token's nonce was spent (tokens are single-use)
 IP_RATE = "ri:"  # GCRA theoretical arrival time per address (hashed)
 NETWORK_RATE = "rn:"  # GCRA theoretical arrival time per /24 or /64 (hashed)
+# Comments (service/feedback) have limiter state of their own, so that writing does not
+# spend a reader's vote budget, and a count per network for the burst filter.
+COMMENT_IP_RATE = "ci:"
+COMMENT_NETWORK_RATE = "cn:"
+COMMENT_BURST = "cb:"
 
 # Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
 VOTER_MARK_TTL = 400 * 24 * 3600
@@ -94,6 +99,16 @@ def ip_rate_key(poll_id: str, ip_hash: str) -> str:
 
 def network_rate_key(poll_id: str, network_hash: str) -> str:
     return poll_prefix(poll_id) + NETWORK_RATE + network_hash
+
+
+def comment_keys(poll_id: str, ip_hash: str, network_hash: str) -> list[str]:
+    """comment.lua's KEYS: the address and network limiters and the network's burst count."""
+    prefix = poll_prefix(poll_id)
+    return [
+        prefix + COMMENT_IP_RATE + ip_hash,
+        prefix + COMMENT_NETWORK_RATE + network_hash,
+        prefix + COMMENT_BURST + network_hash,
+    ]
 
 
 async def drop_poll_keys(redis: aioredis.Redis, poll_id: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from service.core.http import json_body
+from service.feedback.scales import summary, value_label
 from service.polls.model import Poll
 from service.voting.keys import counts_key
 
@@ -29,9 +30,11 @@ def percentages(counts: list[int]) -> list[int]:
 
 
 def shape(poll: Poll, counts: dict[str, int]) -> dict[str, Any]:
+    """The public results. A scale's (rating, NPS, Likert) add its count, average,
+    median and distribution, and NPS its score, beside the per-option figures."""
     votes = [max(counts.get(o.id, 0), 0) for o in poll.options]
     shares = percentages(votes)
-    return {
+    shaped = {
         "poll_id": poll.id,
         "total": sum(votes),
         "options": [
@@ -39,6 +42,14 @@ def shape(poll: Poll, counts: dict[str, int]) -> dict[str, Any]:
             for o, v, p in zip(poll.options, votes, shares, strict=True)
         ],
     }
+    if poll.is_rating:
+        values = [o.value for o in poll.options if o.value is not None]
+        shaped.update(summary(values, votes, poll.kind))
+        shaped["distribution"] = [
+            {"value": v, "label": value_label(poll, v), "votes": n, "percent": p}
+            for v, n, p in zip(values, votes, shares, strict=True)
+        ]
+    return shaped
 
 
 def as_text(value: bytes | str) -> str:

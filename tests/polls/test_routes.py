@@ -11,6 +11,8 @@ import pytest
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]
 
 PUBLIC_KEYS = {
+    "comments",
+    "max_comments_per_voter",
     "id",
     "site",
     "question",
