@@ -56,14 +56,14 @@ DECIDE_TIMEOUT = 0.75
 DECIDE_DEADLINE = 0.25
 # The ledger stage's budgets: a counted vote waits at most LEDGER_QUEUE_BUDGET for a
 # write slot (else it is taken back and answered 503), LEDGER_ACQUIRE for a connection
-# and LEDGER_EXECUTE for each of its statements (the insert, the voters' own words, and
-# on a conflict the look at which rows were kept). Their sum bounds how long a vote Redis
+# and LEDGER_EXECUTE for the whole write (the insert, the voters' own words, and on a
+# conflict the look at which rows were kept). Their sum bounds how long a vote Redis
 # counted can stay unsettled; a rebuild in another process waits that long
 # (counts.OTHERS_GRACE).
 LEDGER_QUEUE_BUDGET = 2.0
 LEDGER_ACQUIRE = 2.0
 LEDGER_EXECUTE = 5.0
-LEDGER_BUDGET = LEDGER_QUEUE_BUDGET + LEDGER_ACQUIRE + 3 * LEDGER_EXECUTE + DECIDE_TIMEOUT
+LEDGER_BUDGET = LEDGER_QUEUE_BUDGET + LEDGER_ACQUIRE + LEDGER_EXECUTE + DECIDE_TIMEOUT
 
 
 @dataclass(slots=True)
@@ -377,32 +377,37 @@ class VoteEngine:
             async with asyncio.timeout(LEDGER_ACQUIRE):
                 con = await self._pool.acquire()
             try:
-                with_text = [(v.vote_id, v.ballot) for v in votes if v.ballot.other_text]
-                if with_text:
-                    # The votes and their voters' own words commit together, or neither.
-                    async with con.transaction():
+                # One deadline for the whole write, whatever its statements: it bounds how
+                # long a counted vote may stay unsettled (LEDGER_BUDGET).
+                async with asyncio.timeout(LEDGER_EXECUTE):
+                    with_text = [(v.vote_id, v.ballot) for v in votes if v.ballot.other_text]
+                    if with_text:
+                        # The votes and their voters' own words commit together, or neither.
+                        async with con.transaction():
+                            status = await con.execute(
+                                LEDGER_INSERT, records, timeout=LEDGER_EXECUTE
+                            )
+                            await con.execute(
+                                OWN_WORDS_INSERT, *own_words_args(with_text), timeout=LEDGER_EXECUTE
+                            )
+                    else:
                         status = await con.execute(LEDGER_INSERT, records, timeout=LEDGER_EXECUTE)
-                        await con.execute(
-                            OWN_WORDS_INSERT, *own_words_args(with_text), timeout=LEDGER_EXECUTE
-                        )
-                else:
-                    status = await con.execute(LEDGER_INSERT, records, timeout=LEDGER_EXECUTE)
-                refused: list[_Vote] = []
-                replayed: dict[int, bool] = {}
-                # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
-                # know which (ids are fresh, so a missing id is a refused vote).
-                if int(status.rpartition(" ")[2]) != len(votes):
-                    kept = {
-                        row[0]
-                        for row in await con.fetch(
-                            "SELECT replace(id::text, '-', '') FROM votes"
-                            " WHERE id = ANY($1::uuid[])",
-                            [vote.vote_id for vote in votes],
-                            timeout=5,
-                        )
-                    }
-                    refused = [v for v in votes if v.vote_id not in kept]
-                    replayed = await self._known_idempotency_keys(con, refused)
+                    refused: list[_Vote] = []
+                    replayed: dict[int, bool] = {}
+                    # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
+                    # know which (ids are fresh, so a missing id is a refused vote).
+                    if int(status.rpartition(" ")[2]) != len(votes):
+                        kept = {
+                            row[0]
+                            for row in await con.fetch(
+                                "SELECT replace(id::text, '-', '') FROM votes"
+                                " WHERE id = ANY($1::uuid[])",
+                                [vote.vote_id for vote in votes],
+                                timeout=5,
+                            )
+                        }
+                        refused = [v for v in votes if v.vote_id not in kept]
+                        replayed = await self._known_idempotency_keys(con, refused)
             finally:
                 await self._pool.release(con)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
