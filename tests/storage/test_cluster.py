@@ -54,7 +54,21 @@ async def on_cluster(
             yield client, admin, svc
 
 
-async def _polls(admin: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
+async def _polls(admin: httpx.AsyncClient, n: int, site: bool = True) -> list[dict[str, Any]]:
+    if site:
+        await _site(admin)
+    polls = []
+    for i in range(n):
+        body = {"site": "cluster", "question": f"Câu hỏi {i}?", "options": ["Có", "Không"]}
+        r = await admin.post("/v1/admin/polls", json=body)
+        assert r.status_code == 201, r.text
+        r = await admin.post(f"/v1/admin/polls/{r.json()['id']}/open")
+        assert r.status_code == 200, r.text
+        polls.append(dict(r.json()))
+    return polls
+
+
+async def _site(admin: httpx.AsyncClient) -> None:
     r = await admin.post(
         "/v1/admin/sites",
         json={
@@ -67,15 +81,6 @@ async def _polls(admin: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
         },
     )
     assert r.status_code == 201, r.text
-    polls = []
-    for i in range(n):
-        body = {"site": "cluster", "question": f"Câu hỏi {i}?", "options": ["Có", "Không"]}
-        r = await admin.post("/v1/admin/polls", json=body)
-        assert r.status_code == 201, r.text
-        r = await admin.post(f"/v1/admin/polls/{r.json()['id']}/open")
-        assert r.status_code == 200, r.text
-        polls.append(dict(r.json()))
-    return polls
 
 
 async def _agree(svc: Any, poll_id: str) -> bool:
@@ -99,9 +104,13 @@ async def test_the_url_selects_the_cluster_client_and_one_mark_per_primary(redis
 async def test_votes_dedupe_and_replays_on_polls_spread_over_the_nodes(on_cluster, redis_cluster):
     client, admin, svc = on_cluster
     polls = await _polls(admin, 8)
-    # Eight polls' slots fall on more than one of the three primaries (all on one
-    # would be 3 × (1/3)^8, about 1 in 2000), so the scripts are routed, not lucky.
+    # Polls on more than one of the three primaries, so the scripts are routed, not
+    # lucky: more polls until their slots fall on two nodes at least.
     nodes = {redis_cluster.node_of(counts_key(p["id"])) for p in polls}
+    while len(nodes) < 2 and len(polls) < 40:
+        [more] = await _polls(admin, 1, site=False)
+        polls.append(more)
+        nodes.add(redis_cluster.node_of(counts_key(more["id"])))
     assert len(nodes) >= 2
     for poll in polls:
         assert (await vote(client, poll, cookie=f"voter-{poll['id']}")).status_code == 201
