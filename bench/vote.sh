@@ -6,6 +6,9 @@
 # naive asyncpg UPDATE and the Django tutorial app — and the summary gives ratios.
 # Without it, bench/local.py measures civicpoll alone against embedded servers.
 #   BENCH_PEERS=bare,redis_floor make bench     # fewer peers (default: all)
+#   BENCH_WORKERS=2 make bench   # civicpoll with one worker AND with 2 workers, same run
+#                                # (the harness pins the server tree to one core: SERVER_CPU)
+#   BENCH_SERVER=granian make bench              # the HTTP server (bench/target.sh)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PROJECT=$PWD
@@ -16,14 +19,22 @@ if [[ -x "$HARNESS" || -f "$HARNESS" ]]; then
   # that civicpoll's results read has a ceiling too.
   BARE_RESULTS=(--target 'bare_results=exec "$BENCH_VENV/bin/uvicorn" --host 127.0.0.1 --port $PORT --loop uvloop --http httptools --no-access-log --log-level warning peers.bare:app'
     --modes 'bare_results=results')
+  TOTAL='redis-cli -p 56379 hvals "{p:$POLL_ID}:c" | awk "{s+=\$1} END{print s}"'
+  WORKERS=${BENCH_WORKERS:-1}
+  MORE=()
+  if (( WORKERS > 1 )); then
+    MORE=(--target "svc_w$WORKERS=BENCH_WORKERS=$WORKERS bash \"\$PROJECT/bench/target.sh\""
+      --poll "svc_w$WORKERS=@/tmp/svc-poll-w" --modes "svc_w$WORKERS=vote,embed,results"
+      --total "svc_w$WORKERS=$TOTAL")
+  fi
   PROJECT=$PROJECT exec bash "$HARNESS" --peers "${BENCH_PEERS:-all}" "${BARE_RESULTS[@]}" \
-    --target 'svc=bash "$PROJECT/bench/target.sh"' \
+    --target 'svc=BENCH_WORKERS=1 bash "$PROJECT/bench/target.sh"' \
     --poll 'svc=@/tmp/svc-poll' \
     --modes 'svc=vote,embed,results' \
-    --total 'svc=redis-cli -p 56379 hvals "{p:$POLL_ID}:c" | awk "{s+=\$1} END{print s}"' \
-    --target 'svc_rating=BENCH_POLL_KIND=rating bash "$PROJECT/bench/target.sh"' \
+    --total "svc=$TOTAL" \
+    --target 'svc_rating=BENCH_POLL_KIND=rating BENCH_WORKERS=1 bash "$PROJECT/bench/target.sh"' \
     --poll 'svc_rating=@/tmp/svc-rating-poll' \
     --modes 'svc_rating=vote' \
-    --total 'svc_rating=redis-cli -p 56379 hvals "{p:$POLL_ID}:c" | awk "{s+=\$1} END{print s}"' "$@"
+    --total "svc_rating=$TOTAL" "${MORE[@]}" "$@"
 fi
 exec .venv/bin/python bench/local.py "$@"

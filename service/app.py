@@ -185,16 +185,23 @@ def create_app(settings: Settings) -> Starlette:
     )
 
 
+def from_environment() -> Starlette:
+    """The app on settings read from the environment: the factory each server worker
+    calls (`civicpoll serve --workers N`), so that every process builds its own pool,
+    engine, poll cache and live hub after it starts."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        # One clear line instead of an import traceback from uvicorn.
+        raise SystemExit(f"civicpoll: {exc}") from None
+    return create_app(settings)
+
+
 def __getattr__(name: str) -> Starlette:
     # `uvicorn service.app:app` builds the app from the environment on first access,
     # so importing this module (tests, tools) reads no environment.
     if name == "app":
-        try:
-            settings = Settings.from_env()
-        except SettingsError as exc:
-            # One clear line instead of an import traceback from uvicorn.
-            raise SystemExit(f"civicpoll: {exc}") from None
-        application = create_app(settings)
+        application = from_environment()
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import asyncpg
 import uvicorn
-from starlette.applications import Starlette
 
 from service.core.settings import Settings, SettingsError
 from service.server.protocol import HttpToolsProtocol
@@ -53,26 +52,52 @@ def _not_the_bind_address(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Uvicorn running on")
 
 
-def _serve(app: Starlette, host: str, port: int) -> None:
+def _serve(env: Mapping[str, str], host: str, port: int, workers: int) -> None:
+    """uvicorn with `workers` processes under its own supervisor (it restarts a worker
+    that dies, replaces them one by one on SIGHUP, and stops them gracefully on SIGTERM).
+    Each worker builds its app from the environment (service.app:from_environment), so
+    that pools, engine, poll cache and live hub belong to one process."""
+    os.environ.update(env)
     # Our own access log and client-address rules (TRUSTED_PROXIES) apply, not uvicorn's;
-    # the protocol sends each connection's writes in one piece (service/server.py).
+    # the protocol sends each connection's writes in one piece (service/server/).
     logging.getLogger("uvicorn.error").addFilter(_not_the_bind_address)
     uvicorn.run(
-        app,
+        "service.app:from_environment",
+        factory=True,
         host=host,
         port=port,
+        workers=workers,
         http=HttpToolsProtocol,
         access_log=False,
         proxy_headers=False,
         log_config=None,
+        # Bounds a stop: open streams hear goodbye at once (live/hub.py), votes in
+        # flight finish within the engine's budgets, well inside this.
+        timeout_graceful_shutdown=30,
     )
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    settings = _settings()
-    from service.app import create_app
+def _workers(value: str) -> int:
+    """--workers: a count, or `auto` for one per core this process may run on."""
+    if value == "auto":
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {value!r}") from None
+    if not 1 <= count <= 256:
+        raise argparse.ArgumentTypeError(f"expected 1 to 256 workers, got {count}")
+    return count
 
-    _serve(create_app(settings), args.host, args.port)
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    env = _env()
+    _settings(env)  # one clear error here rather than one per worker
+    _serve(env, args.host, args.port, args.workers)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -278,9 +303,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         print(f"  demo site           {DEMO_SITE}; may embed the widget: {', '.join(origins)}")
         print("                      (add a portal: PATCH /v1/admin/sites/hoan-kiem)")
         print(f"  data folder         {DATA_DIR.resolve()}\n", flush=True)
-        from service.app import create_app
-
-        _serve(create_app(settings), args.host, args.port)
+        _serve(env, args.host, args.port, args.workers)
     finally:
         for server in reversed(started):
             server.stop()
@@ -367,11 +390,15 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="serve with settings from the environment")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=_workers, default=1, help="server processes: a number, or auto (cores)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     dev = sub.add_parser("dev", help="serve for development (embedded PostgreSQL/Redis)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--workers", type=_workers, default=1, help="server processes (or auto)")
     dev.set_defaults(func=cmd_dev)
 
     sub.add_parser("migrate", help="apply schema.sql").set_defaults(func=cmd_migrate)

@@ -21,6 +21,7 @@ from service.core.settings import Settings
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
 from service.polls.cache import ALL
 from service.voting.keys import EPOCH
+from tests.rediscluster import LocalCluster, cluster_binaries
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -58,6 +59,21 @@ def redis_server(scratch_dir: Path) -> Iterator[EmbeddedRedis | None]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(scratch_dir: Path) -> Iterator[LocalCluster]:
+    """A real local Redis Cluster of three primaries (Redis 7: sharded pub/sub), or the
+    test is skipped when no such redis-server is installed."""
+    binaries = cluster_binaries()
+    if binaries is None:
+        pytest.skip("no redis-server >= 7 for a local cluster (apt-get install redis-server)")
+    cluster = LocalCluster(scratch_dir / "cluster", *binaries)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,11 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             database_url=_required_url(env, "DATABASE_URL", ("postgres://", "postgresql://")),
-            redis_url=_required_url(env, "REDIS_URL", ("redis://", "rediss://", "unix://")),
+            redis_url=_required_url(
+                env,
+                "REDIS_URL",
+                ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://"),
+            ),
             secret_key=_secret(env),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             public_url=_public_url(env, "PUBLIC_URL", "http://localhost:8000"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -12,6 +11,7 @@ import redis.asyncio as aioredis
 
 from service.polls.model import Poll
 from service.polls.store import load_poll
+from service.storage.redis import messages, publish
 
 log = logging.getLogger("civicpoll.pollcache")
 
@@ -74,7 +74,7 @@ class PollCache:
         """Drop locally now and tell every other process."""
         self.drop(poll_id)
         try:
-            await self._redis.publish(CHANNEL, poll_id)
+            await publish(self._redis, CHANNEL, poll_id)
         except (aioredis.RedisError, OSError):
             # Other processes fall back on the TTL; the change itself is committed.
             log.warning(
@@ -86,19 +86,10 @@ class PollCache:
     async def listen(self) -> None:
         """Background task: apply announcements from other processes, forever."""
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CHANNEL)
-                # Anything announced while we were not subscribed is lost: start clean.
-                self._entries.clear()
-                async for message in pubsub.listen():
-                    data = message.get("data")
-                    if isinstance(data, bytes):
-                        self.drop(data.decode())
+                # Anything announced while we were not subscribed is lost: start clean
+                # once subscribed.
+                async for data in messages(self._redis, CHANNEL, self._entries.clear):
+                    self.drop(data.decode())
             except (aioredis.RedisError, OSError):
                 await asyncio.sleep(1.0)
-            finally:
-                # Bounded: closing a subscription whose connection is mid-read can wait
-                # on that read, and shutdown must not hang on it.
-                with contextlib.suppress(aioredis.RedisError, OSError, TimeoutError):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]

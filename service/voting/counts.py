@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 
 from service.ops import metrics
 from service.storage.db import Conn
+from service.storage.redis import per_node_keys
+from service.voting.engine import LEDGER_BUDGET
 from service.voting.keys import (
     EPOCH,
     EPOCH_REBUILDING,
@@ -32,6 +34,10 @@ from service.voting.wire import fingerprint
 
 if TYPE_CHECKING:
     from service.voting.engine import VoteEngine
+
+# How long a rebuild waits, with the rebuild flag up, for votes that OTHER processes
+# counted before the flag: longer than any ledger write may take (engine.LEDGER_BUDGET).
+OTHERS_GRACE = LEDGER_BUDGET + 1.0
 
 log = logging.getLogger("civicpoll.counts")
 
@@ -56,19 +62,30 @@ async def _nothing() -> None:
 
 
 async def rebuild_poll(
-    pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str, settle: Settle = _nothing
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    poll_id: str,
+    settle: Settle = _nothing,
+    *,
+    grace: float = OTHERS_GRACE,
 ) -> dict[str, int]:
     """Counts, voter marks and recent per-minute buckets of one poll, from the ledger."""
+    if not await _restore_poll_marks(pool, redis, poll_id):
+        return {}
+    counts, _ = await replace_counts(pool, redis, poll_id, settle, grace=grace)
+    return counts
+
+
+async def _restore_poll_marks(pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str) -> bool:
     mode_row = await pool.fetchrow(
         "SELECT dedupe_mode, dedupe_window_hours FROM polls WHERE id = $1", poll_id
     )
     if mode_row is None:
-        return {}
+        return False
     # Marks first, while votes still flow: setting them twice is harmless, and the
     # ledger's whole history is read outside the short pause the counts need.
     await _restore_marks(pool, redis, poll_id, mode_row["dedupe_window_hours"] * 3600)
-    counts, _ = await replace_counts(pool, redis, poll_id, settle)
-    return counts
+    return True
 
 
 async def _restore_marks(
@@ -102,6 +119,31 @@ async def _restore_marks(
             await pipe.execute()
 
 
+async def _agreed(pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str) -> bool:
+    live = await read_counts(redis, poll_id)
+    truth = await ledger_counts(pool, poll_id)
+    return {k: n for k, n in live.items() if n} == {k: n for k, n in truth.items() if n}
+
+
+async def settle_elsewhere(
+    pool: asyncpg.Pool, redis: aioredis.Redis, poll_ids: list[str], grace: float
+) -> None:
+    """With the polls' rebuild flags up and this process's votes settled: give the votes
+    other processes (workers, instances) had counted before the flag `grace` seconds to
+    reach the ledger or be taken back. Their ledger writes are bounded (LEDGER_BUDGET),
+    and no vote is decided under the flag, so after the grace ledger and Redis describe
+    the same votes. Ends early once every poll's Redis counts equal the ledger's: the
+    rule under load, when the only difference was votes in flight."""
+    deadline = time.monotonic() + grace
+    pending = list(poll_ids)
+    pause = 0.02
+    while pending and time.monotonic() < deadline:
+        pending = [p for p in pending if not await _agreed(pool, redis, p)]
+        if pending:
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.5)
+
+
 async def replace_counts(
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
@@ -109,18 +151,21 @@ async def replace_counts(
     settle: Settle = _nothing,
     *,
     only_if_drifted: bool = False,
+    grace: float = OTHERS_GRACE,
 ) -> tuple[dict[str, int], int]:
     """Set the poll's Redis counts (and per-minute buckets) to the ledger's, exactly:
     with the poll's rebuild flag up, vote.lua decides nothing for it; once `settle` (the
-    engine's quiesce) returns, every vote Redis counted before the flag is in the ledger
-    or taken back, so ledger and Redis describe the same votes. Returns the ledger's
-    counts and the drift found (Redis total minus ledger total) before replacing.
+    engine's quiesce) returns, every vote this process counted before the flag is in the
+    ledger or taken back, and after settle_elsewhere's grace so is every other
+    process's, so ledger and Redis describe the same votes. Returns the ledger's counts
+    and the drift found (Redis total minus ledger total) before replacing.
     only_if_drifted: leave Redis as it is when it already agrees."""
     flag = rebuilding_key(poll_id)
     await redis.set(flag, 1, ex=REBUILDING_TTL)
     try:
         async with asyncio.timeout(REBUILDING_TTL / 2):
             await settle()
+            await settle_elsewhere(pool, redis, [poll_id], grace)
         counts = await ledger_counts(pool, poll_id)
         live = await read_counts(redis, poll_id)
         drift = sum(live.values()) - sum(counts.values())
@@ -147,15 +192,36 @@ async def replace_counts(
 
 
 async def rebuild_all(
-    pool: asyncpg.Pool, redis: aioredis.Redis, reason: str, settle: Settle = _nothing
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    reason: str,
+    settle: Settle = _nothing,
+    *,
+    grace: float = OTHERS_GRACE,
 ) -> int:
     poll_ids = [
         r["id"]
         for r in await pool.fetch("SELECT id FROM polls WHERE status <> 'draft' ORDER BY id")
     ]
-    votes = 0
     for poll_id in poll_ids:
-        votes += sum((await rebuild_poll(pool, redis, poll_id, settle)).values())
+        await _restore_poll_marks(pool, redis, poll_id)
+    # Every flag up at once and one grace for all, not one grace per poll; the flags are
+    # set again while the polls are replaced one by one, so none lapses on the way.
+    raised = time.monotonic()
+    await _raise_flags(redis, poll_ids)
+    await settle()
+    await settle_elsewhere(pool, redis, poll_ids, grace)
+    votes = 0
+    try:
+        for index, poll_id in enumerate(poll_ids):
+            if time.monotonic() - raised > REBUILDING_TTL / 3:
+                raised = time.monotonic()
+                await _raise_flags(redis, poll_ids[index:])
+            counts, _ = await replace_counts(pool, redis, poll_id, grace=0)
+            votes += sum(counts.values())
+    finally:
+        if poll_ids:
+            await redis.delete(*(rebuilding_key(p) for p in poll_ids))
     metrics.REBUILDS.labels(reason).inc()
     # An empty Redis beside an empty ledger is a first start, not a loss.
     level = logging.WARNING if votes else logging.INFO
@@ -163,18 +229,33 @@ async def rebuild_all(
     return len(poll_ids)
 
 
+async def _raise_flags(redis: aioredis.Redis, poll_ids: list[str]) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for poll_id in poll_ids:
+            pipe.set(rebuilding_key(poll_id), 1, ex=REBUILDING_TTL)
+        await pipe.execute()
+
+
 async def ensure_epoch(
-    pool: asyncpg.Pool, redis: aioredis.Redis, settle: Settle = _nothing
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    settle: Settle = _nothing,
+    *,
+    grace: float = OTHERS_GRACE,
 ) -> bool:
-    """Rebuild everything when Redis no longer holds our epoch mark; True if it did."""
-    if await redis.exists(EPOCH):
+    """Rebuild everything when Redis no longer holds our epoch mark (on a cluster, one
+    mark per primary: any node that restarted empty lost a share of the polls); True if
+    it did."""
+    marks = await per_node_keys(redis, EPOCH)
+    if await redis.exists(*marks) == len(marks):
         return False
     # SET NX: of several processes noticing at once, one rebuilds.
     if not await redis.set(EPOCH_REBUILDING, 1, nx=True, ex=120):
         return False
     try:
-        await rebuild_all(pool, redis, "redis_empty", settle)
-        await redis.set(EPOCH, int(time.time()))
+        await rebuild_all(pool, redis, "redis_empty", settle, grace=grace)
+        for mark in marks:
+            await redis.set(mark, int(time.time()))
     finally:
         await redis.delete(EPOCH_REBUILDING)
     return True
@@ -185,6 +266,8 @@ async def reconcile(
     redis: aioredis.Redis,
     suspects: dict[str, int],
     settle: Settle = _nothing,
+    *,
+    grace: float = OTHERS_GRACE,
 ) -> dict[str, int]:
     """Compare open polls' Redis totals with the ledger. Under load the two differ by the
     votes in flight, so a drift seen twice in a row (of any size) is checked exactly:
@@ -202,7 +285,9 @@ async def reconcile(
             log.info("poll %s: Redis total differs from the ledger by %+d", poll_id, delta)
             drift[poll_id] = delta
             continue
-        _, exact = await replace_counts(pool, redis, poll_id, settle, only_if_drifted=True)
+        _, exact = await replace_counts(
+            pool, redis, poll_id, settle, only_if_drifted=True, grace=grace
+        )
         metrics.COUNT_DRIFT.labels(poll_id).set(0)
         if exact:
             log.warning(

@@ -54,6 +54,16 @@ log = logging.getLogger("civicpoll.engine")
 QUEUE_BUDGET = 0.4
 DECIDE_TIMEOUT = 0.75
 DECIDE_DEADLINE = 0.25
+# The ledger stage's budgets: a counted vote waits at most LEDGER_QUEUE_BUDGET for a
+# write slot (else it is taken back and answered 503), LEDGER_ACQUIRE for a connection
+# and LEDGER_EXECUTE for the whole write (the insert, the voters' own words, and on a
+# conflict the look at which rows were kept). Their sum bounds how long a vote Redis
+# counted can stay unsettled; a rebuild in another process waits that long
+# (counts.OTHERS_GRACE).
+LEDGER_QUEUE_BUDGET = 2.0
+LEDGER_ACQUIRE = 2.0
+LEDGER_EXECUTE = 5.0
+LEDGER_BUDGET = LEDGER_QUEUE_BUDGET + LEDGER_ACQUIRE + LEDGER_EXECUTE + DECIDE_TIMEOUT
 
 
 @dataclass(slots=True)
@@ -70,6 +80,7 @@ class _Vote:
     future: asyncio.Future[Verdict]
     queued_at: float
     seq: int = 0  # the decide call that counted it (see VoteEngine.quiesce)
+    counted_at: float = 0.0  # when Redis's verdict came back (monotonic)
     vote_id: str = ""
     minute: str = ""
     verdict: Verdict | None = None
@@ -274,6 +285,7 @@ class VoteEngine:
             return
         metrics.DECIDE_BATCH.observe(len(votes))
         now_ms = time.time_ns() // 1_000_000
+        counted_at = time.monotonic()
         for group, reply in zip(by_poll.values(), replies, strict=True):
             minute, verdicts, counts = decode_decide_reply(reply, len(group))
             for vote, (outcome, retry_ms, limit) in zip(group, verdicts, strict=True):
@@ -281,6 +293,7 @@ class VoteEngine:
                 if outcome == "accepted":
                     vote.minute, vote.verdict, vote.seq = minute, verdict, seq
                     vote.vote_id = _vote_id(now_ms)
+                    vote.counted_at = counted_at
                     self._open[seq] += 1
                     self._ledger.put(vote)
                 elif outcome == "replayed":
@@ -346,37 +359,55 @@ class VoteEngine:
                 self._release(vote.seq)
 
     async def _write_batch(self, votes: list[_Vote]) -> None:
+        stale_before = time.monotonic() - LEDGER_QUEUE_BUDGET
+        if votes[0].counted_at < stale_before:  # arrival order: the first is the oldest
+            waited = [v for v in votes if v.counted_at < stale_before]
+            votes = votes[len(waited) :]
+            metrics.DEPENDENCY_ERRORS.labels("postgres").inc()
+            log.warning("%d vote(s) waited too long for the ledger; taking them back", len(waited))
+            await self._undo(waited, UNDO_FAILED)
+            for vote in waited:
+                vote.fail(_unavailable("your vote could not be recorded; please try again"))
+            if not votes:
+                return
         records = ledger_batch([ledger_record(v.vote_id, v.ballot) for v in votes])
         try:
             # asyncio.timeout rather than acquire(timeout=): that one wraps the wait in
             # a task of its own, on every batch.
-            async with asyncio.timeout(2):
+            async with asyncio.timeout(LEDGER_ACQUIRE):
                 con = await self._pool.acquire()
             try:
-                with_text = [(v.vote_id, v.ballot) for v in votes if v.ballot.other_text]
-                if with_text:
-                    # The votes and their voters' own words commit together, or neither.
-                    async with con.transaction():
-                        status = await con.execute(LEDGER_INSERT, records, timeout=5)
-                        await con.execute(OWN_WORDS_INSERT, *own_words_args(with_text), timeout=5)
-                else:
-                    status = await con.execute(LEDGER_INSERT, records, timeout=5)
-                refused: list[_Vote] = []
-                replayed: dict[int, bool] = {}
-                # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
-                # know which (ids are fresh, so a missing id is a refused vote).
-                if int(status.rpartition(" ")[2]) != len(votes):
-                    kept = {
-                        row[0]
-                        for row in await con.fetch(
-                            "SELECT replace(id::text, '-', '') FROM votes"
-                            " WHERE id = ANY($1::uuid[])",
-                            [vote.vote_id for vote in votes],
-                            timeout=5,
-                        )
-                    }
-                    refused = [v for v in votes if v.vote_id not in kept]
-                    replayed = await self._known_idempotency_keys(con, refused)
+                # One deadline for the whole write, whatever its statements: it bounds how
+                # long a counted vote may stay unsettled (LEDGER_BUDGET).
+                async with asyncio.timeout(LEDGER_EXECUTE):
+                    with_text = [(v.vote_id, v.ballot) for v in votes if v.ballot.other_text]
+                    if with_text:
+                        # The votes and their voters' own words commit together, or neither.
+                        async with con.transaction():
+                            status = await con.execute(
+                                LEDGER_INSERT, records, timeout=LEDGER_EXECUTE
+                            )
+                            await con.execute(
+                                OWN_WORDS_INSERT, *own_words_args(with_text), timeout=LEDGER_EXECUTE
+                            )
+                    else:
+                        status = await con.execute(LEDGER_INSERT, records, timeout=LEDGER_EXECUTE)
+                    refused: list[_Vote] = []
+                    replayed: dict[int, bool] = {}
+                    # "INSERT 0 <rows>": all rows in is the rule; only a conflict needs to
+                    # know which (ids are fresh, so a missing id is a refused vote).
+                    if int(status.rpartition(" ")[2]) != len(votes):
+                        kept = {
+                            row[0]
+                            for row in await con.fetch(
+                                "SELECT replace(id::text, '-', '') FROM votes"
+                                " WHERE id = ANY($1::uuid[])",
+                                [vote.vote_id for vote in votes],
+                                timeout=5,
+                            )
+                        }
+                        refused = [v for v in votes if v.vote_id not in kept]
+                        replayed = await self._known_idempotency_keys(con, refused)
             finally:
                 await self._pool.release(con)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:

@@ -14,6 +14,8 @@ import logging
 
 import redis.asyncio as aioredis
 
+from service.storage.redis import scan_tagged
+
 log = logging.getLogger("civicpoll.keys")
 
 # Written once Redis holds counts rebuilt from the ledger; its absence means Redis lost
@@ -114,7 +116,7 @@ async def drop_poll_keys(redis: aioredis.Redis, poll_id: str) -> None:
     try:
         pattern = poll_prefix(poll_id).replace("{", "\\{").replace("}", "\\}") + "*"
         batch = []
-        async for key in redis.scan_iter(match=pattern, count=1000):
+        async for key in scan_tagged(redis, "p:" + poll_id, pattern):
             batch.append(key)
             if len(batch) >= 500:
                 await redis.unlink(*batch)

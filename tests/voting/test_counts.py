@@ -1,13 +1,19 @@
-"""Keeping Redis honest: reconciliation against the ledger and rebuilding from it."""
+"""Keeping Redis honest: reconciliation against the ledger and rebuilding from it.
+
+The test app is the only process voting here, so most rebuilds need no grace for other
+processes' votes in flight (grace=0); the last test is about exactly that grace."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 from service.ops import metrics
 from service.voting.counts import ledger_counts, rebuild_all, rebuild_poll, reconcile
 from service.voting.keys import counts_key, rebuilding_key
 from service.voting.results import read_counts
+from tests.voting.test_vote_faults import running_app
 from tests.voting.voter import vote
 
 
@@ -17,10 +23,10 @@ async def test_reconciliation_repairs_a_stable_drift(client, admin, make_poll, s
         assert (await vote(client, poll)).status_code == 201
     option = poll["options"][0]["id"]
     await state.redis.hincrby(counts_key(poll["id"]), option, 5)
-    first = await reconcile(state.pool, state.redis, {})
+    first = await reconcile(state.pool, state.redis, {}, grace=0)
     assert first == {poll["id"]: 5}
     # Seen twice with the same size: not votes in flight, so it is repaired.
-    await reconcile(state.pool, state.redis, first)
+    await reconcile(state.pool, state.redis, first, grace=0)
     assert await read_counts(state.redis, poll["id"]) == await ledger_counts(state.pool, poll["id"])
 
 
@@ -28,7 +34,7 @@ async def test_rebuild_restores_counts_and_marks(client, make_poll, state):
     poll = await make_poll()
     assert (await vote(client, poll, cookie="marked-voter")).status_code == 201
     await state.redis.flushdb()
-    counts = await rebuild_poll(state.pool, state.redis, poll["id"])
+    counts = await rebuild_poll(state.pool, state.redis, poll["id"], grace=0)
     assert sum(counts.values()) == 1
     assert (await vote(client, poll, cookie="marked-voter")).status_code == 409
 
@@ -43,7 +49,7 @@ async def test_a_drift_seen_twice_is_checked_exactly_whatever_its_size(client, m
     option = poll["options"][0]["id"]
     await state.redis.hincrby(counts_key(poll["id"]), option, 4)
     before = metrics.REBUILDS.labels("drift")._value.get()
-    drift = await reconcile(state.pool, state.redis, {poll["id"]: 1}, state.engine.quiesce)
+    drift = await reconcile(state.pool, state.redis, {poll["id"]: 1}, state.engine.quiesce, grace=0)
     assert drift == {}
     assert await read_counts(state.redis, poll["id"]) == await ledger_counts(state.pool, poll["id"])
     assert metrics.REBUILDS.labels("drift")._value.get() == before + 1
@@ -56,7 +62,7 @@ async def test_a_rebuilt_idempotency_mark_holds_its_request(client, make_poll, s
     key = {"Idempotency-Key": "rebuilt-key-1"}
     assert (await vote(client, poll, cookie="keyed-voter-1", headers=key)).status_code == 201
     await state.redis.flushdb()
-    await rebuild_poll(state.pool, state.redis, poll["id"])
+    await rebuild_poll(state.pool, state.redis, poll["id"], grace=0)
     other = await vote(client, poll, cookie="keyed-voter-2", headers=key)
     assert other.status_code == 422, other.text
     again = await vote(client, poll, cookie="keyed-voter-1", headers=key)
@@ -68,7 +74,7 @@ async def test_an_empty_redis_beside_an_empty_ledger_is_no_warning(
 ):
     await make_poll()
     with caplog.at_level(logging.INFO, logger="civicpoll.counts"):
-        await rebuild_all(state.pool, state.redis, "redis_empty")
+        await rebuild_all(state.pool, state.redis, "redis_empty", grace=0)
     [record] = [r for r in caplog.records if "rebuilt counts" in r.getMessage()]
     assert record.levelno == logging.INFO and "(redis_empty)" in record.getMessage()
     caplog.clear()
@@ -76,6 +82,51 @@ async def test_an_empty_redis_beside_an_empty_ledger_is_no_warning(
     poll = await make_poll()
     assert (await vote(client, poll)).status_code == 201
     with caplog.at_level(logging.INFO, logger="civicpoll.counts"):
-        await rebuild_all(state.pool, state.redis, "redis_empty")
+        await rebuild_all(state.pool, state.redis, "redis_empty", grace=0)
     [record] = [r for r in caplog.records if "rebuilt counts" in r.getMessage()]
     assert record.levelno == logging.WARNING
+
+
+async def test_a_rebuild_waits_for_votes_another_process_counted(
+    client, make_poll, state, settings
+):
+    """A second app (another worker or instance: its own engine, same Redis and ledger)
+    counts a vote whose ledger write is held up; a rebuild in this process, which cannot
+    see that vote in flight, must wait for it rather than replace Redis's count with a
+    ledger that lacks it (which would lose the vote from the results for good)."""
+    poll = await make_poll()
+    assert (await vote(client, poll)).status_code == 201
+    async with running_app(settings) as (other, _):
+        blocker = await state.pool.acquire()
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE votes IN EXCLUSIVE MODE")  # inserts wait
+        try:
+            held = asyncio.create_task(vote(other, poll))
+            await until(lambda: total(state, poll["id"]), 2)  # counted in Redis
+            rebuild = asyncio.create_task(rebuild_poll(state.pool, state.redis, poll["id"]))
+            flag = rebuilding_key(poll["id"])
+
+            async def paused() -> bool:  # the flag is up (or the rebuild already over)
+                return rebuild.done() or bool(await state.redis.exists(flag))
+
+            await until(paused, True)
+        finally:
+            await tx.rollback()
+            await state.pool.release(blocker)
+        assert (await held).status_code == 201
+        counts = await rebuild
+    assert sum(counts.values()) == 2
+    assert await read_counts(state.redis, poll["id"]) == await ledger_counts(state.pool, poll["id"])
+
+
+async def total(state, poll_id):
+    return sum((await read_counts(state.redis, poll_id)).values())
+
+
+async def until(probe, expected, bound=10.0):
+    """Poll an async probe until it returns `expected`, for at most `bound` seconds."""
+    deadline = time.monotonic() + bound
+    while (value := await probe()) != expected:
+        assert time.monotonic() < deadline, f"still {value!r}, expected {expected!r}"
+        await asyncio.sleep(0.01)
