@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make venv   - create .venv and install civicpoll[dev]"
 	@echo "make run    - start the dev server on http://localhost:8000 (embedded PG/Redis)"
-	@echo "make test   - browser deps + pytest"
+	@echo "make test   - browser and cluster deps + pytest"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make check  - lint + test"
 	@echo "make bench  - vote throughput benchmark"
@@ -32,6 +32,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	scripts/browser-deps.sh
+	scripts/cluster-deps.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)
