@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from service.admin import reports
+from service.admin import held, reports
 from service.admin import routes as admin
 from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
@@ -165,6 +165,7 @@ def create_app(settings: Settings) -> Starlette:
         *dashboard.routes,
         *admin.routes,
         *reports.routes,
+        *held.routes,
         *live.routes,
         openapi_route,
     ]

@@ -9,6 +9,7 @@ from service.polls.model import Poll
 # the page and the script show the same words for the same outcome.
 OUTCOME_MESSAGES = {
     "voted": "voted",
+    "held": "held",
     "already_voted": "already_voted",
     "rate_limited": "rate_limited",
     "poll_closed": "poll_closed",
@@ -23,7 +24,7 @@ OUTCOME_MESSAGES = {
     "bad_origin": "bad_origin",
 }
 # The outcomes after which the reader has a vote in: no form, no error styling.
-DONE = ("voted", "already_voted")
+DONE = ("voted", "already_voted", "held")
 # Messages a script needs; the rest of the catalog stays out of the page.
 SCRIPT_MESSAGES = (
     "sending",
@@ -37,6 +38,9 @@ SCRIPT_MESSAGES = (
     "results_hidden",
     "poll_closed",
     "error",
+    "solving",
+    "held_votes_one",
+    "held_votes_other",
     *sorted(set(OUTCOME_MESSAGES.values()) - {"choice_rule"}),
 )
 
