@@ -169,7 +169,8 @@ async def cast_vote(request: Request) -> Response:
     svc.counts.put(poll.id, verdict.counts)
     metrics.VOTE_SECONDS.observe(time.perf_counter() - started)
     if verdict.outcome == "held":
-        return _held_answer(request, poll, new_voter, voter_id, is_form)
+        shown = _shaped(poll, verdict.counts) if poll.results_public(now, True) else None
+        return _held_answer(request, poll, new_voter, voter_id, is_form, shown)
     if is_form:
         return _back_to_poll(request, poll.id, "voted", new_voter, voter_id)
     payload: dict[str, Any] = {
@@ -186,7 +187,12 @@ async def cast_vote(request: Request) -> Response:
 
 
 def _held_answer(
-    request: Request, poll: Poll, new_voter: bool, voter_id: str, is_form: bool
+    request: Request,
+    poll: Poll,
+    new_voter: bool,
+    voter_id: str,
+    is_form: bool,
+    results: dict[str, Any] | None,
 ) -> Response:
     """202: the vote is in the ledger, held for review, and not (yet) in the tally."""
     if is_form:
@@ -195,6 +201,7 @@ def _held_answer(
         "status": "held",
         "poll_id": poll.id,
         "message": gettext(poll.locale, "held"),
+        "results": results,
     }
     answer = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
     if new_voter:

@@ -75,7 +75,7 @@ local added = {}
 -- stuffing. Returns (outcome, detail) as the reply spells them, or (1, 0) to count
 -- and (1, reason) to go on as a vote that will be held.
 local embedded = nil
-local function over_limit(over, ip, choices, proof, fresh, ua, form, nonce)
+local function over_limit(over, ip, choices, proof, fresh, ua, form)
   local sig = ARGV[29] .. ip
   local total = redis.call('HINCRBY', sig, '_n', 1)
   local same = redis.call('HINCRBY', sig, ua .. '|' .. choices, 1)
@@ -98,6 +98,13 @@ local function over_limit(over, ip, choices, proof, fresh, ua, form, nonce)
       redis.call('HSET', sig, '_t', now_ms, '_k', k)
     end
   end
+  local flood = total >= tonumber(ARGV[24]) and same * 100 >= tonumber(ARGV[23]) * total
+  if flood or regular then
+    -- An address found stuffing loses its free budget for the window: its votes stay on
+    -- this path (challenged, then held) instead of slipping through at the plain rate.
+    local until_ms = now_ms + ip_tol + tonumber(ARGV[20]) * 1000
+    redis.call('SET', ip_rate_stem .. ip, until_ms, 'PX', until_ms - now_ms + 1000)
+  end
   if proof == '-' then
     if form == '1' then return 1, 5 end
     return over == 3 and 8 or 9, total
@@ -106,16 +113,8 @@ local function over_limit(over, ip, choices, proof, fresh, ua, form, nonce)
     return 11, 0
   end
   solved = solved + 1
-  if total >= tonumber(ARGV[24]) and same * 100 >= tonumber(ARGV[23]) * total then
-    return 1, 3
-  end
+  if flood then return 1, 3 end
   if regular then return 1, 4 end
-  if nonce == '-' and ARGV[21] == '1' then
-    if embedded == nil then
-      embedded = tonumber(redis.call('HGET', KEYS[2], 'tokened') or '0') >= tonumber(ARGV[22])
-    end
-    if embedded then return 1, 2 end
-  end
   local rate = ARGV[27] .. ip
   local wait, tat = gcra(rate, tonumber(ARGV[17]), tonumber(ARGV[18]))
   if wait > 0 then return 1, 1 end
@@ -149,9 +148,17 @@ for i = 1, n do
       redis.call('SET', ip_rate, ip_tat, 'PX', ip_tat - now_ms + 1000)
       redis.call('SET', net_rate, net_tat, 'PX', net_tat - now_ms + 1000)
     else
-      outcome, retry = over_limit(outcome, ip, choices, proof, fresh, ua, form, nonce)
+      outcome, retry = over_limit(outcome, ip, choices, proof, fresh, ua, form)
       if outcome == 1 then hold, retry = retry, 0 end
     end
+  end
+  -- A vote without a widget token on a poll that takes widget votes (its site embeds
+  -- the widget) is held at any rate; a site whose API clients vote turns this off.
+  if outcome == 1 and hold == 0 and nonce == '-' and limited == '1' and ARGV[21] == '1' then
+    if embedded == nil then
+      embedded = tonumber(redis.call('HGET', KEYS[2], 'tokened') or '0') >= tonumber(ARGV[22])
+    end
+    if embedded then hold = 2 end
   end
 
   if outcome == 1 and idem ~= '-' then

@@ -137,7 +137,7 @@
       var field = form.elements.namedItem(name);
       if (field && field.value) body[name] = field.value;
     });
-    fetch(form.action, {
+    function send() { return fetch(form.action, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
@@ -145,6 +145,14 @@
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (payload) {
         if (r.status === 201) return finish("voted", payload.results);
+        // --- fair limits (challenge.js): solve a 428's proof of work, vote again once;
+        // a held vote (202) is recorded and says so.
+        if (r.status === 202) return finish("held", payload.results);
+        if (r.status === 428 && payload.challenge && window.civicpollChallenge && !body.altcha) {
+          return window.civicpollChallenge(payload.challenge, function () { say("solving", false); })
+            .then(function (solution) { body.altcha = solution; return send(); });
+        }
+        // --- end fair limits
         var code = (payload.error && payload.error.code) || (r.status >= 500 ? "unavailable" : "");
         // A reused form token also means this page already carried a vote.
         if (code === "already_voted") return alreadyVoted();
@@ -152,7 +160,8 @@
         say(key, true, key === "choice_rule" ? data.rule : "");
         button.disabled = false;
       });
-    }).catch(function () {
+    }); }
+    send().catch(function () {
       say("unavailable", true);
       button.disabled = false;
     });
