@@ -35,8 +35,8 @@ class Limits:
 
     solved_per_ip_per_minute: int = 300  # votes with a valid proof, per address
     solved_burst_per_ip: int = 150
-    difficulty: int = 50_000  # ALTCHA maxnumber at the limit; rises with the pressure
-    max_difficulty: int = 2_000_000
+    difficulty: int = 20_000  # ALTCHA maxnumber at the limit; rises with the pressure
+    max_difficulty: int = 1_000_000
     hold_tokenless: bool = True  # hold over-limit votes without a widget token, once the
     # poll has taken widget votes (its site embeds the widget)
     tokened_min_votes: int = 20  # widget votes before a poll counts as embedded
