@@ -156,15 +156,17 @@ CREATE TABLE IF NOT EXISTS comments (
     voter_hash     text,
     ip_hash        text,
     network_hash   text,
-    dedupe_key     text,
     page_url       text,
     reports        integer NOT NULL DEFAULT 0,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS comments_poll_state ON comments (poll_id, state, created_at, id);
-CREATE INDEX IF NOT EXISTS comments_poll_author ON comments (poll_id, dedupe_key)
-    WHERE dedupe_key IS NOT NULL;
+-- Newest first for readers; per author for "one comment per voter" (own words excluded).
+CREATE INDEX IF NOT EXISTS comments_poll_time ON comments (poll_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS comments_poll_voter ON comments (poll_id, voter_hash)
+    WHERE vote_id IS NULL;
+CREATE INDEX IF NOT EXISTS comments_poll_ip ON comments (poll_id, ip_hash) WHERE vote_id IS NULL;
 CREATE INDEX IF NOT EXISTS comments_vote ON comments (vote_id) WHERE vote_id IS NOT NULL;
 
 -- One report per reader per comment: three distinct readers hold it for review.

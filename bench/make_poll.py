@@ -28,9 +28,20 @@ async def main() -> str:
             " ON CONFLICT (slug) DO UPDATE SET name = excluded.name RETURNING id",
             secrets.token_urlsafe(32),
         )
-        poll_id, options = await insert_open_poll(
-            con, site_id, "Which option do you prefer?", [f"Option {n}" for n in range(1, 5)]
-        )
+        if os.environ.get("BENCH_POLL_KIND") == "rating":
+            # A 1-5 star rating: its points are options like any other (the harness
+            # votes by option id), so the same wrk script measures it.
+            poll_id, options = await insert_open_poll(
+                con, site_id, "How satisfied are you?", [str(n) for n in range(1, 6)]
+            )
+            await con.execute("UPDATE polls SET kind = 'rating' WHERE id = $1", poll_id)
+            await con.execute(
+                "UPDATE poll_options SET value = label::int WHERE poll_id = $1", poll_id
+            )
+        else:
+            poll_id, options = await insert_open_poll(
+                con, site_id, "Which option do you prefer?", [f"Option {n}" for n in range(1, 5)]
+            )
         return f"{poll_id}:{','.join(options)}"
     finally:
         await con.close()

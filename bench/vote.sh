@@ -20,6 +20,10 @@ if [[ -x "$HARNESS" || -f "$HARNESS" ]]; then
     --target 'svc=bash "$PROJECT/bench/target.sh"' \
     --poll 'svc=@/tmp/svc-poll' \
     --modes 'svc=vote,embed,results' \
-    --total 'svc=redis-cli -p 56379 hvals "{p:$POLL_ID}:c" | awk "{s+=\$1} END{print s}"' "$@"
+    --total 'svc=redis-cli -p 56379 hvals "{p:$POLL_ID}:c" | awk "{s+=\$1} END{print s}"' \
+    --target 'svc_rating=BENCH_POLL_KIND=rating bash "$PROJECT/bench/target.sh"' \
+    --poll 'svc_rating=@/tmp/svc-rating-poll' \
+    --modes 'svc_rating=vote' \
+    --total 'svc_rating=redis-cli -p 56379 hvals "{p:$POLL_ID}:c" | awk "{s+=\$1} END{print s}"' "$@"
 fi
 exec .venv/bin/python bench/local.py "$@"

@@ -23,6 +23,8 @@ from service.admin import routes as admin
 from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
+from service.feedback import routes as feedback
+from service.feedback.comments import CommentDesk
 from service.live import dashboard
 from service.live import routes as live
 from service.live.hub import LiveHub
@@ -142,6 +144,7 @@ def create_app(settings: Settings) -> Starlette:
                     counts=CountsCache(redis),
                     live=hub,
                     pages=EmbedPages(settings.public_url, own_origin),
+                    comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
                 )
             }
@@ -167,6 +170,7 @@ def create_app(settings: Settings) -> Starlette:
         *reports.routes,
         *held.routes,
         *live.routes,
+        *feedback.routes,
         openapi_route,
     ]
     return Starlette(

@@ -250,6 +250,13 @@ async def _seed(settings: Settings) -> tuple[str | None, str, list[str]]:
             poll_id, _ = await insert_open_poll(
                 con, site_id, DEMO_QUESTION, ["Có", "Không", "Ý kiến khác"]
             )
+            # "Another opinion" takes the reader's own words, and readers may comment:
+            # both wait for a moderator.
+            await con.execute(
+                "UPDATE poll_options SET other = true WHERE poll_id = $1 AND position = 2",
+                poll_id,
+            )
+            await con.execute("UPDATE polls SET comments = 'premoderated' WHERE id = $1", poll_id)
             _, token = await create_token(con, settings.secret_key, list(SCOPES), None, "dev")
         return token, poll_id, origins
     finally:
@@ -282,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         "--scope",
         action="append",
         required=True,
-        help="polls:read, polls:write or sites:admin (repeat for several)",
+        help="polls:read, polls:write, sites:admin or comments:moderate (repeat for several)",
     )
     create.add_argument("--site", help="limit the token to one site (slug)")
     create.add_argument("--label", default="", help="a note on who holds the token")

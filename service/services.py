@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     import redis.asyncio as aioredis
 
     from service.core.settings import Settings
+    from service.feedback.comments import CommentDesk
     from service.live.hub import LiveHub
     from service.polls.cache import PollCache
     from service.voting.engine import VoteEngine
@@ -35,6 +36,7 @@ class Services:
     counts: CountsCache
     live: LiveHub
     pages: EmbedPages  # the embed pages rendered so far
+    comments: CommentDesk
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
 
 

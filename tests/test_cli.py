@@ -17,6 +17,7 @@ import pytest
 from service import cli
 from service.admin.auth import hash_token
 from service.core.settings import Settings
+from tests.storage.test_db import CURRENT_VERSION
 
 DatabaseMaker = Callable[[], Awaitable[str]]
 SECRET = "cli-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -149,10 +150,10 @@ async def test_migrate_a_fresh_database(
     monkeypatch.setenv("DATABASE_URL", url)
     # The command runs its own event loop; a worker thread keeps it off the test's loop.
     await asyncio.to_thread(cli.main, ["migrate"])
-    assert capsys.readouterr().out.strip() == "schema at version 2"
+    assert capsys.readouterr().out.strip() == f"schema at version {CURRENT_VERSION}"
     con = await asyncpg.connect(url)
     try:
-        assert await con.fetchval("SELECT max(version) FROM schema_version") == 2
+        assert await con.fetchval("SELECT max(version) FROM schema_version") == CURRENT_VERSION
     finally:
         await con.close()
 
@@ -182,7 +183,7 @@ def test_the_installed_command(cli_env: dict[str, str], state: dict[str, Any]) -
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "schema at version 2"
+    assert done.stdout.strip() == f"schema at version {CURRENT_VERSION}"
     done = subprocess.run(
         [str(command), "migrate"],
         env={**os.environ, **cli_env, "SECRET_KEY": ""},
@@ -210,5 +211,5 @@ def test_dev_env_file_fills_what_the_environment_lacks(
     monkeypatch.setattr(cli, "DEV_ENV", env_file)
     monkeypatch.delenv("DATABASE_URL")
     cli.main(["migrate"])
-    assert capsys.readouterr().out.strip() == "schema at version 2"
+    assert capsys.readouterr().out.strip() == f"schema at version {CURRENT_VERSION}"
     assert cli._env()["SECRET_KEY"] == cli_env["SECRET_KEY"]

@@ -120,7 +120,7 @@ async def call(
 @pytest.fixture
 async def world(app_state, make_poll, make_token, admin) -> dict[str, Any]:
     """An open poll, a verified one, the site's slug and an admin token header."""
-    poll = await make_poll()
+    poll = await make_poll(comments="postmoderated", dedupe_mode="none")
     verified = await make_poll(dedupe_mode="verified")
     return {
         "app": app_state[0],
@@ -263,6 +263,39 @@ async def test_a_sweep_of_hostile_values_never_gets_a_5xx(world: dict[str, Any])
         ("POST", f"/v1/admin/sites/{site}/dashboard-link", ("hours",), [auth], b""),
         ("GET", "/v1/admin/polls", ("site", "status", "limit", "cursor"), [auth], b""),
         ("GET", f"/v1/admin/polls/{pid}/export", ("format",), [auth], b""),
+        ("GET", f"/v1/polls/{pid}/comments", ("cursor", "limit"), [], b""),
+        ("POST", f"/v1/polls/{pid}/comments", ("locale", "page"), [JSON], b'{"body": "Hay"}'),
+        (
+            "POST",
+            f"/v1/polls/{pid}/comments",
+            ("wid",),
+            [(b"content-type", b"application/x-www-form-urlencoded")],
+            b"body=%C3%28&name=%00",
+        ),
+        (
+            "POST",
+            f"/v1/polls/{pid}/comments/00000000-0000-0000-0000-000000000000/reports",
+            (),
+            [JSON],
+            b'{"reason": "spam"}',
+        ),
+        (
+            "GET",
+            f"/v1/admin/polls/{pid}/comments",
+            ("state", "reason", "cursor", "limit"),
+            [auth],
+            b"",
+        ),
+        ("GET", f"/v1/admin/sites/{site}/comments", ("state", "cursor"), [auth], b""),
+        ("GET", f"/v1/admin/polls/{pid}/export", ("what",), [auth], b""),
+        (
+            "POST",
+            "/v1/admin/comments/moderate",
+            (),
+            [auth, JSON],
+            rb'{"ids": ["x\u0000"], "action": "approve"}',
+        ),
+        ("POST", "/v1/admin/comments/%C3%28/approve", (), [auth], b""),
         ("GET", "/healthz", (), [], b""),
         ("GET", "/readyz", (), [], b""),
         ("GET", "/metrics", (), [], b""),

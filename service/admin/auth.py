@@ -14,7 +14,7 @@ from service.core.errors import Forbidden, NotFound, Unauthorized
 from service.services import services
 from service.storage.db import Conn
 
-SCOPES = ("polls:read", "polls:write", "sites:admin")
+SCOPES = ("polls:read", "polls:write", "sites:admin", "comments:moderate")
 TOKEN_PREFIX = "cp_"  # noqa: S105 -- a public marker, not a secret
 
 

@@ -1,4 +1,5 @@
-"""The ledger export: a poll's vote rows, streamed from PostgreSQL as CSV or JSON lines."""
+"""The ledger export: a poll's vote rows, or its comments with their moderation states,
+streamed from PostgreSQL as CSV or JSON lines."""
 
 from __future__ import annotations
 
@@ -26,6 +27,28 @@ COLUMNS = (
 )
 
 
+_COMMENTS = (
+    "SELECT id::text, created_at, vote_id::text, state, reason, name, body, reports,"
+    " voter_hash, ip_hash, network_hash, page_url, updated_at FROM comments"
+    " WHERE poll_id = $1 ORDER BY created_at, id"
+)
+COMMENT_COLUMNS = (
+    "id",
+    "created_at",
+    "vote_id",
+    "state",
+    "reason",
+    "name",
+    "body",
+    "reports",
+    "voter_hash",
+    "ip_hash",
+    "network_hash",
+    "page_url",
+    "updated_at",
+)
+
+
 async def ledger_rows(pool: asyncpg.Pool, poll_id: str) -> AsyncIterator[tuple[object, ...]]:
     """The poll's votes in the order cast, one tuple of COLUMNS each, read by a cursor so a
     large ledger never sits in memory."""
@@ -34,11 +57,20 @@ async def ledger_rows(pool: asyncpg.Pool, poll_id: str) -> AsyncIterator[tuple[o
             yield (row[0], row[1].isoformat(), " ".join(map(str, row[2])), *row[3:])
 
 
-async def as_csv(rows: AsyncIterator[tuple[object, ...]]) -> AsyncIterator[str]:
+async def comment_rows(pool: asyncpg.Pool, poll_id: str) -> AsyncIterator[tuple[object, ...]]:
+    """The poll's comments, oldest first, one tuple of COMMENT_COLUMNS each."""
+    async with pool.acquire() as con, con.transaction():
+        async for row in con.cursor(_COMMENTS, poll_id, prefetch=500):
+            yield (row[0], row[1].isoformat(), *row[2:12], row[12].isoformat())
+
+
+async def as_csv(
+    rows: AsyncIterator[tuple[object, ...]], columns: tuple[str, ...] = COLUMNS
+) -> AsyncIterator[str]:
     """A header line and the rows, in chunks of about 32 KiB."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     async for row in rows:
         writer.writerow(row)
         if buffer.tell() > 32_768:
@@ -48,7 +80,9 @@ async def as_csv(rows: AsyncIterator[tuple[object, ...]]) -> AsyncIterator[str]:
     yield buffer.getvalue()
 
 
-async def as_json_lines(rows: AsyncIterator[tuple[object, ...]]) -> AsyncIterator[bytes]:
-    """One JSON object a line, keyed by COLUMNS."""
+async def as_json_lines(
+    rows: AsyncIterator[tuple[object, ...]], columns: tuple[str, ...] = COLUMNS
+) -> AsyncIterator[bytes]:
+    """One JSON object a line, keyed by the columns."""
     async for row in rows:
-        yield encode_json(dict(zip(COLUMNS, row, strict=True))) + b"\n"
+        yield encode_json(dict(zip(columns, row, strict=True))) + b"\n"

@@ -8,7 +8,14 @@ from starlette.routing import Route
 
 from service.admin.audit import poll_trail
 from service.admin.auth import require_scope
-from service.admin.export import as_csv, as_json_lines, ledger_rows
+from service.admin.export import (
+    COLUMNS,
+    COMMENT_COLUMNS,
+    as_csv,
+    as_json_lines,
+    comment_rows,
+    ledger_rows,
+)
 from service.core.errors import BadRequest
 from service.core.http import json_response
 from service.polls.access import poll_for
@@ -55,18 +62,26 @@ async def export(request: Request) -> Response:
     fmt = request.query_params.get("format", "csv")
     if fmt not in ("csv", "json"):
         raise BadRequest("format must be csv or json", field="format")
+    what = request.query_params.get("what", "votes")
+    if what not in ("votes", "comments"):
+        raise BadRequest("what must be votes or comments", field="what")
     async with services(request).pool.acquire() as con:
         poll = await poll_for(con, request.path_params["poll_id"], principal)
     # Read only once the response streams, on a connection of its own.
-    rows = ledger_rows(services(request).pool, poll.id)
-    name = f"civicpoll-{poll.id}-votes.{'csv' if fmt == 'csv' else 'jsonl'}"
+    pool = services(request).pool
+    columns: tuple[str, ...]
+    if what == "votes":
+        rows, columns = ledger_rows(pool, poll.id), COLUMNS
+    else:
+        rows, columns = comment_rows(pool, poll.id), COMMENT_COLUMNS
+    name = f"civicpoll-{poll.id}-{what}.{'csv' if fmt == 'csv' else 'jsonl'}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     if fmt == "csv":
         return StreamingResponse(
-            as_csv(rows), media_type="text/csv; charset=utf-8", headers=headers
+            as_csv(rows, columns), media_type="text/csv; charset=utf-8", headers=headers
         )
     return StreamingResponse(
-        as_json_lines(rows), media_type="application/x-ndjson", headers=headers
+        as_json_lines(rows, columns), media_type="application/x-ndjson", headers=headers
     )
 
 

@@ -14,6 +14,7 @@ from service.admin.checks import POLL_STATUSES
 from service.admin.held import HeldSelection
 from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate, Slug
 from service.core.http import json_response
+from service.feedback.schemas import ActionBody, BulkBody, CommentBody, ReportBody
 from service.voting.ballot import VoteBody
 
 _BODIES: tuple[type[msgspec.Struct], ...] = (
@@ -23,6 +24,10 @@ _BODIES: tuple[type[msgspec.Struct], ...] = (
     PollUpdate,
     VoteBody,
     HeldSelection,
+    CommentBody,
+    ReportBody,
+    ActionBody,
+    BulkBody,
 )
 _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
     _BODIES, ref_template="#/components/schemas/{name}"
@@ -175,7 +180,7 @@ OPERATIONS: list[tuple[str, str, str, str | None, str | None, int]] = [
     (
         "get",
         "/v1/admin/polls/{poll_id}/export",
-        "Ledger export (?format=csv|json)",
+        "Ledger export (?format=csv|json, ?what=votes|comments)",
         "polls:read",
         None,
         200,
@@ -214,6 +219,10 @@ QUERY: Params = {
         "format": (
             "csv, or json (one object a line)",
             {"type": "string", "enum": ["csv", "json"], "default": "csv"},
+        ),
+        "what": (
+            "votes (the ledger), or comments with their moderation states",
+            {"type": "string", "enum": ["votes", "comments"], "default": "votes"},
         ),
     },
     ("get", "/oembed"): {

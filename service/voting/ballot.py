@@ -229,10 +229,14 @@ def _refused_origin(poll: Poll, reason: str, origin: str | None) -> None:
 def checked_answer(poll: Poll, body: VoteBody) -> tuple[tuple[str, ...], str | None]:
     """The options a vote chooses and the voter's own words, as the poll's kind takes them."""
     if poll.is_rating:
-        if body.choices:
-            raise BadRequest("answer this question with a rating, not choices", field="choices")
         if body.other_text is not None:
             raise BadRequest("this question takes no text with its rating", field="other_text")
+        if body.choices:
+            # A scale's points are options too: a client may name one by its id, as for
+            # any poll (what generic clients and the benchmark send).
+            if body.rating is not None:
+                raise BadRequest("send a rating or a choice, not both", field="choices")
+            return checked_choices(poll, body.choices), None
         values = poll.option_of_value
         if body.rating is None or body.rating not in values:
             low, high = min(values), max(values)

@@ -44,6 +44,11 @@ SIGNALS = "f:"  # an address's over-limit attempts in the signal window: browser
 # A field of the counts hash beside the option ids (which are digits): the votes held for
 # review now, read with the counts in the same HGETALL and disclosed with the results.
 HELD_FIELD = "held"
+# Comments (service/feedback) have limiter state of their own, so that writing does not
+# spend a reader's vote budget, and a count per network for the burst filter.
+COMMENT_IP_RATE = "ci:"
+COMMENT_NETWORK_RATE = "cn:"
+COMMENT_BURST = "cb:"
 
 # Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
 VOTER_MARK_TTL = 400 * 24 * 3600
@@ -110,6 +115,16 @@ def ip_rate_key(poll_id: str, ip_hash: str) -> str:
 
 def network_rate_key(poll_id: str, network_hash: str) -> str:
     return poll_prefix(poll_id) + NETWORK_RATE + network_hash
+
+
+def comment_keys(poll_id: str, ip_hash: str, network_hash: str) -> list[str]:
+    """comment.lua's KEYS: the address and network limiters and the network's burst count."""
+    prefix = poll_prefix(poll_id)
+    return [
+        prefix + COMMENT_IP_RATE + ip_hash,
+        prefix + COMMENT_NETWORK_RATE + network_hash,
+        prefix + COMMENT_BURST + network_hash,
+    ]
 
 
 async def drop_poll_keys(redis: aioredis.Redis, poll_id: str) -> None:

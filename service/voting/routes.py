@@ -11,7 +11,6 @@ import math
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -37,7 +36,7 @@ from service.voting.identity import (
     voter_cookie_header,
 )
 from service.voting.results import shape
-from service.widget.view import EMBED_KEYS
+from service.widget.view import back_to_embed
 
 _FORM = b"application/x-www-form-urlencoded"
 
@@ -225,9 +224,8 @@ def _back_to_poll(
     request: Request, poll_id: str, state: str, new_voter: bool, voter_id: str
 ) -> Response:
     """The no-JavaScript path: 303 back to the embed page, which shows the outcome."""
-    query = [(k, v) for k, v in request.query_params.multi_items() if k in EMBED_KEYS]
-    query.append(("state", state))
-    response = RedirectResponse(f"/embed/{poll_id}?{urlencode(query)}", status_code=303)
+    where = back_to_embed(request.query_params.multi_items(), poll_id, ("state", state))
+    response = RedirectResponse(where, status_code=303)
     if new_voter:
         response.headers["Set-Cookie"] = voter_cookie_header(voter_id)
     return response

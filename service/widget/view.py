@@ -116,3 +116,17 @@ def form_voter(voter: str | None) -> str | None:
     if voter is not None and not (len(voter) <= 300 and voter.isascii() and voter.isprintable()):
         return None
     return voter
+
+
+def back_to_embed(
+    query: Mapping[str, str] | list[tuple[str, str]],
+    poll_id: str,
+    outcome: tuple[str, str],
+    fragment: str = "",
+) -> str:
+    """Where a no-JavaScript form post goes back to: the embed page with the view keys the
+    form was posted with, and the outcome to show (("state", "voted"), ("comment", ...))."""
+    pairs = query.items() if isinstance(query, Mapping) else query
+    kept = [(k, v) for k, v in pairs if k in EMBED_KEYS]
+    kept.append(outcome)
+    return f"/embed/{poll_id}?{urlencode(kept)}{fragment}"

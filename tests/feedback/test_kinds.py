@@ -76,12 +76,16 @@ async def test_rating_answers_are_checked(client, make_poll: PollMaker):
         ({"rating": 4}, "rating"),
         ({"rating": 0}, "rating"),
         ({}, "rating"),
-        ({"choices": [poll["options"][0]["id"]]}, "choices"),
+        ({"rating": 1, "choices": [poll["options"][0]["id"]]}, "choices"),
+        ({"choices": ["999999"]}, "choices"),
         ({"rating": 2, "other_text": "thêm"}, "other_text"),
     ):
         r = await rate(client, poll, **body)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["error"]["field"] == field
+    by_id = await rate(client, poll, choices=[poll["options"][2]["id"]])  # a point by its id
+    assert by_id.status_code == 201, by_id.text
+    assert (await client.get(f"/v1/polls/{poll['id']}/results")).json()["average"] == 3.0
     choice = await make_poll()
     r = await rate(client, choice, rating=3)
     assert (r.status_code, r.json()["error"]["field"]) == (400, "rating")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import asyncpg
 from service.storage.db import SCHEMA_PATH, apply_schema, migrate
 
 SCHEMA_V1 = Path(__file__).parent.parent / "data" / "schema_v1.sql"
-CURRENT_VERSION = 2
+# The newest version block of schema.sql (each ends by recording its number).
+CURRENT_VERSION = max(
+    int(v)
+    for v in re.findall(
+        r"INSERT INTO schema_version \(version\) VALUES \((\d+)\)",
+        SCHEMA_PATH.read_text(encoding="utf-8"),
+    )
+)
 DatabaseMaker = Callable[[], Awaitable[str]]
 
 
@@ -34,6 +42,8 @@ async def test_fresh_database_gets_every_table_and_the_version(
             "poll_options",
             "audit_log",
             "votes",
+            "comments",
+            "comment_reports",
         } <= await _tables(con)
         versions = await con.fetch("SELECT version FROM schema_version ORDER BY version")
         assert [r["version"] for r in versions] == list(range(1, CURRENT_VERSION + 1))
