@@ -75,7 +75,7 @@ local added = {}
 -- stuffing. Returns (outcome, detail) as the reply spells them, or (1, 0) to count
 -- and (1, reason) to go on as a vote that will be held.
 local embedded = nil
-local function over_limit(over, ip, choices, proof, fresh, ua, form)
+local function over_limit(over, ip, choices, proof, fresh, ua, form, idem)
   local sig = ARGV[29] .. ip
   local total = redis.call('HINCRBY', sig, '_n', 1)
   local same = redis.call('HINCRBY', sig, ua .. '|' .. choices, 1)
@@ -109,6 +109,9 @@ local function over_limit(over, ip, choices, proof, fresh, ua, form)
     if form == '1' then return 1, 5 end
     return over == 3 and 8 or 9, total
   end
+  -- A retry of a vote already decided (its idempotency key is marked) is a replay, or a
+  -- reused key, whatever its proof says: the checks below answer it.
+  if idem ~= '-' and redis.call('EXISTS', idem_stem .. idem) == 1 then return 1, 0 end
   if not redis.call('SET', ARGV[28] .. proof, '1', 'EX', tonumber(ARGV[19]), 'NX') then
     return 11, 0
   end
@@ -148,7 +151,7 @@ for i = 1, n do
       redis.call('SET', ip_rate, ip_tat, 'PX', ip_tat - now_ms + 1000)
       redis.call('SET', net_rate, net_tat, 'PX', net_tat - now_ms + 1000)
     else
-      outcome, retry = over_limit(outcome, ip, choices, proof, fresh, ua, form)
+      outcome, retry = over_limit(outcome, ip, choices, proof, fresh, ua, form, idem)
       if outcome == 1 then hold, retry = retry, 0 end
     end
   end

@@ -325,3 +325,19 @@ async def test_ipv6_groups_by_64_and_ipv4_by_address(client, admin, make_poll: P
     assert (await vote(client, poll, ip="203.0.113.1")).status_code == 201
     assert (await vote(client, poll, ip="203.0.113.2")).status_code == 201
     assert (await vote(client, poll, ip="203.0.113.2")).status_code == 428
+
+
+async def test_a_retried_solved_vote_is_a_replay_not_a_reused_proof(
+    client, admin, make_poll: PollMaker, state
+):
+    await limit_site(admin)
+    poll = await make_poll()
+    ip = "198.51.100.27"
+    assert (await vote(client, poll, ip=ip)).status_code == 201
+    payload = solved(await challenged(client, poll, ip))
+    key = {"Idempotency-Key": "solved-retry-1"}
+    first = await vote(client, poll, cookie="retrier-0001", ip=ip, headers=key, altcha=payload)
+    again = await vote(client, poll, cookie="retrier-0001", ip=ip, headers=key, altcha=payload)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["replayed"] is True
+    assert await ledger_total(state, poll["id"]) == 2
