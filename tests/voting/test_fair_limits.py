@@ -217,6 +217,9 @@ async def test_discarded_votes_stay_in_the_ledger_out_of_the_tally(
     shown = await results(client, poll)
     assert (shown["total"], shown["held"]) == (2, 0)
     assert [s for s, _ in await states(state, poll)] == ["counted"] * 2 + ["discarded"] * 2
+    export = await admin.get(f"/v1/admin/polls/{poll['id']}/export?format=json")
+    rows = [json.loads(line) for line in export.text.splitlines()]
+    assert [(r["state"], r["hold_reason"]) for r in rows][2:] == [("discarded", "budget")] * 2
     await lose_redis(state)
     shown = await results(client, poll)
     assert (shown["total"], shown["held"]) == (2, 0)
