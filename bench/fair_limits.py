@@ -6,12 +6,13 @@ Redis (embedded, throwaway), in three scenes.
           addresses of one carrier's /24 within 2 minutes: how many are counted.
   bot     one address, fresh cookies, widget tokens, one option, as fast as it can,
           solving proofs with every CPU: votes counted per CPU-second of solving, votes
-          held, and how far it moves the public result of a 2,000-vote poll.
+          held, and how far it moves the public result of a 2,000-vote poll; then again
+          from another address, rotating four browser families (half as long).
   many    500 addresses (500 networks), one vote each, no widget token, one option, on
           the crowd's poll (its site embeds the widget): the share held.
 
 Reproducible (fixed seeds; the proofs' numbers are random, so solving times vary) and
-bounded (about six minutes). Run: PYTHONPATH=$PWD .venv/bin/python bench/fair_limits.py
+bounded (about seven minutes). Run: PYTHONPATH=$PWD .venv/bin/python bench/fair_limits.py
 [--crowd-seconds 110] [--bot-seconds 120]; the figures go to stdout as one JSON object.
 """
 
@@ -212,7 +213,12 @@ async def prefill(http: httpx.AsyncClient, poll: str, options: list[str]) -> Non
 
 
 async def bot_scene(
-    http: httpx.AsyncClient, poll: str, options: list[str], seconds: float
+    http: httpx.AsyncClient,
+    poll: str,
+    options: list[str],
+    seconds: float,
+    address: str = "198.51.100.66",
+    disguised: bool = False,
 ) -> dict[str, Any]:
     before = await results(http, poll)
     workers = os.cpu_count() or 1
@@ -220,11 +226,13 @@ async def bot_scene(
     bot = Voter(http, pool, paced=False)
     outcomes: list[int] = []
     deadline = time.monotonic() + seconds
-    ua = BROWSERS[0][0]  # a bot passing for a browser
+    # A bot passing for a browser; disguised, it passes for each in turn.
+    disguises = [b[0] for b in BROWSERS] if disguised else [BROWSERS[0][0]]
 
     async def loop() -> None:
         while time.monotonic() < deadline:
-            outcomes.append(await bot.vote(poll, options[1], "198.51.100.66", ua))
+            ua = disguises[len(outcomes) % len(disguises)]
+            outcomes.append(await bot.vote(poll, options[1], address, ua))
 
     await asyncio.gather(*(loop() for _ in range(workers * 2)))
     pool.shutdown()
@@ -236,6 +244,7 @@ async def bot_scene(
     counted = after["options"][1]["votes"] - before["options"][1]["votes"]
     return {
         "seconds": seconds,
+        "browser_families": len(disguises),
         "solver_processes": workers,
         "attempts": len(outcomes),
         "counted": counted,
@@ -282,6 +291,9 @@ async def run(base: str, dsn: str, crowd_seconds: float, bot_seconds: float) -> 
         figures["crowd"] = await crowd_scene(http, pool, crowd_poll, crowd_options, crowd_seconds)
         await prefill(http, target_poll, target_options)
         figures["bot"] = await bot_scene(http, target_poll, target_options, bot_seconds)
+        figures["bot_disguised"] = await bot_scene(
+            http, target_poll, target_options, bot_seconds / 2, "198.51.100.67", True
+        )
         figures["many"] = await many_scene(http, pool, crowd_poll, crowd_options)
         pool.shutdown()
         figures["crowd_poll_results"] = await results(http, crowd_poll)

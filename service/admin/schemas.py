@@ -160,6 +160,7 @@ class SiteLimits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     flood_min_votes: Annotated[int, Meta(ge=2, le=100_000)] | UnsetType = UNSET
     regular_min_votes: Annotated[int, Meta(ge=3, le=100_000)] | UnsetType = UNSET
     regular_jitter_percent: Annotated[int, Meta(ge=0, le=100)] | UnsetType = UNSET
+    skew_points: Annotated[int, Meta(ge=1, le=100)] | UnsetType = UNSET
 
 
 class SiteCreate(msgspec.Struct, forbid_unknown_fields=True):

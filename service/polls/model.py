@@ -44,6 +44,7 @@ class Limits:
     flood_min_votes: int = 10  # over-limit attempts in the signal window, hold beyond
     regular_min_votes: int = 10  # fresh cookies at intervals steadier than
     regular_jitter_percent: int = 10  # this spread (of their mean) are a machine
+    skew_points: int = 40  # an address's share of one option this far above the poll's
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Limits:

@@ -154,6 +154,7 @@ def _limits_head(first: Ballot) -> LimitsHead:
         limits.flood_min_votes,
         limits.regular_min_votes,
         limits.regular_jitter_percent,
+        limits.skew_points,
     )
 
 

@@ -24,9 +24,10 @@
 --   ARGV[19] proof mark ttl s; ARGV[20] signal window s; ARGV[21] hold tokenless (1/0);
 --   ARGV[22] widget votes before a poll counts as embedded; ARGV[23..24] flood share %,
 --   flood min attempts; ARGV[25..26] regular min votes, regular jitter %;
---   ARGV[27..29] key stems: solved rate, proof mark, signals; ARGV[30] the counts hash's
---   held field
--- ARGV[30 + i], one per vote: "choices voter ip net idem nonce limited proof fresh ua form"
+--   ARGV[27] skew points (an address's share of one option this far above the poll's is a
+--   flood); ARGV[28..30] key stems: solved rate, proof mark, signals; ARGV[31] the counts
+--   hash's held field
+-- ARGV[31 + i], one per vote: "choices voter ip net idem nonce limited proof fresh ua form"
 --   (space separated; choices a comma list of option ids; '-' for an absent idem/nonce/
 --   proof; limited, fresh (a new voter cookie), form (the no-JavaScript path) 1 or 0; ua
 --   the browser family or '-'; proof the spent-mark id of a verified ALTCHA solution)
@@ -76,7 +77,7 @@ local added = {}
 -- and (1, reason) to go on as a vote that will be held.
 local embedded = nil
 local function over_limit(over, ip, choices, proof, fresh, ua, form, idem)
-  local sig = ARGV[29] .. ip
+  local sig = ARGV[30] .. ip
   local total = redis.call('HINCRBY', sig, '_n', 1)
   local same = redis.call('HINCRBY', sig, ua .. '|' .. choices, 1)
   if total == 1 then redis.call('EXPIRE', sig, tonumber(ARGV[20])) end
@@ -98,7 +99,22 @@ local function over_limit(over, ip, choices, proof, fresh, ua, form, idem)
       redis.call('HSET', sig, '_t', now_ms, '_k', k)
     end
   end
-  local flood = total >= tonumber(ARGV[24]) and same * 100 >= tonumber(ARGV[23]) * total
+  local least, share = tonumber(ARGV[24]), tonumber(ARGV[23])
+  local flood = total >= least and same * 100 >= share * total
+  -- One option flooding from one address in any disguise (browser families rotated): its
+  -- share of the address's attempts far above the option's share of the poll's tally.
+  local option_n = redis.call('HINCRBY', sig, 'o:' .. choices, 1)
+  if not flood and total >= least and option_n * 100 >= share * total
+      and not string.find(choices, ',', 1, true) then
+    local counts, all, mine = redis.call('HGETALL', KEYS[1]), 0, 0
+    for j = 1, #counts, 2 do
+      if counts[j] ~= ARGV[31] then
+        all = all + tonumber(counts[j + 1])
+        if counts[j] == choices then mine = tonumber(counts[j + 1]) end
+      end
+    end
+    flood = option_n * 100 / total - (all > 0 and mine * 100 / all or 0) >= tonumber(ARGV[27])
+  end
   if flood or regular then
     -- An address found stuffing loses its free budget for the window: its votes stay on
     -- this path (challenged, then held) instead of slipping through at the plain rate.
@@ -112,13 +128,13 @@ local function over_limit(over, ip, choices, proof, fresh, ua, form, idem)
   -- A retry of a vote already decided (its idempotency key is marked) is a replay, or a
   -- reused key, whatever its proof says: the checks below answer it.
   if idem ~= '-' and redis.call('EXISTS', idem_stem .. idem) == 1 then return 1, 0 end
-  if not redis.call('SET', ARGV[28] .. proof, '1', 'EX', tonumber(ARGV[19]), 'NX') then
+  if not redis.call('SET', ARGV[29] .. proof, '1', 'EX', tonumber(ARGV[19]), 'NX') then
     return 11, 0
   end
   solved = solved + 1
   if flood then return 1, 3 end
   if regular then return 1, 4 end
-  local rate = ARGV[27] .. ip
+  local rate = ARGV[28] .. ip
   local wait, tat = gcra(rate, tonumber(ARGV[17]), tonumber(ARGV[18]))
   if wait > 0 then return 1, 1 end
   redis.call('SET', rate, tat, 'PX', tat - now_ms + 1000)
@@ -128,7 +144,7 @@ end
 for i = 1, n do
   local choices, voter, ip, net, idem, nonce, limited, proof, fresh, ua, form =
     string.match(
-      ARGV[30 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$'
+      ARGV[31 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$'
     )
   local outcome, retry = 1, 0
   local hold = 0
@@ -197,7 +213,7 @@ for i = 1, n do
     if hold > 0 then
       -- A held vote keeps its marks (it is this voter's vote) but stays out of the tally.
       outcome, retry = 10, hold
-      added[ARGV[30]] = (added[ARGV[30]] or 0) + 1
+      added[ARGV[31]] = (added[ARGV[31]] or 0) + 1
     else
       if nonce ~= '-' then tokened = tokened + 1 end
       for option in string.gmatch(choices, '[^,]+') do

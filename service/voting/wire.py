@@ -109,6 +109,7 @@ class LimitsHead(NamedTuple):
     flood_min_votes: int
     regular_min_votes: int
     regular_jitter_percent: int
+    skew_points: int
 
 
 class DecideEntry(NamedTuple):

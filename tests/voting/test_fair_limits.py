@@ -344,3 +344,30 @@ async def test_a_retried_solved_vote_is_a_replay_not_a_reused_proof(
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json()["replayed"] is True
     assert await ledger_total(state, poll["id"]) == 2
+
+
+async def test_one_option_flooding_in_rotating_disguises_is_held(
+    client, admin, make_poll: PollMaker, state
+):
+    await limit_site(admin, flood_min_votes=4, flood_share_percent=80, skew_points=40)
+    poll = await make_poll(dedupe_mode="none")
+    favourite, pushed = poll["options"][0]["id"], poll["options"][1]["id"]
+    for i in range(6):  # the poll's readers mostly choose the first option
+        assert (await vote(client, poll, favourite, ip=f"198.51.{i}.40")).status_code == 201
+    ip = "198.51.100.28"
+    browsers = ["Chrome/131", "Firefox/133", "Safari/604", "Edg/131"]
+    codes = []
+    for round_ in range(4):
+        ua = {"User-Agent": browsers[round_]}
+        first = await vote(client, poll, pushed, ip=ip, headers=ua)
+        if first.status_code == 201:
+            codes.append(201)
+            continue
+        assert first.status_code == 428
+        proof = solved(first.json()["challenge"])
+        again = await vote(client, poll, pushed, ip=ip, headers=ua, altcha=proof)
+        codes.append(again.status_code)
+    # No one browser family floods (each is a quarter); the option does: every attempt
+    # over the limit is for it, against a sixth of the poll's tally.
+    assert codes == [201, 201, 202, 202]
+    assert [r for _, r in await states(state, poll)][-2:] == ["flood", "flood"]
