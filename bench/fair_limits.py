@@ -1,9 +1,9 @@
 """Fair limits under attack: a loopback simulation against a real server, PostgreSQL and
 Redis (embedded, throwaway), in three scenes.
 
-  crowd   2,000 readers (fresh cookies, exponential inter-arrival, widget tokens from the
-          embed page, browser user agents, proofs solved at a browser's speed) through 4
-          addresses of one carrier's /24 within 2 minutes: how many are counted.
+  crowd   2,000 readers (fresh cookies, exponential inter-arrival, widget tokens fetched
+          as the widget's script does, browser user agents, proofs solved at a browser's
+          speed) through 4 addresses of one carrier's /24 within 2 minutes: how many count.
   bot     one address, fresh cookies, widget tokens, one option, as fast as it can,
           solving proofs with every CPU: votes counted per CPU-second of solving, votes
           held, and how far it moves the public result of a 2,000-vote poll; then again
@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import secrets
 import shutil
 import subprocess
@@ -56,7 +55,6 @@ BROWSERS = (  # (user agent, share): a Vietnamese mobile audience, roughly
     ("Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0", 0.05),
     ("Mozilla/5.0 (Linux; Android 14) CocCoc/131 Mobile", 0.05),
 )
-TOKEN = re.compile(r'name="token" value="([^"]+)"')
 
 
 def solve(salt: str, challenge: str, maxnumber: int) -> tuple[int, int, float]:
@@ -80,7 +78,7 @@ def payload(challenge: dict[str, Any], number: int) -> str:
 
 
 class Voter:
-    """One client of the simulation: fetches the embed page's token, votes, solves a 428."""
+    """One client of the simulation: fetches a widget token, votes, solves a 428."""
 
     def __init__(self, http: httpx.AsyncClient, pool: ProcessPoolExecutor, paced: bool) -> None:
         self.http, self.pool, self.paced = http, pool, paced
@@ -103,11 +101,9 @@ class Voter:
     async def vote(self, poll: str, option: str, ip: str, ua: str, with_token: bool = True) -> int:
         headers = {"X-Forwarded-For": ip, "User-Agent": ua}
         body: dict[str, Any] = {"choices": [option]}
-        if with_token:
-            page = await self.send("GET", f"/embed/{poll}", headers=headers)
-            found = TOKEN.search(page.text)
-            if found:
-                body["token"] = found.group(1)
+        if with_token:  # as the widget's script fetches it when the reader votes
+            found = await self.send("GET", f"/v1/polls/{poll}/token", headers=headers)
+            body["token"] = found.json()["token"]
         first = {**headers, "Idempotency-Key": secrets.token_hex(8)}
         r = await self.send("POST", f"/v1/polls/{poll}/votes", json=body, headers=first)
         if r.status_code != 428:

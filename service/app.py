@@ -20,6 +20,7 @@ from starlette.routing import Match, Route
 
 from service.admin import held, reports
 from service.admin import routes as admin
+from service.console import routes as console
 from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
@@ -171,6 +172,7 @@ def create_app(settings: Settings) -> Starlette:
         *held.routes,
         *live.routes,
         *feedback.routes,
+        *console.routes,
         openapi_route,
     ]
     return Starlette(

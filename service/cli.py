@@ -1,4 +1,4 @@
-"""The `civicpoll` command: serve, dev, migrate, token, rebuild-counts."""
+"""The `civicpoll` command: serve, dev, migrate, token, user, rebuild-counts."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from service.server.protocol import HttpToolsProtocol
 DATA_DIR = Path(os.environ.get("CIVICPOLL_DATA", ".data"))
 DEV_ENV = DATA_DIR / "env"
 DEMO_SITE = "hoan-kiem"
+DEMO_ADMIN = "admin@civicpoll.local"
 DEMO_QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
 
 
@@ -129,6 +130,63 @@ async def _revoke_token(settings: Settings, token_id: int) -> None:
         await con.close()
 
 
+def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password to set, and whether it was made here (and must be printed once):
+    read from standard input (--password-stdin), typed at a prompt, or made up."""
+    import getpass
+
+    from service.console.passwords import one_time_password
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if sys.stdin.isatty():
+        first = getpass.getpass("password (empty: make a one-time one): ")
+        if first:
+            if getpass.getpass("again: ") != first:
+                sys.exit("civicpoll: the passwords differ")
+            return first, False
+    return one_time_password(), True
+
+
+def cmd_user(args: argparse.Namespace) -> None:
+    from service.core.errors import ServiceError
+
+    settings = _settings()
+    password, made = ("", False) if args.action == "disable" else _new_password(args)
+    try:
+        user_id = asyncio.run(_user(settings, args, password))
+    except ServiceError as exc:
+        sys.exit(f"civicpoll: {exc.message}")
+    done = {"create": "created", "set-password": "has a new password", "disable": "disabled"}
+    print(f"user {user_id} ({args.email.strip().lower()}) {done[args.action]}")
+    if made:
+        print(f"one-time password: {password}")
+        print("It is shown once; the database keeps only its Argon2id hash.", file=sys.stderr)
+
+
+async def _user(settings: Settings, args: argparse.Namespace, password: str) -> int:
+    from service.console import users
+    from service.storage.db import apply_schema, connect
+
+    con = await connect(settings.database_url)
+    try:
+        await apply_schema(con)
+        if args.action == "create":
+            return await users.create_user(
+                con,
+                users.OPERATOR,
+                email=args.email,
+                role=args.role,
+                password=password,
+                sites=args.site or [],
+            )
+        if args.action == "set-password":
+            return await users.set_password(con, users.OPERATOR, args.email, password)
+        return await users.disable_user(con, users.OPERATOR, args.email)
+    finally:
+        await con.close()
+
+
 def cmd_rebuild(args: argparse.Namespace) -> None:
     asyncio.run(_rebuild(_settings(), args.poll))
 
@@ -180,7 +238,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     _write_dev_env({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
     try:
         settings = _settings(env)
-        token, poll_id, origins = asyncio.run(_seed(settings))
+        token, poll_id, origins, login = asyncio.run(_seed(settings))
         base = settings.public_url
         print("\ncivicpoll is starting:")
         print(f"  open                {base}/embed/{poll_id}  (also at 127.0.0.1)")
@@ -198,6 +256,14 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 "                      .venv/bin/civicpoll token create --scope polls:read"
                 " --scope polls:write --scope sites:admin"
             )
+        if login:
+            print(f"  editor console      {base}/console")
+            print(f"  console sign-in     {login[0]} / {login[1]}")
+            print(
+                "                      (shown once; more people: .venv/bin/civicpoll user create)"
+            )
+        else:
+            print(f"  editor console      {base}/console  (demo admin: {DEMO_ADMIN})")
         print(f"  demo site           {DEMO_SITE}; may embed the widget: {', '.join(origins)}")
         print("                      (add a portal: PATCH /v1/admin/sites/hoan-kiem)")
         print(f"  data folder         {DATA_DIR.resolve()}\n", flush=True)
@@ -220,13 +286,16 @@ def _write_dev_env(values: dict[str, str]) -> None:
     DEV_ENV.chmod(0o600)
 
 
-async def _seed(settings: Settings) -> tuple[str | None, str, list[str]]:
-    """Demo data on first start: a site, an all-scopes token, the smart-city poll."""
+async def _seed(
+    settings: Settings,
+) -> tuple[str | None, str, list[str], tuple[str, str] | None]:
+    """Demo data on first start: a site, an all-scopes token, the smart-city poll, and a
+    console admin when there is nobody yet (with the login, to print once)."""
     from service.admin.auth import SCOPES, create_token
     from service.polls.store import insert_open_poll
-    from service.storage.db import apply_schema
+    from service.storage.db import apply_schema, connect
 
-    con = await asyncpg.connect(settings.database_url)
+    con = await connect(settings.database_url)
     try:
         await apply_schema(con)
         existing = await con.fetchval(
@@ -236,8 +305,9 @@ async def _seed(settings: Settings) -> tuple[str | None, str, list[str]]:
             await con.fetchval("SELECT allowed_origins FROM sites WHERE slug = $1", DEMO_SITE)
             or [settings.public_url]
         )
+        login = await _demo_admin(con)
         if existing:
-            return None, existing, origins
+            return None, existing, origins, login
         async with con.transaction():
             site_id = await con.fetchval(
                 "INSERT INTO sites (slug, name, allowed_origins, default_locale, voter_secret)"
@@ -258,9 +328,22 @@ async def _seed(settings: Settings) -> tuple[str | None, str, list[str]]:
             )
             await con.execute("UPDATE polls SET comments = 'premoderated' WHERE id = $1", poll_id)
             _, token = await create_token(con, settings.secret_key, list(SCOPES), None, "dev")
-        return token, poll_id, origins
+        return token, poll_id, origins, login
     finally:
         await con.close()
+
+
+async def _demo_admin(con: asyncpg.Connection) -> tuple[str, str] | None:
+    from service.console import users
+    from service.console.passwords import one_time_password
+
+    if await con.fetchval("SELECT EXISTS (SELECT 1 FROM users)"):
+        return None
+    password = one_time_password()
+    await users.create_user(
+        con, users.OPERATOR, email=DEMO_ADMIN, role="admin", password=password, sites=[]
+    )
+    return DEMO_ADMIN, password
 
 
 # ---------------------------------------------------------------- entry point
@@ -296,6 +379,24 @@ def main(argv: list[str] | None = None) -> None:
     revoke = token_sub.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=int)
     token.set_defaults(func=cmd_token)
+
+    user = sub.add_parser("user", help="console people: create, set-password, disable")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    user_create = user_sub.add_parser("create", help="add a person who signs in at /console")
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--role", required=True, choices=["admin", "editor", "moderator"])
+    user_create.add_argument(
+        "--site", action="append", help="a site the editor or moderator works on (repeat)"
+    )
+    user_password = user_sub.add_parser("set-password", help="a new password; sessions end")
+    user_password.add_argument("--email", required=True)
+    for command in (user_create, user_password):
+        command.add_argument(
+            "--password-stdin", action="store_true", help="read the password from standard input"
+        )
+    user_disable = user_sub.add_parser("disable", help="end the person's sessions and sign-in")
+    user_disable.add_argument("--email", required=True)
+    user.set_defaults(func=cmd_user)
 
     rebuild = sub.add_parser("rebuild-counts", help="rebuild Redis counts from the ledger")
     rebuild.add_argument("--poll", help="only this poll")

@@ -20,20 +20,51 @@ TOKEN_PREFIX = "cp_"  # noqa: S105 -- a public marker, not a secret
 
 @dataclass(frozen=True)
 class Principal:
-    token_id: int
+    """Who acts: an API token (token_id) or a console person (user_id), with the scopes
+    and sites they act with. `site_ids` None: every site."""
+
+    token_id: int | None
     scopes: frozenset[str]
-    site_id: int | None  # None: every site
+    site_ids: frozenset[int] | None
+    user_id: int | None = None
+
+    @classmethod
+    def for_token(cls, token_id: int, scopes: frozenset[str], site_id: int | None) -> Principal:
+        return cls(token_id, scopes, None if site_id is None else frozenset((site_id,)))
 
     @property
     def actor(self) -> str:
-        return f"token:{self.token_id}"
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        if self.token_id is not None:
+            return f"token:{self.token_id}"
+        return "cli"  # the operator at the command line (civicpoll user ...)
+
+    @property
+    def all_sites(self) -> bool:
+        return self.site_ids is None
+
+    @property
+    def site_list(self) -> list[int] | None:
+        """The sites as a query parameter: `($1::bigint[] IS NULL OR site_id = ANY($1))`."""
+        return None if self.site_ids is None else sorted(self.site_ids)
+
+    @property
+    def site_id(self) -> int | None:
+        """The one site of a site-scoped token (None: every site). A person may work on
+        several sites: code that may serve one asks `site_list` or `sees` instead."""
+        if self.site_ids is None:
+            return None
+        if len(self.site_ids) != 1:
+            raise TypeError("this principal works on several sites: use site_list")
+        return next(iter(self.site_ids))
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
             raise Forbidden(f"this token lacks the {scope} scope", code="missing_scope")
 
     def sees(self, site_id: int) -> bool:
-        return self.site_id is None or self.site_id == site_id
+        return self.site_ids is None or site_id in self.site_ids
 
     def check_site(self, site_id: int) -> None:
         # Another site's object is reported missing, never forbidden, so that a
@@ -93,7 +124,7 @@ async def authenticate(request: Request) -> Principal:
             code="invalid_token",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    return Principal(row["id"], frozenset(row["scopes"]), row["site_id"])
+    return Principal.for_token(row["id"], frozenset(row["scopes"]), row["site_id"])
 
 
 async def require_scope(request: Request, scope: str) -> Principal:

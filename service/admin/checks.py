@@ -9,7 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import SplitResult, urlsplit
 
 import idna
@@ -17,7 +17,7 @@ import msgspec
 from confusable_homoglyphs import confusables
 from msgspec import UNSET
 
-from service.admin.schemas import MAX_OPTIONS, OptionSpec, SiteCreate, SiteUpdate
+from service.admin.schemas import MAX_OPTIONS, Kind, OptionSpec, SiteCreate, SiteUpdate
 from service.core.errors import BadRequest
 from service.core.i18n import gettext
 from service.core.validation import clean_text
@@ -261,6 +261,23 @@ def poll_status(status: str | None) -> str | None:
     if status is not None and status not in POLL_STATUSES:
         raise BadRequest("status must be draft, open, closed or archived", field="status")
     return status
+
+
+def poll_kind(kind: str | None) -> str | None:
+    kinds = get_args(Kind)
+    if kind is not None and kind not in kinds:
+        raise BadRequest(f"kind must be one of {', '.join(kinds)}", field="kind")
+    return kind
+
+
+def search_pattern(text: str | None) -> str | None:
+    """An ILIKE pattern finding `text` anywhere (its own % and _ taken literally)."""
+    if text is None or not text.strip():
+        return None
+    if len(text) > 200 or not text.isprintable():
+        raise BadRequest("search must be up to 200 printable characters", field="search")
+    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def query_int(raw: str | None, field: str, default: int, low: int, high: int) -> int:

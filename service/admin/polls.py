@@ -120,12 +120,17 @@ async def list_polls(
     *,
     site: str | None = None,
     status: str | None = None,
+    kind: str | None = None,
+    search: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """A page of polls, newest first: {"items": [...], "next_cursor": str | None}."""
+    """A page of polls, newest first: {"items": [...], "next_cursor": str | None};
+    `search` finds words of the question, case aside."""
     limit = checks.int_in(limit, "limit", 1, 100)
     status = checks.poll_status(status)
+    kind = checks.poll_kind(kind)
+    pattern = checks.search_pattern(search)
     cursor_at, cursor_id = checks.decode_cursor(cursor)
     async with svc.pool.acquire() as con:
         site_id = None
@@ -133,16 +138,21 @@ async def list_polls(
             site_id = (await site_row(con, site, principal))["id"]
         ids = await con.fetch(
             "SELECT id, created_at FROM polls"
-            " WHERE ($1::bigint IS NULL OR site_id = $1) AND ($2::bigint IS NULL OR site_id = $2)"
+            " WHERE ($1::bigint[] IS NULL OR site_id = ANY($1))"
+            " AND ($2::bigint IS NULL OR site_id = $2)"
             " AND ($3::text IS NULL OR status = $3)"
             " AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))"
+            " AND ($7::text IS NULL OR kind = $7)"
+            " AND ($8::text IS NULL OR question ILIKE $8)"
             " ORDER BY created_at DESC, id DESC LIMIT $6",
-            principal.site_id,
+            principal.site_list,
             site_id,
             status,
             cursor_at,
             cursor_id,
             limit + 1,
+            kind,
+            pattern,
         )
         polls = await load_polls(con, [row["id"] for row in ids[:limit]])
     next_cursor = None

@@ -24,7 +24,7 @@ from service.storage.db import Conn
 
 def require_all_sites(principal: Principal) -> None:
     """Creating sites is for tokens of every site; to a site-scoped one it does not exist."""
-    if principal.site_id is not None:
+    if not principal.all_sites:
         raise NotFound("no such route for a site-scoped token")
 
 
@@ -88,8 +88,9 @@ async def create_site(svc: Services, principal: Principal, body: SiteCreate) -> 
 
 async def list_sites(svc: Services, principal: Principal) -> list[dict[str, Any]]:
     rows = await svc.pool.fetch(
-        f"SELECT {SITE_COLUMNS} FROM sites WHERE $1::bigint IS NULL OR id = $1 ORDER BY slug",
-        principal.site_id,
+        f"SELECT {SITE_COLUMNS} FROM sites WHERE $1::bigint[] IS NULL OR id = ANY($1)"
+        " ORDER BY slug",
+        principal.site_list,
     )
     return [site_view(r) for r in rows]
 

@@ -56,6 +56,8 @@ ASSETS: dict[str, Asset] = {
         _load("service.widget", "pow-worker.js"),
         _load("service.live", "dashboard.css"),
         _load("service.live", "dashboard.js"),
+        _load("service.console", "console.css"),
+        _load("service.console", "console.js"),
     )
 }
 

@@ -7,7 +7,7 @@ import jinja2
 from service.core.assets import ASSETS
 
 # A package that renders HTML adds its name here; template names are unique across them.
-TEMPLATE_PACKAGES = ("service.widget", "service.live")
+TEMPLATE_PACKAGES = ("service.widget", "service.live", "service.console")
 
 templates = jinja2.Environment(
     loader=jinja2.ChoiceLoader([jinja2.PackageLoader(name) for name in TEMPLATE_PACKAGES]),

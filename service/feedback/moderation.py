@@ -51,14 +51,15 @@ def _checked_state(state: str | None) -> str | None:
 
 async def _scope(
     con: Conn, principal: Principal, poll_id: str | None, site: str | None
-) -> tuple[str | None, int | None]:
-    """The poll id or site id to list, each checked against what `principal` may see."""
+) -> tuple[str | None, list[int] | None]:
+    """The poll id or the site ids to list, each checked against what `principal` may see
+    (neither given: every site the principal works on)."""
     if poll_id is not None:
         await poll_for(con, poll_id, principal)
         return poll_id, None
     if site is not None:
-        return None, (await site_row(con, site, principal))["id"]
-    return None, principal.site_id
+        return None, [(await site_row(con, site, principal))["id"]]
+    return None, principal.site_list
 
 
 async def list_comments(
@@ -82,8 +83,11 @@ async def list_comments(
         raise BadRequest("limit must be between 1 and 200", field="limit")
     at, after = decode_cursor(cursor)
     async with svc.pool.acquire() as con:
-        poll_key, site_id = await _scope(con, principal, poll_id, site)
-        where = "($1::text IS NULL OR c.poll_id = $1) AND ($2::bigint IS NULL OR p.site_id = $2)"
+        poll_key, site_ids = await _scope(con, principal, poll_id, site)
+        where = (
+            "($1::text IS NULL OR c.poll_id = $1)"
+            " AND ($2::bigint[] IS NULL OR p.site_id = ANY($2::bigint[]))"
+        )
         rows = await con.fetch(
             f"SELECT {_COLUMNS}, p.question FROM comments c JOIN polls p ON p.id = c.poll_id"
             f" WHERE {where} AND ($3::text IS NULL OR c.state = $3)"
@@ -91,7 +95,7 @@ async def list_comments(
             " AND ($5::timestamptz IS NULL OR (c.created_at, c.id) > ($5, $6::uuid))"
             " ORDER BY c.created_at, c.id LIMIT $7",
             poll_key,
-            site_id,
+            site_ids,
             state,
             reason,
             at,
@@ -102,7 +106,7 @@ async def list_comments(
             "SELECT c.state, count(*) AS n FROM comments c JOIN polls p ON p.id = c.poll_id"
             f" WHERE {where} GROUP BY c.state",
             poll_key,
-            site_id,
+            site_ids,
         )
     counts = dict.fromkeys(STATES, 0)
     counts.update({r["state"]: r["n"] for r in count_rows})

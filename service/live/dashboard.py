@@ -1,5 +1,7 @@
-"""Dashboard handlers: the live page of a poll or of a site's open polls, the data its
-charts fetch (from live/history.py), and the signed, expiring links the admin API issues."""
+"""Dashboard handlers: the live page of a poll or of a site's open polls (a scale's
+distribution, average and NPS beside the bars; for admins the comments waiting for a
+moderator), the data its charts fetch (from live/history.py), and the signed, expiring
+links the admin API issues."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from service.core.http import json_response
 from service.core.i18n import DEFAULT_LOCALE, LOCALES, format_number, messages, plural
 from service.core.templates import templates
 from service.core.validation import whole_number
+from service.feedback.comments import state_counts
 from service.live.history import MAX_HOURS, read_history
 from service.live.links import link_opens, view_key
 from service.ops.openapi import register
@@ -37,6 +40,7 @@ from service.polls.model import Poll, looks_like_poll_id
 from service.services import services
 from service.voting.integrity import read_figures
 from service.voting.results import shape
+from service.widget.figures import result_rows
 
 LINK_HOURS = 24
 MAX_LINK_HOURS = 30 * 24
@@ -83,13 +87,29 @@ async def _grant_or_none(request: Request, poll: Poll) -> str | None:
         return None
 
 
-def _card(request: Request, poll: Poll, counts: dict[str, int]) -> dict[str, Any]:
+async def _card(
+    request: Request, poll: Poll, counts: dict[str, int], lang: str, grant: str | None
+) -> dict[str, Any]:
+    results = shape(poll, counts)
+    figures = result_rows(results, lang, poll)
     return {
         "poll": poll,
-        "results": shape(poll, counts),
+        "results": results,
+        "rows": figures["rows"],  # a scale's points by their labels ("4 sao")
+        "stats": figures["stats"],  # a scale's count, average, median and NPS; else None
+        "moderation": await _waiting(request, poll) if grant == ADMIN else None,
         "closed": poll.phase(datetime.now(UTC)) == "closed",
         "data_url": _with_key(f"/dashboard/{poll.id}/data", request),
     }
+
+
+async def _waiting(request: Request, poll: Poll) -> int | None:
+    """Comments (and own words) a moderator has still to read: pending and held; None for
+    a poll that takes no text at all."""
+    if poll.comments == "off" and poll.other_option is None:
+        return None
+    counts = await state_counts(services(request).pool, poll.id)
+    return counts["pending"] + counts["held"]
 
 
 # ---------------------------------------------------------------- one poll
@@ -113,13 +133,15 @@ async def poll_page(request: Request) -> Response:
     }
     if grant is None:
         return _page(request, "dashboard.html", 403, locked=True, **context)
-    context["cards"] = [_card(request, poll, await services(request).counts.get(poll.id))]
+    counts = await services(request).counts.get(poll.id)
+    context["cards"] = [await _card(request, poll, counts, lang, grant)]
     context["config"]["stream"] = _with_key(f"/v1/polls/{poll.id}/results/stream", request)
     return _page(request, "dashboard.html", 200, locked=False, **context)
 
 
 async def poll_data(request: Request) -> Response:
-    """History for the charts: votes per minute, referring articles, integrity (admins)."""
+    """History for the charts: votes per minute, referring articles; for admins the
+    integrity figures and the number of comments waiting for a moderator."""
     poll = await public_poll(request)
     grant = await require_results(request, poll)
     hours = whole_number(request.query_params.get("hours", "6"), 2)
@@ -128,8 +150,9 @@ async def poll_data(request: Request) -> Response:
     pool, redis = services(request).pool, services(request).redis
     history = await read_history(pool, redis, poll.id, hours)
     figures = await read_figures(redis, poll.id) if grant == ADMIN else None
+    waiting = await _waiting(request, poll) if grant == ADMIN else None
     return json_response(
-        {"poll_id": poll.id, **history, "integrity": figures},
+        {"poll_id": poll.id, **history, "integrity": figures, "moderation": waiting},
         headers={"Cache-Control": "no-store"},
     )
 
@@ -187,7 +210,10 @@ async def site_page(request: Request) -> Response:
         polls, grant = [], PUBLIC
     slug = request.path_params["site"]
     lang = _lang(request, polls[0].site.default_locale if polls else DEFAULT_LOCALE)
-    cards = [_card(request, p, await services(request).counts.get(p.id)) for p in polls]
+    cards = [
+        await _card(request, p, await services(request).counts.get(p.id), lang, grant)
+        for p in polls
+    ]
     config = {
         "lang": lang,
         "t": _MESSAGES[lang],
@@ -228,6 +254,9 @@ def _link_hours(request: Request) -> int:
 def _link(request: Request, principal: Principal, subject: str, path: str) -> Response:
     expires_at = int(time.time()) + _link_hours(request) * 3600
     secret = services(request).settings.secret_key
+    # A link is tied to the token that minted it (revoking the token shuts it); the
+    # console mints through a token of its own (console/links.py).
+    assert principal.token_id is not None
     key = view_key(secret, subject, expires_at, principal.token_id)
     return json_response(
         {

@@ -51,7 +51,7 @@ async def prometheus(request: Request) -> Response:
     body = generate_latest(REGISTRY)
     if raw_header(request, b"authorization") is not None:
         principal = await require_scope(request, "polls:read")
-        if principal.site_id is not None:
+        if not principal.all_sites:
             raise Forbidden("per-poll metrics need a token for all sites", code="missing_scope")
         body += generate_latest(POLL_REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

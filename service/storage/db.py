@@ -59,6 +59,13 @@ async def apply_schema(con: Conn, sql: str | None = None) -> int:
     return version
 
 
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One connection outside the pool (the command line), with the pool's type codecs."""
+    con = await asyncpg.connect(dsn)
+    await _init_connection(con)
+    return con
+
+
 async def migrate(dsn: str) -> int:
     con = await asyncpg.connect(dsn)
     try:

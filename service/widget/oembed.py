@@ -23,6 +23,10 @@ def embedded_poll_id(url: str, public_url: str) -> str:
 
 def _embed_height(poll: Poll) -> int:
     # A first guess before the page reports its height (or for hosts without the loader).
+    # Stars and numbered points sit side by side (an NPS row may wrap once); Likert
+    # points and choices one under another.
+    if poll.kind in ("rating", "nps"):
+        return 300
     return 200 + 44 * len(poll.options)
 
 

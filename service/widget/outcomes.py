@@ -17,15 +17,19 @@ OUTCOME_MESSAGES = {
     "unavailable": "unavailable",
     "invalid": "invalid",
     "unknown_option": "invalid",
+    "invalid_rating": "invalid",
     "invalid_choice_count": "choice_rule",
     "bad_token": "token",
     "token_expired": "token",
-    "token_required": "token",
+    # The shared page's form carries no token: without a script, a site that requires one
+    # answers with a page that has one, asking the reader to press Vote again.
+    "token_required": "token_required",
     "bad_origin": "bad_origin",
 }
 # The outcomes after which the reader has a vote in: no form, no error styling.
 DONE = ("voted", "already_voted", "held")
-# Messages a script needs; the rest of the catalog stays out of the page.
+# Messages a script needs; the rest of the catalog stays out of the page. A scale's and
+# the comments' own messages only go into pages that use them.
 SCRIPT_MESSAGES = (
     "sending",
     "results",
@@ -43,6 +47,45 @@ SCRIPT_MESSAGES = (
     "held_votes_other",
     *sorted(set(OUTCOME_MESSAGES.values()) - {"choice_rule"}),
 )
+SCALE_MESSAGES = (
+    "answers",
+    "average",
+    "median",
+    "nps_score",
+    "nps_promoters",
+    "nps_passives",
+    "nps_detractors",
+    "stars_one",
+    "stars_other",
+)
+COMMENT_SCRIPT_MESSAGES = (
+    "comments_link",
+    "comment_published",
+    "comment_pending",
+    "comment_error",
+    "comment_empty",
+    "comment_limit",
+    "comment_closed",
+    "anonymous",
+    "report",
+    "report_spam",
+    "report_offensive",
+    "report_off_topic",
+    "report_cancel",
+    "report_thanks",
+    "report_reason",
+    "more_comments",
+)
+
+
+def script_messages(poll: Poll) -> tuple[str, ...]:
+    """The catalog keys the page's script needs for this poll."""
+    keys = SCRIPT_MESSAGES
+    if poll.is_rating:
+        keys += SCALE_MESSAGES
+    if poll.comments != "off":
+        keys += COMMENT_SCRIPT_MESSAGES
+    return keys
 
 
 def outcome_message(code: str | None) -> str | None:

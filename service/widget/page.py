@@ -1,12 +1,13 @@
 """The embed page's HTML: rendered once for everything that shapes it (EmbedPages, a
-bounded memo owned by the services object), served around a fresh form token, and the
-friendly pages for a poll that is not there or may not be shown where it is framed."""
+bounded memo owned by the services object); served whole to everyone, cacheable by a
+shared cache, when it holds no reader's state, or around fresh form tokens when it is one
+reader's own; and the friendly pages for a poll that is not there or may not be shown
+where it is framed."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -16,13 +17,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.core.assets import ASSETS
-from service.core.http import PUBLIC_CACHE, PreparedResponse, not_modified
+from service.core.http import PreparedResponse, not_modified
 from service.core.i18n import CATALOGS, DEFAULT_LOCALE, LOCALES, choice_rule, format_time, gettext
 from service.core.templates import template_source, templates
+from service.feedback.scales import end_labels, value_label
 from service.polls.model import Poll
 from service.voting.identity import widget_token
-from service.widget.figures import result_rows
-from service.widget.outcomes import DONE, OUTCOME_MESSAGES, SCRIPT_MESSAGES, hidden_note
+from service.widget.discussion import COMMENT_MESSAGES, PublishedComments, comments_section
+from service.widget.figures import point_label, result_rows
+from service.widget.outcomes import DONE, OUTCOME_MESSAGES, hidden_note, script_messages
 from service.widget.theme import DEFAULT_THEME, theme_css
 from service.widget.view import View, allowed_origins
 
@@ -39,16 +42,35 @@ _BUILD = hashlib.blake2b(
     digest_size=8,
 ).hexdigest()
 _SLOT = "\x00hidden-fields\x00"
+# A page that is the same for every reader of its URL may sit in a shared cache (a CDN in
+# front of the service) this long: seconds, so a closed poll or new results show soon.
+# It depends on nothing in the request but its URL; Accept-Encoding is named for the
+# caches that compress.
+SHARED_CACHE = b"public, max-age=5, s-maxage=5"
+SHARED_VARY = b"Accept-Encoding"
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """One rendered page, split where the form's hidden fields go."""
+    """One rendered page, split where each form's hidden fields go (a reader's own page
+    carries fresh tokens there; the shared page nothing)."""
 
-    head: bytes
-    tail: bytes  # after the form's hidden fields; empty when the page has no form
+    parts: tuple[bytes, ...]  # one more than the page has forms
     etag: str
     headers: tuple[tuple[bytes, bytes], ...]  # content type and CSP
+
+    @property
+    def body(self) -> bytes:
+        """The page with no per-reader fields: the one every reader may share."""
+        return b"".join(self.parts)
+
+    @property
+    def head(self) -> bytes:
+        return self.parts[0]
+
+    @property
+    def tail(self) -> bytes:
+        return b"".join(self.parts[1:])
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,34 @@ def _csp(frame_ancestors: str, style: str) -> str:
     )
 
 
+def _scale(poll: Poll, locale: str) -> dict[str, Any] | None:
+    """A scale question's points as the form draws them, or None for choices."""
+    if not poll.is_rating:
+        return None
+    low, high = end_labels(poll, locale)
+    stars = poll.kind == "rating" and poll.scale == "stars"
+    style = "likert" if poll.kind == "likert" else ("stars" if stars else "number")
+    points = []
+    for option in poll.options:
+        value = option.value if option.value is not None else 0
+        points.append(
+            {
+                "value": value,
+                # A star's visible label is its number; a screen reader hears "4 stars".
+                "text": str(value) if stars else value_label(poll, value, locale),
+                "spoken": point_label(poll, value, locale) if stars else "",
+            }
+        )
+    values = [o.value for o in poll.options if o.value is not None]
+    return {
+        "style": style,
+        "points": points,
+        "low": low,
+        "high": high,
+        "rule": gettext(locale, "choose_rating", low=min(values), high=max(values)),
+    }
+
+
 def render(
     key: tuple[Any, ...],
     *,
@@ -78,6 +128,8 @@ def render(
     show_form: bool,
     wants_results: bool,
     results: dict[str, Any] | None,
+    comments: dict[str, Any] | None = None,
+    comment_note: str | None = None,
 ) -> Rendered:
     """The page for these inputs; `key` names them all and makes the ETag."""
     locale = view.locale
@@ -98,14 +150,17 @@ def render(
         note = gettext(locale, "poll_not_open")
     elif results is None and not show_form:
         note = gettext(locale, hidden_note(poll))
+    scale = _scale(poll, locale)
+    rule = scale["rule"] if scale else choice_rule(locale, poll.min_choices, poll.max_choices)
     if phase == "closed" and message is None:
         message_text = gettext(locale, "poll_closed")
     elif message == "choice_rule":
-        message_text = choice_rule(locale, poll.min_choices, poll.max_choices)
+        message_text = rule
     elif message is not None:
         message_text = gettext(locale, message)
     else:
         message_text = None
+    discussion = comments_section(poll, view, phase, comments, comment_note)
     html = _PAGE.render(
         missing=None,
         p=p,
@@ -124,16 +179,20 @@ def render(
         worker_href=_WORKER_HREF,
         theme_css=Markup(style),  # noqa: S704 -- built only from validated theme values
         poll=poll,
+        scale=scale,
         show_form=show_form,
         action=f"/v1/polls/{poll.id}/votes" + (f"?{view.query}" if view.query else ""),
         input_type="radio" if poll.max_choices == 1 else "checkbox",
-        rule=choice_rule(locale, poll.min_choices, poll.max_choices),
+        rule=rule,
         hidden_fields=_SLOT,
         page=view.page,
         results_href=(
             f"/embed/{poll.id}?{query}view=results"
             if poll.results_visibility in ("always", "after_vote")
             else None
+        ),
+        comments_href=(
+            f"/embed/{poll.id}?{query}view=comments" if poll.comments != "off" else None
         ),
         back_href=(
             f"/embed/{poll.id}" + (f"?{view.query}" if view.query else "")
@@ -144,28 +203,35 @@ def render(
         message_error=message is not None and message not in DONE,
         note=note,
         opens=opens,
-        results=result_rows(results, locale) if results else None,
+        results=result_rows(results, locale, poll) if results else None,
         results_heading=gettext(locale, "final_results" if phase == "closed" else "results"),
         live=results is not None and phase == "open",
+        discussion=discussion,
         data={
             "poll": poll.id,
             "locale": locale,
             "min": poll.min_choices,
             "max": poll.max_choices,
-            "rule": choice_rule(locale, poll.min_choices, poll.max_choices),
+            "rule": rule,
+            "rating": poll.is_rating,
+            "stars": scale is not None and scale["style"] == "stars",
+            "comments_href": (
+                f"/embed/{poll.id}?{query}view=comments" if poll.comments != "off" else None
+            ),
             "note": hidden_note(poll),
             "codes": OUTCOME_MESSAGES,
-            "messages": {k: CATALOGS[locale][k] for k in SCRIPT_MESSAGES},
+            "comment_codes": COMMENT_MESSAGES if poll.comments != "off" else {},
+            "messages": {k: CATALOGS[locale][k] for k in script_messages(poll)},
         },
     )
-    head, _, tail = html.partition(_SLOT)
+    parts = tuple(part.encode() for part in html.split(_SLOT))
     ancestors = " ".join(("'self'", *allowed_origins(poll, own_origin)[1:]))
     digest = hashlib.blake2b(repr((_BUILD, key)).encode(), digest_size=12).hexdigest()
     headers = (
         (b"content-type", b"text/html; charset=utf-8"),
         (b"content-security-policy", _csp(ancestors, style).encode()),
     )
-    return Rendered(head.encode(), tail.encode(), digest, headers)
+    return Rendered(parts, digest, headers)
 
 
 class EmbedPages:
@@ -180,6 +246,7 @@ class EmbedPages:
         self._limit = limit
         self._pages: dict[tuple[Any, ...], Rendered] = {}
         self._hot: dict[tuple[str, bytes], _Hot] = {}
+        self.comments = PublishedComments()
 
     def hot(self, poll_id: str, raw_query: bytes, poll: Poll) -> Rendered | None:
         """The public form page kept for this request, if made from this very poll object
@@ -204,6 +271,8 @@ class EmbedPages:
         show_form: bool,
         wants_results: bool,
         results: dict[str, Any] | None,
+        comments: dict[str, Any] | None = None,
+        comment_note: str | None = None,
     ) -> Rendered:
         """The page for these inputs, rendered on first use."""
         key = (
@@ -217,6 +286,8 @@ class EmbedPages:
             show_form,
             wants_results,
             tuple(o["votes"] for o in results["options"]) if results else None,
+            _comments_key(comments),
+            comment_note,
         )
         page = self._pages.get(key)
         if page is None:
@@ -233,49 +304,47 @@ class EmbedPages:
                 show_form=show_form,
                 wants_results=wants_results,
                 results=results,
+                comments=comments,
+                comment_note=comment_note,
             )
         return page
 
 
-def form_page(
-    request: Request,
-    page: Rendered,
-    secret_key: bytes,
-    poll_id: str,
-    voter: str | None,
-    revalidate: bool,
-) -> Response:
-    """A page with a form: the cached HTML around a fresh token."""
-    headers = list(page.headers)
-    if revalidate:
-        # A revalidated copy keeps the token it was sent with, so the tag turns hourly:
-        # no copy outlives its token (6 hours). `private`: no shared cache may hand one
-        # reader's token to another.
-        etag = f'W/"{page.etag}.{int(time.time()) // 3600}"'
-        headers.append((b"etag", etag.encode()))
-        headers.append((b"cache-control", b"private, no-cache"))
-        if not_modified(request, etag):
-            return PreparedResponse(b"", headers, 304)
-    else:
-        headers.append((b"cache-control", b"private, no-store"))
-    token = widget_token(secret_key, poll_id)
-    fields = f'<input type="hidden" name="token" value="{token}">'
-    if voter:
-        fields += f'<input type="hidden" name="voter" value="{escape(voter)}">'
-    return PreparedResponse(page.head + fields.encode() + page.tail, headers)
+def _comments_key(comments: dict[str, Any] | None) -> Any:
+    if comments is None:
+        return None
+    items = tuple(
+        (c["id"], c.get("name"), c["body"], str(c["created_at"])) for c in comments["items"]
+    )
+    return items, comments.get("next_cursor")
 
 
-def formless_page(request: Request, page: Rendered, personal: bool) -> Response:
-    """A page without a form: shared and revalidated, unless it is one reader's own."""
-    headers = list(page.headers)
-    if personal:
-        headers.append((b"cache-control", b"private, no-store"))
-        return PreparedResponse(page.head, headers)
+def shared_page(request: Request, page: Rendered) -> Response:
+    """A page that is the same for every reader of its URL: no token, no reader's state,
+    so a shared cache may keep it a few seconds and hand it to anyone."""
     etag = f'W/"{page.etag}"'
-    headers += [(b"etag", etag.encode()), (b"cache-control", PUBLIC_CACHE.encode())]
+    headers = [
+        *page.headers,
+        (b"etag", etag.encode()),
+        (b"cache-control", SHARED_CACHE),
+        (b"vary", SHARED_VARY),
+    ]
     if not_modified(request, etag):
         return PreparedResponse(b"", headers, 304)
-    return PreparedResponse(page.head, headers)
+    return PreparedResponse(page.body, headers)
+
+
+def personal_page(page: Rendered, secret_key: bytes, poll_id: str, voter: str | None) -> Response:
+    """One reader's own page (an outcome to show, or their portal's signed voter id):
+    never stored by anyone, each form with a fresh single-use token."""
+    headers = [*page.headers, (b"cache-control", b"private, no-store")]
+    chunks = [page.parts[0]]
+    for part in page.parts[1:]:
+        fields = f'<input type="hidden" name="token" value="{widget_token(secret_key, poll_id)}">'
+        if voter:
+            fields += f'<input type="hidden" name="voter" value="{escape(voter)}">'
+        chunks += [fields.encode(), part]
+    return PreparedResponse(b"".join(chunks), headers)
 
 
 def missing_page(request: Request) -> Response:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from service.core.assets import ASSETS, serve_asset, static_file
 from service.core.errors import NotFound, NotSupported
-from service.core.http import json_response, not_modified
+from service.core.http import PreparedResponse, json_body, json_response, not_modified
 from service.core.i18n import DEFAULT_LOCALE, LOCALES
 from service.ops import openapi
 from service.polls.access import (
@@ -23,11 +23,13 @@ from service.polls.access import (
 )
 from service.server.hotlane import HotRoute
 from service.services import services
+from service.voting.identity import WIDGET_TOKEN_TTL, widget_token
 from service.voting.results import shape
 from service.widget import oembed as oembeds
 from service.widget import svg
+from service.widget.discussion import comment_message, plausible_cursor
 from service.widget.outcomes import DONE, outcome_message
-from service.widget.page import form_page, formless_page, missing_page, refused_frame_page
+from service.widget.page import missing_page, personal_page, refused_frame_page, shared_page
 from service.widget.view import foreign_framer, form_voter, parse_view
 
 
@@ -49,19 +51,20 @@ async def embed_page(request: Request) -> Response:
     phase = poll.phase(datetime.now(UTC))
     raw_query: bytes = request.scope["query_string"]
     if phase == "open" and (hot := found.pages.hot(poll_id, raw_query, poll)) is not None:
-        return form_page(request, hot, found.settings.secret_key, poll_id, None, True)
+        return shared_page(request, hot)
 
     params = request.query_params
     view = parse_view(params, poll, found.own_origin)
     message = outcome_message(params.get("state"))
-    wants_results = params.get("view") == "results"
+    comment_note = comment_message(params.get("comment"))
+    wants_results = params.get("view") in ("results", "comments")
     show_form = phase == "open" and message not in DONE and not wants_results
-    # A signed voter id from the host portal ("verified" polls) is one reader's own.
+    # A signed voter id from the host portal ("verified" polls) is one reader's own, and
+    # so is an outcome the redirect brought: those pages are private, with fresh tokens.
     voter = form_voter(params.get("voter"))
-    # Where a reader may vote again and again, a revalidated page would bring back a spent
-    # token: such forms are never revalidated.
-    personal = message is not None or voter is not None or poll.dedupe_mode == "none"
+    personal = message is not None or voter is not None or comment_note is not None
     results = None
+    comments = None
     if phase != "not_open" and not show_form:
         # The redirect's ?state=voted is the reader's word only: the same rule as the
         # results API decides, by the reader's own cookie.
@@ -70,6 +73,19 @@ async def embed_page(request: Request) -> Response:
             personal = True  # this answer depends on the reader's cookie
         if grant is not None:
             results = shape(poll, await found.counts.get(poll.id))
+    # The comments under the results; on the poll's form too when the reader just wrote
+    # one (the comment form's redirect).
+    if poll.comments != "off" and phase != "not_open" and (not show_form or comment_note):
+        cursor = plausible_cursor(params.get("cursor"))
+        fresh = comment_note is not None
+        comments = await found.pages.comments.page(found.pool, poll.id, cursor, fresh)
+        # Without its comments (PostgreSQL not answering) the page is no one's to share.
+        personal = personal or comments is None
+    # On a site that requires tokens a tokenless form post comes back for a second press:
+    # harmless for a click, not for words typed, so a page with a text box stays the
+    # reader's own, with tokens in its forms.
+    if poll.site.require_widget_token and phase == "open":
+        personal = personal or bool(show_form and poll.other_option) or comments is not None
     page = found.pages.page(
         poll,
         view,
@@ -78,12 +94,34 @@ async def embed_page(request: Request) -> Response:
         show_form=show_form,
         wants_results=wants_results,
         results=results,
+        comments=comments,
+        comment_note=comment_note,
     )
-    if not show_form:
-        return formless_page(request, page, personal)
-    if not personal:
+    if personal:
+        return personal_page(page, found.settings.secret_key, poll_id, voter)
+    if show_form:
         found.pages.keep_hot(poll_id, raw_query, poll, page)
-    return form_page(request, page, found.settings.secret_key, poll_id, voter, not personal)
+    return shared_page(request, page)
+
+
+async def form_token(request: Request) -> Response:
+    """A fresh single-use form token for the embed page's script, fetched when the reader
+    starts to vote or comment: the page itself is shared, so it carries none."""
+    found = services(request)
+    poll_id: str = request.path_params["poll_id"]
+    poll = await find_public_poll(found.polls, poll_id)
+    if poll is None:
+        raise NotFound("no such poll")
+    token = widget_token(found.settings.secret_key, poll.id)
+    body = json_body({"token": token, "expires_in": WIDGET_TOKEN_TTL})
+    return PreparedResponse(body, list(_TOKEN_HEADERS))
+
+
+_TOKEN_HEADERS = (
+    (b"content-type", b"application/json"),
+    # One reader's token: no cache may keep it, let alone hand it on.
+    (b"cache-control", b"no-store"),
+)
 
 
 async def oembed(request: Request) -> Response:
@@ -120,7 +158,12 @@ openapi.register(
     "get",
     "/embed/{poll_id}",
     "The poll as an HTML page for an iframe (query: locale, theme, accent, radius, font,"
-    " wid, origin, page, view=results, state)",
+    " wid, origin, page, view=results|comments, cursor, state, comment)",
+)
+openapi.register(
+    "get",
+    "/v1/polls/{poll_id}/token",
+    "A fresh single-use form token for the embed page's script (no-store)",
 )
 openapi.register("get", "/widget.js", "The loader turning <div data-civicpoll> into iframes")
 openapi.register("get", "/oembed", "oEmbed (JSON) for an /embed URL: url, maxwidth, maxheight")
@@ -129,10 +172,11 @@ openapi.register(
 )
 openapi.register("get", "/static/{name}", "The widget's CSS and script")
 
-# GET /embed/{poll_id} is also on the hot lane (service/server/hotlane.py); this route
-# serves HEAD and documents it.
+# GET /embed/{poll_id} and the token are also on the hot lane (service/server/hotlane.py);
+# these routes serve HEAD and document them.
 routes = [
     HotRoute("/embed/{poll_id}", embed_page, method="GET"),
+    HotRoute("/v1/polls/{poll_id}/token", form_token, method="GET"),
     Route("/widget.js", widget_js, methods=["GET"]),
     Route("/oembed", oembed, methods=["GET"]),
     Route("/v1/polls/{poll_id}/results.svg", results_svg, methods=["GET"]),

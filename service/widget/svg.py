@@ -1,4 +1,5 @@
-"""The results as an SVG image: bars in the site's accent, and the headers that keep the
+"""The results as an SVG image: bars in the site's accent (a scale's points by their
+labels, with its average, median and NPS under them), and the headers that keep the
 image inert wherever it is opened."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def render_results(poll: Poll, results: dict[str, Any], locale: str) -> bytes:
     """The image of `results` (shaped as the results API's) in `locale`."""
     accent = poll.site.theme.get("accent", DEFAULT_THEME["accent"])
     bar_color = ui_color(accent, LIGHT["bg"], LIGHT["fg"])
+    shaped = result_rows(results, locale, poll)
     rows = [
         {
             **row,
@@ -31,15 +33,18 @@ def render_results(poll: Poll, results: dict[str, Any], locale: str) -> bytes:
             "y": 64 + i * _ROW,
             "bar": round((_WIDTH - 48) * row["percent"] / 100, 1),
         }
-        for i, row in enumerate(result_rows(results, locale)["rows"])
+        for i, row in enumerate(shaped["rows"])
     ]
-    height = 64 + len(rows) * _ROW + 40
+    # A scale's figures (average, median, NPS) go on one line under the bars.
+    stats = " · ".join(f"{s['name']}: {s['value']}" for s in shaped["stats"] or ())
+    height = 64 + len(rows) * _ROW + 40 + (28 if stats else 0)
     return _SVG.render(
         width=_WIDTH,
         height=height,
         question=poll.question,
         rows=rows,
         total=gettext(locale, "total", votes=votes_text(results["total"], locale)),
+        stats=stats,
         accent=bar_color,
         lang=locale,
     ).encode()

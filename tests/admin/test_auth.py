@@ -236,8 +236,18 @@ def test_principal_rules() -> None:
     everywhere.check_site(42)
     with pytest.raises(Forbidden):
         everywhere.require("polls:write")
-    one_site = Principal(2, frozenset({"polls:read"}), 7)
+    one_site = Principal.for_token(2, frozenset({"polls:read"}), 7)
     one_site.check_site(7)
     with pytest.raises(NotFound):
         one_site.check_site(8)
     assert one_site.actor == "token:2"
+    assert one_site.site_id == 7 and one_site.site_list == [7] and not one_site.all_sites
+
+
+def test_a_person_acts_on_their_sites_as_themselves() -> None:
+    person = Principal(None, frozenset({"polls:read"}), frozenset({3, 5}), user_id=9)
+    assert person.actor == "user:9" and person.site_list == [3, 5]
+    assert person.sees(5) and not person.sees(4)
+    with pytest.raises(TypeError):  # several sites: code asking for one must not guess
+        _ = person.site_id
+    assert Principal(None, frozenset(), None).actor == "cli"

@@ -75,3 +75,15 @@ async def test_only_one_option_may_take_own_words(admin, site):
     }
     r = await admin.post("/v1/admin/polls", json=body)
     assert (r.status_code, r.json()["error"]["field"]) == (400, "options")
+
+
+async def test_a_form_leaves_behind_the_text_of_an_option_not_chosen(client, make_poll, state):
+    poll = await make_poll(options=OPTIONS)
+    r = await client.post(
+        f"/v1/polls/{poll['id']}/votes",
+        data={"choice": poll["options"][0]["id"], "other_text": "viết rồi đổi ý"},
+        headers={"Cookie": "pv=form-switcher"},
+    )
+    assert r.headers["location"].endswith("state=voted")
+    assert await state.pool.fetchval("SELECT count(*) FROM votes") == 1
+    assert await state.pool.fetchval("SELECT count(*) FROM comments") == 0

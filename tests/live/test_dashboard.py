@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .sse import PollMaker, open_stream, vote
+from .sse import PollMaker, open_stream, stream_path, vote
 
 
 async def test_dashboard_access(
@@ -93,3 +93,31 @@ async def test_the_page_speaks_the_chosen_language_with_plurals(
     assert ">1 giờ qua</option>" in vi.text and "Tổng số lượt bình chọn" in vi.text
     # An unknown language falls back to Vietnamese.
     assert 'lang="vi"' in (await anon.get(f"/dashboard/{poll['id']}?lang=fr")).text
+
+
+async def test_a_scale_shows_its_figures_and_admins_the_moderation_count(
+    app: Any, anon: httpx.AsyncClient, admin: httpx.AsyncClient, make_poll: PollMaker
+) -> None:
+    poll = await make_poll(kind="nps", options=None, comments="premoderated", locale="en")
+    stream = await open_stream(app, stream_path(poll))
+    assert (await stream.event()).json["nps"]["score"] is None  # the snapshot: no answers
+    r = await admin.post(f"/v1/polls/{poll['id']}/votes", json={"rating": 3})
+    assert r.status_code == 201, r.text
+    # The live stream carries the results shape: the dashboard's script reads NPS from it.
+    update = (await stream.event()).json
+    assert update["nps"] == {"score": -100, "promoters": 0, "passives": 0, "detractors": 1}
+    assert update["average"] == 3.0 and update["distribution"][3]["votes"] == 1
+    await stream.close()
+    page = (await anon.get(f"/dashboard/{poll['id']}")).text
+    assert '<dd data-stat="average">3</dd>' in page and '<dd data-stat="nps">-100</dd>' in page
+    assert '<span class="dash-label">3</span>' in page
+    assert "data-moderation" not in page  # only for admins
+    r = await anon.post(f"/v1/polls/{poll['id']}/comments", json={"body": "Cần cải thiện"})
+    assert r.status_code == 202, r.text
+    link = (await admin.post(f"/v1/admin/polls/{poll['id']}/dashboard-link")).json()["url"]
+    opened = (await anon.get(link)).text
+    assert "Comments awaiting moderation: <strong data-moderation>1</strong>" in opened
+    key = link.split("key=")[1]
+    data = (await anon.get(f"/dashboard/{poll['id']}/data?key={key}")).json()
+    assert data["moderation"] == 1
+    assert (await anon.get(f"/dashboard/{poll['id']}/data")).json()["moderation"] is None

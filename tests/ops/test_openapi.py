@@ -22,6 +22,10 @@ from service.widget.theme import THEME_CHECKS
 
 def _operations(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
     for route in routes:
+        # The editor console (and `/`, which sends a browser there) is pages for people,
+        # described in the README, not operations of the API.
+        if isinstance(route, Route) and (route.path == "/" or route.path.startswith("/console")):
+            continue
         if isinstance(route, Route):
             methods = route.methods or {"GET"}
             for method in methods:

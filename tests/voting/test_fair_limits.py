@@ -16,7 +16,7 @@ from service.voting.counts import ensure_epoch
 from service.voting.keys import EPOCH, EPOCH_REBUILDING
 from tests.conftest import PollMaker
 from tests.voting.voter import ledger_total, vote
-from tests.widget.embedding import form_vote, token_of
+from tests.widget.embedding import form_vote, fresh_token
 
 # Easy proofs (a thousand hashes at most) and no signals unless a test turns one on.
 QUIET = {"difficulty": 1000, "flood_min_votes": 100_000, "regular_min_votes": 100_000}
@@ -263,9 +263,8 @@ async def test_tokenless_votes_on_an_embedded_poll_are_held(
     poll = await make_poll()
     # Before the poll takes a widget vote, a script's vote counts as an API client's.
     assert (await vote(client, poll, ip="198.51.100.30")).status_code == 201
-    page = await client.get(f"/embed/{poll['id']}")
     ip = "198.51.100.24"
-    widget = await vote(client, poll, ip=ip, token=token_of(page.text))
+    widget = await vote(client, poll, ip=ip, token=await fresh_token(client, poll["id"]))
     assert widget.status_code == 201
     # Now its site embeds the widget: a vote without a token is held at any rate...
     plain = await vote(client, poll, ip="198.51.100.31")
@@ -273,12 +272,11 @@ async def test_tokenless_votes_on_an_embedded_poll_are_held(
     held = await vote(client, poll, ip=ip, altcha=solved(await challenged(client, poll, ip)))
     assert held.status_code == 202
     # ...and one with a token counts, also with a solved proof.
-    page = await client.get(f"/embed/{poll['id']}")
     with_token = await vote(
         client,
         poll,
         ip=ip,
-        token=token_of(page.text),
+        token=await fresh_token(client, poll["id"]),
         altcha=solved(await challenged(client, poll, ip)),
     )
     assert with_token.status_code == 201

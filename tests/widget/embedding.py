@@ -1,6 +1,7 @@
 """What the widget tests share: the session's secret, hostile text, a storage stand-in,
-the form's token, counts set behind the cache, a vote cast through the form, and a poll
-built in memory for the modules' own tests."""
+the form's token (from a reader's own page, or fetched as the script does), counts set
+behind the cache, a vote cast through the form, and a poll built in memory for the
+modules' own tests."""
 
 from __future__ import annotations
 
@@ -29,9 +30,18 @@ class Exploding:
 
 
 def token_of(html: str) -> str:
+    """The token a reader's own page (an outcome, a signed voter id) carries in its form."""
     match = re.search(r'name="token" value="([^"]+)"', html)
     assert match, "the form carries no token"
     return match.group(1)
+
+
+async def fresh_token(client: httpx.AsyncClient, poll_id: str) -> str:
+    """A form token as the page's script fetches it when the reader starts to vote."""
+    r = await client.get(f"/v1/polls/{poll_id}/token")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store", r.text
+    token: str = r.json()["token"]
+    return token
 
 
 async def set_counts(state: Any, poll: dict[str, Any], votes: list[int]) -> None:
@@ -46,7 +56,8 @@ async def form_vote(
     client: httpx.AsyncClient, poll_id: str, choices: list[str], query: str = "", **extra: str
 ) -> httpx.Response:
     page = await client.get(f"/embed/{poll_id}?{query}")
-    data = [("choice", c) for c in choices] + [("token", token_of(page.text))]
+    assert page.status_code == 200 and 'name="token"' not in page.text  # the shared page
+    data = [("choice", c) for c in choices] + [("token", await fresh_token(client, poll_id))]
     data += list(extra.items())
     return await client.post(
         f"/v1/polls/{poll_id}/votes?{query}",

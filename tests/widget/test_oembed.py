@@ -53,3 +53,12 @@ def test_bounds_that_are_not_numbers_are_ignored() -> None:
     assert 'width="320" height="100"' in answer["html"]
     answer = oembed_answer(poll, "http://testserver", "-5", "٣")
     assert (answer["width"], answer["height"]) == (600, 332)
+
+
+async def test_oembed_guesses_a_scale_poll_shorter(
+    client: httpx.AsyncClient, make_poll: PollMaker
+) -> None:
+    poll = await make_poll(kind="nps", options=None)
+    url = f"http://testserver/embed/{poll['id']}"
+    answer = (await client.get("/oembed", params={"url": url})).json()
+    assert answer["height"] == 300 and poll["id"] in answer["html"]

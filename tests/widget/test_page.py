@@ -25,6 +25,7 @@ from .embedding import (
     PollMaker,
     a_poll,
     form_vote,
+    fresh_token,
     set_counts,
     token_of,
 )
@@ -47,7 +48,8 @@ async def test_open_poll_page_is_a_small_accessible_form(
     assert "Chọn một phương án." in html
     assert ">Bình chọn</button>" in html and ">Xem kết quả</a>" in html
     assert f'action="/v1/polls/{poll["id"]}/votes"' in html
-    check_widget_token(SECRET.encode(), poll["id"], token_of(html))
+    # The page is shared by every reader: its form carries no token (the script fetches one).
+    assert 'name="token"' not in html
     # Nothing is fetched from another host: every src/href is relative or this service.
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert url.startswith("/") or url.startswith("http://testserver/"), url
@@ -73,20 +75,68 @@ async def test_page_security_headers(client: httpx.AsyncClient, make_poll: PollM
     assert 'data-theme="dark"' in r.text
 
 
-async def test_tokens_are_fresh_while_the_page_is_cached(
+async def test_the_shared_page_is_cacheable_and_tokens_come_apart(
     client: httpx.AsyncClient, make_poll: PollMaker
 ) -> None:
+    """A shared cache may keep the page a few seconds: it holds no token and no reader's
+    state, so every reader gets the same bytes; each token comes fresh from its own
+    no-store endpoint."""
     poll = await make_poll()
-    first = await client.get(f"/embed/{poll['id']}")
+    first = await client.get(f"/embed/{poll['id']}", headers={"Cookie": "cpv=someone"})
     second = await client.get(f"/embed/{poll['id']}")
-    assert token_of(first.text) != token_of(second.text)
+    assert first.content == second.content and 'name="token"' not in first.text
+    assert first.headers["cache-control"] == "public, max-age=5, s-maxage=5"
+    assert first.headers["vary"] == "Accept-Encoding" and "set-cookie" not in first.headers
     assert first.headers["etag"] == second.headers["etag"]
-    assert first.headers["cache-control"] == "private, no-cache"
     r = await client.get(f"/embed/{poll['id']}", headers={"If-None-Match": first.headers["etag"]})
     assert r.status_code == 304 and r.content == b""
     assert "frame-ancestors" in r.headers["content-security-policy"]
     other = await client.get(f"/embed/{poll['id']}?locale=en")
     assert other.headers["etag"] != first.headers["etag"]
+    tokens = [await fresh_token(client, poll["id"]) for _ in range(2)]
+    assert tokens[0] != tokens[1]
+    for token in tokens:
+        check_widget_token(SECRET.encode(), poll["id"], token)
+    missing = await client.get("/v1/polls/nope/token")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+async def test_one_readers_pages_stay_private_with_their_own_tokens(
+    client: httpx.AsyncClient, make_poll: PollMaker
+) -> None:
+    """An outcome to show or a portal's signed voter id make the page one reader's: never
+    stored by a cache, and its form carries a fresh token of its own."""
+    poll = await make_poll()
+    for query in ("state=rate_limited", "voter=abc.def", "state=token_required&locale=en"):
+        pages = [await client.get(f"/embed/{poll['id']}?{query}") for _ in range(2)]
+        assert all(p.headers["cache-control"] == "private, no-store" for p in pages), query
+        assert "etag" not in pages[0].headers
+        assert token_of(pages[0].text) != token_of(pages[1].text)
+        check_widget_token(SECRET.encode(), poll["id"], token_of(pages[0].text))
+    voter = await client.get(f"/embed/{poll['id']}?voter=abc.def")
+    assert 'name="voter" value="abc.def"' in voter.text
+    # A site that requires tokens, voted on with no script: the page without a token
+    # sends the reader to their own page, which asks them to press Vote again.
+    assert "Please confirm: press “Vote” once more" in pages[0].text
+
+
+async def test_a_site_requiring_tokens_takes_a_scriptless_vote_in_two_steps(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient, make_poll: PollMaker, site: dict[str, Any]
+) -> None:
+    r = await admin.patch(f"/v1/admin/sites/{site['slug']}", json={"require_widget_token": True})
+    assert r.status_code == 200, r.text
+    poll = await make_poll()
+    choice = poll["options"][0]["id"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = await client.post(f"/v1/polls/{poll['id']}/votes", content=f"choice={choice}", headers=form)
+    assert r.headers["location"].endswith("state=token_required")
+    page = await client.get(r.headers["location"])
+    assert page.headers["cache-control"] == "private, no-store"
+    token = token_of(page.text)
+    r = await client.post(
+        f"/v1/polls/{poll['id']}/votes", content=f"choice={choice}&token={token}", headers=form
+    )
+    assert r.headers["location"].endswith("state=voted")
 
 
 async def test_plain_get_of_an_open_poll_touches_no_storage(
@@ -106,8 +156,7 @@ async def test_plain_get_of_an_open_poll_touches_no_storage(
         for key, value in saved.items():
             setattr(state, key, value)
         polls._pool, polls._redis = saved_backends
-    assert r.status_code == 200
-    assert r.text.replace(token_of(r.text), "") == warm.text.replace(token_of(warm.text), "")
+    assert r.status_code == 200 and r.content == warm.content
 
 
 async def test_checkbox_poll_states_its_limits(
@@ -285,9 +334,11 @@ def test_the_hot_page_is_for_the_poll_object_it_was_made_from() -> None:
 
 def test_the_form_slot_splits_the_page() -> None:
     page = _page(EmbedPages("http://testserver", "http://testserver"), a_poll())
-    # The token goes between the two halves, inside the form.
+    # A reader's own page puts its token between the two parts, inside the form; the
+    # shared page is the parts joined.
+    assert len(page.parts) == 2 and page.body == page.head + page.tail
     assert b"<form" in page.head and b"</form>" not in page.head and b"</form>" in page.tail
-    assert b"\x00" not in page.head + page.tail
+    assert b"\x00" not in page.body
     assert dict(page.headers)[b"content-type"] == b"text/html; charset=utf-8"
     csp = dict(page.headers)[b"content-security-policy"].decode()
     assert csp.endswith("frame-ancestors 'self' https://portal.example.vn")
@@ -344,3 +395,31 @@ async def test_after_vote_results_follow_the_one_rule_without_a_cookie_mark(
     assert api.status_code == 403
     html = (await client.get(r.headers["location"], headers={"Cookie": cookie})).text
     assert "Cảm ơn bạn! Bạn đã bình chọn." in html and "<progress" not in html
+
+
+async def test_a_site_requiring_tokens_keeps_pages_with_text_boxes_private(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient, make_poll: PollMaker, site: dict[str, Any]
+) -> None:
+    """A tokenless post would come back for a second press: fine for a click, not for
+    typed words, so there the pages with a text box carry tokens and stay private."""
+    r = await admin.patch(f"/v1/admin/sites/{site['slug']}", json={"require_widget_token": True})
+    assert r.status_code == 200, r.text
+    plain = await make_poll()
+    shared = await client.get(f"/embed/{plain['id']}")
+    assert shared.headers["cache-control"].startswith("public")
+    assert 'name="token"' not in shared.text
+    words = await make_poll(options=["Có", {"label": "Ý kiến khác", "other": True}])
+    comments = await make_poll(comments="postmoderated")
+    for path in (f"/embed/{words['id']}", f"/embed/{comments['id']}?view=comments"):
+        page = await client.get(path)
+        assert page.headers["cache-control"] == "private, no-store", path
+        check_widget_token(SECRET.encode(), path.split("/")[2].split("?")[0], token_of(page.text))
+    # The comment form's own tokenless post is never needed there: it has a token.
+    page = await client.get(f"/embed/{comments['id']}?view=comments")
+    body = f"body=Hay&token={token_of(page.text)}"
+    r = await client.post(
+        f"/v1/polls/{comments['id']}/comments",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.headers["location"].endswith("comment=published#comments"), r.headers["location"]

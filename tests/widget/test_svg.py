@@ -45,3 +45,18 @@ def test_long_labels_are_cut_and_the_image_grows_by_row() -> None:
     assert "y" * 70 in body
     assert 'height="196"' in body  # 64 + 2 rows of 46 + 40
     assert render_results(poll, results, "en").decode() == body
+
+
+async def test_scale_results_svg_names_points_and_figures(
+    client: httpx.AsyncClient, make_poll: PollMaker, state: dict[str, Any]
+) -> None:
+    poll = await make_poll(kind="nps", options=None, locale="en")
+    await set_counts(state, poll, [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2])
+    body = (await client.get(f"/v1/polls/{poll['id']}/results.svg")).text
+    assert body.count('rx="6" fill="#e6e8eb"') == 11  # one bar a point
+    assert "NPS score: 25" in body and "Average: 6.8" in body and "Median: 8.5" in body
+    assert "Promoters (9–10): 2 · Passives (7–8): 1 · Detractors (0–6): 1" in body
+    stars = await make_poll(kind="rating", options=None)
+    await set_counts(state, stars, [0, 0, 1, 1, 0])
+    vi = (await client.get(f"/v1/polls/{stars['id']}/results.svg")).text
+    assert ">3 sao</text>" in vi and "Trung bình: 3,5" in vi

@@ -37,6 +37,20 @@
       row.querySelector("[data-votes]").textContent = plural("votes", o.votes);
       row.querySelector(".dash-fill").style.width = o.percent + "%";
     });
+    // A scale's figures (the stream sends the results API's shape).
+    var decimal = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
+    var values = { count: r.count, average: r.average, median: r.median };
+    if (r.nps) {
+      values.nps = r.nps.score;
+      values.promoters = r.nps.promoters;
+      values.passives = r.nps.passives;
+      values.detractors = r.nps.detractors;
+    }
+    Object.keys(values).forEach(function (k) {
+      var dd = c.querySelector('[data-stat="' + k + '"]');
+      if (!dd || values[k] === undefined) { return; }
+      dd.textContent = values[k] === null ? "–" : decimal.format(values[k]);
+    });
   }
   // Widths come from data attributes: the page's CSP forbids inline style attributes.
   document.querySelectorAll(".dash-fill[data-pct]").forEach(function (el) {
@@ -160,6 +174,10 @@
       showArticles(c.querySelector("[data-articles]"), data.articles);
       var dl = c.querySelector("[data-integrity]");
       if (dl && data.integrity) { showIntegrity(dl, data.integrity); }
+      var waiting = c.querySelector("[data-moderation]");
+      if (waiting && data.moderation !== null && data.moderation !== undefined) {
+        waiting.textContent = num(data.moderation);
+      }
     }).catch(function () { /* the next round tries again */ });
   }
 

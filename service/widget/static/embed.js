@@ -1,5 +1,7 @@
-// civicpoll embed page: votes without a reload, live results, and the iframe's height
-// reported to the host page. The page works without this script; this only enhances it.
+// civicpoll embed page: votes and comments without a reload, live results, and the
+// iframe's height reported to the host page. The page works without this script; this
+// only enhances it. The page is shared by every reader (a CDN may keep it), so it holds
+// no form token: the script fetches a fresh one when the reader starts to vote or comment.
 (function () {
   "use strict";
   var root = document.documentElement;
@@ -8,7 +10,9 @@
   if (!main || !data.poll) return;
   var prefix = main.id.slice(0, -4); // "cp<wid>-" from "cp<wid>-main"
   var msgs = data.messages;
+  var api = "/v1/polls/" + encodeURIComponent(data.poll);
   var numbers = new Intl.NumberFormat(data.locale);
+  var decimals = new Intl.NumberFormat(data.locale, { maximumFractionDigits: 1 });
   var form = document.getElementById(prefix + "form");
   var out = document.getElementById(prefix + "out");
   var msg = document.getElementById(prefix + "msg");
@@ -34,12 +38,67 @@
     msg.classList.toggle("cp-error", !!isError);
   }
 
+  // A fresh single-use token per form: taken from the page when it is one reader's own
+  // (it has one), else fetched once the reader starts; a refused attempt drops it.
+  function Tokens(owner) {
+    var field = owner.querySelector("input[name=token]");
+    var pending = null;
+    this.get = function () {
+      if (field && field.value) {
+        var given = field.value;
+        field.remove(); // single-use (and out of reach of form.reset()): a retry fetches another
+        field = null;
+        return Promise.resolve(given);
+      }
+      if (!pending) {
+        pending = fetch(api + "/token", { credentials: "same-origin", cache: "no-store" })
+          .then(function (r) { return r.ok ? r.json() : {}; })
+          .then(function (j) { return j.token || ""; })
+          .catch(function () { return ""; });
+      }
+      return pending;
+    };
+    this.spend = function () { pending = null; };
+    var self = this;
+    ["focusin", "pointerdown"].forEach(function (type) {
+      owner.addEventListener(type, function warm() {
+        owner.removeEventListener(type, warm);
+        if (!(field && field.value)) self.get();
+      });
+    });
+  }
+
+  function statRows(results) {
+    if (results.average === undefined) return [];
+    var dash = "–";
+    var rows = [
+      ["count", msgs.answers, numbers.format(results.count)],
+      ["average", msgs.average, results.average === null ? dash : decimals.format(results.average)],
+      ["median", msgs.median, results.median === null ? dash : decimals.format(results.median)]
+    ];
+    if (results.nps) {
+      rows.push(["nps", msgs.nps_score, results.nps.score === null ? dash : String(results.nps.score)]);
+      rows.push(["promoters", msgs.nps_promoters, numbers.format(results.nps.promoters)]);
+      rows.push(["passives", msgs.nps_passives, numbers.format(results.nps.passives)]);
+      rows.push(["detractors", msgs.nps_detractors, numbers.format(results.nps.detractors)]);
+    }
+    return rows;
+  }
+
+  function pointLabel(option, index, results) {
+    var point = results.distribution && results.distribution[index];
+    if (!point) return option.label;
+    if (data.stars) {
+      return fill(msgs[point.value === 1 ? "stars_one" : "stars_other"], { n: numbers.format(point.value) });
+    }
+    return point.label;
+  }
+
   // Same markup as the server's results section, so both paths look and read alike.
   function showResults(results) {
     shown = JSON.stringify(results.options.map(function (o) { return o.votes; }));
     var section = document.getElementById(prefix + "results");
-    var created = !section;
-    if (created) {
+    if (!section) {
       section = el("section", "cp-results");
       section.id = prefix + "results";
       section.tabIndex = -1;
@@ -52,8 +111,12 @@
       out.appendChild(section);
     }
     var list = section.querySelector("ul");
+    var labels = {};
+    Array.prototype.forEach.call(list.querySelectorAll("li[data-option]"), function (li) {
+      labels[li.getAttribute("data-option")] = li.querySelector(".cp-label").textContent;
+    });
     list.textContent = "";
-    results.options.forEach(function (o) {
+    results.options.forEach(function (o, i) {
       var item = el("li");
       item.setAttribute("data-option", o.id);
       item.setAttribute("data-votes", o.votes);
@@ -62,18 +125,33 @@
       bar.value = o.percent;
       bar.setAttribute("aria-hidden", "true");
       item.append(
-        el("span", "cp-label", o.label), " ",
+        el("span", "cp-label", labels[o.id] || pointLabel(o, i, results)), " ",
         el("span", "cp-pct", fill(msgs.percent, { n: o.percent })), " ",
         el("span", "cp-n", "(" + votes(o.votes) + ")"), bar);
       list.appendChild(item);
     });
+    var rows = statRows(results);
+    var stats = section.querySelector(".cp-stats");
+    if (rows.length) {
+      if (!stats) {
+        stats = el("dl", "cp-stats");
+        section.insertBefore(stats, section.querySelector(".cp-total"));
+      }
+      stats.textContent = "";
+      rows.forEach(function (row) {
+        var pair = el("div");
+        pair.setAttribute("data-stat", row[0]);
+        pair.append(el("dt", "", row[1]), el("dd", "", row[2]));
+        stats.appendChild(pair);
+      });
+    }
     section.querySelector(".cp-total").textContent = fill(msgs.total, { votes: votes(results.total) });
     return section;
   }
 
   function watch() {
     if (stream || !window.EventSource) return;
-    stream = new EventSource("/v1/polls/" + encodeURIComponent(data.poll) + "/results/stream");
+    stream = new EventSource(api + "/results/stream");
     function update(event) {
       var results;
       try { results = JSON.parse(event.data); } catch (e) { return; } // keep the last shown
@@ -90,8 +168,7 @@
   }
 
   function note(key) {
-    var p = el("p", "cp-note", msgs[key]);
-    out.appendChild(p);
+    out.appendChild(el("p", "cp-note", msgs[key]));
   }
 
   function finish(key, results) {
@@ -105,6 +182,13 @@
       form = null;
     }
     say(key, false);
+    if (data.comments_href && !document.getElementById(prefix + "comments")) {
+      var link = el("a", "cp-link", msgs.comments_link);
+      link.href = data.comments_href;
+      var actions = el("p", "cp-actions");
+      actions.appendChild(link);
+      out.parentNode.insertBefore(actions, out.nextSibling);
+    }
     if (results) {
       showResults(results).focus({ preventScroll: true });
       watch();
@@ -115,62 +199,211 @@
   }
 
   function alreadyVoted() {
-    fetch("/v1/polls/" + encodeURIComponent(data.poll) + "/results", { credentials: "same-origin" })
+    fetch(api + "/results", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .catch(function () { return null; })
       .then(function (results) { finish("already_voted", results); });
   }
 
-  function submit(event) {
-    event.preventDefault();
-    var choices = Array.prototype.map.call(
-      form.querySelectorAll("input[name=choice]:checked"), function (i) { return i.value; });
-    if (choices.length < data.min || choices.length > data.max) {
-      say("", true, data.rule);
-      return;
-    }
-    var button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    say("sending", false);
-    var body = { choices: choices };
-    ["token", "voter", "page"].forEach(function (name) {
-      var field = form.elements.namedItem(name);
-      if (field && field.value) body[name] = field.value;
-    });
-    function send() { return fetch(form.action, {
+  function post(url, body) {
+    return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body: JSON.stringify(body)
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (payload) {
-        if (r.status === 201) return finish("voted", payload.results);
-        // --- fair limits (challenge.js): solve a 428's proof of work, vote again once;
-        // a held vote (202) is recorded and says so.
-        if (r.status === 202) return finish("held", payload.results);
-        if (r.status === 428 && payload.challenge && window.civicpollChallenge && !body.altcha) {
-          return window.civicpollChallenge(payload.challenge, function () { say("solving", false); })
-            .then(function (solution) { body.altcha = solution; return send(); });
-        }
-        // --- end fair limits
-        var code = (payload.error && payload.error.code) || (r.status >= 500 ? "unavailable" : "");
-        // A reused form token also means this page already carried a vote.
-        if (code === "already_voted") return alreadyVoted();
-        var key = data.codes[code] || "error";
-        say(key, true, key === "choice_rule" ? data.rule : "");
-        button.disabled = false;
+        return { status: r.status, payload: payload };
       });
-    }); }
-    send().catch(function () {
+    });
+  }
+
+  function answer() {
+    if (data.rating) {
+      var point = form.querySelector("input[name=rating]:checked");
+      return point ? { rating: Number(point.value) } : null;
+    }
+    var picked = form.querySelectorAll("input[name=choice]:checked");
+    var choices = Array.prototype.map.call(picked, function (i) { return i.value; });
+    if (choices.length < data.min || choices.length > data.max) return null;
+    var body = { choices: choices };
+    var other = form.querySelector("input[data-other]");
+    var text = form.querySelector("textarea[name=other_text]");
+    // Own words go only with the option for them; typed then unchosen, they stay here.
+    if (other && other.checked && text && text.value.trim()) body.other_text = text.value;
+    return body;
+  }
+
+  function submit(event) {
+    event.preventDefault();
+    var body = answer();
+    if (!body) {
+      say("", true, data.rule);
+      return;
+    }
+    var button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    say("sending", false);
+    ["voter", "page"].forEach(function (name) {
+      var field = form.elements.namedItem(name);
+      if (field && field.value) body[name] = field.value;
+    });
+    voteTokens.get().then(function (token) {
+      if (token) body.token = token;
+      return post(form.action, body);
+    }).then(function (r) {
+      // --- fair limits (challenge.js): a 428 carries a proof of work, solved in a worker;
+      // the vote goes once more with the solution. A held vote (202) was recorded.
+      if (r.status !== 428 || !r.payload.challenge || !window.civicpollChallenge) return r;
+      return window.civicpollChallenge(r.payload.challenge, function () { say("solving", false); })
+        .then(function (solution) { body.altcha = solution; return post(form.action, body); });
+    }).then(function (r) {
+      if (r.status === 202) { voteTokens.spend(); return finish("held", r.payload.results); }
+      // --- end fair limits
+      voteTokens.spend();
+      if (r.status === 201) return finish("voted", r.payload.results);
+      var code = (r.payload.error && r.payload.error.code) || (r.status >= 500 ? "unavailable" : "");
+      // A reused form token also means this page already carried a vote.
+      if (code === "already_voted") return alreadyVoted();
+      var key = data.codes[code] || "error";
+      say(key, true, key === "choice_rule" ? data.rule : "");
+      button.disabled = false;
+    }).catch(function () {
+      voteTokens.spend();
       say("unavailable", true);
       button.disabled = false;
     });
   }
 
+  var voteTokens = null;
   if (form) {
+    voteTokens = new Tokens(form);
     // Our own check speaks the poll's language, not the browser's.
     form.noValidate = true;
     form.addEventListener("submit", submit);
+  }
+
+  // ---- comments
+  var comments = document.getElementById(prefix + "comments");
+  if (comments) {
+    var cform = document.getElementById(prefix + "cform");
+    var cmsg = document.getElementById(prefix + "cmsg");
+    var clist = document.getElementById(prefix + "clist");
+    var more = document.getElementById(prefix + "cmore");
+    var times = new Intl.DateTimeFormat(data.locale, { dateStyle: "medium", timeStyle: "short" });
+
+    var tell = function (key, isError) {
+      cmsg.textContent = msgs[key] || msgs.comment_error;
+      cmsg.classList.toggle("cp-error", !!isError);
+    };
+    var reportButton = function (item) {
+      var id = item.getAttribute("data-comment");
+      var button = el("button", "cp-report", msgs.report);
+      button.type = "button";
+      button.addEventListener("click", function () {
+        var reasons = el("fieldset", "cp-reasons");
+        reasons.appendChild(el("legend", "", msgs.report_reason));
+        ["spam", "offensive", "off_topic"].forEach(function (reason) {
+          var choice = el("button", "", msgs["report_" + reason]);
+          choice.type = "button";
+          choice.addEventListener("click", function () {
+            post(api + "/comments/" + encodeURIComponent(id) + "/reports", { reason: reason })
+              .catch(function () { return { status: 0 }; })
+              .then(function (r) {
+                var done = el("p", "cp-note", r.status && r.status < 300 ? msgs.report_thanks : msgs.error);
+                done.setAttribute("role", "status");
+                reasons.replaceWith(done);
+              });
+          });
+          reasons.appendChild(choice);
+        });
+        var cancel = el("button", "", msgs.report_cancel);
+        cancel.type = "button";
+        cancel.addEventListener("click", function () { reasons.replaceWith(button); button.focus(); });
+        reasons.appendChild(cancel);
+        button.replaceWith(reasons);
+        reasons.querySelector("button").focus();
+      });
+      item.appendChild(button);
+    };
+    var commentItem = function (c) {
+      var item = el("li", "cp-c");
+      item.setAttribute("data-comment", c.id);
+      var meta = el("p", "cp-cmeta");
+      var when = el("time", "", "");
+      var moment = new Date(c.created_at);
+      when.setAttribute("datetime", c.created_at);
+      when.textContent = isNaN(moment) ? "" : times.format(moment);
+      meta.append(el("span", "cp-cname", c.name || msgs.anonymous), " · ", when);
+      item.append(meta, el("p", "cp-cbody", c.body));
+      reportButton(item);
+      return item;
+    };
+    Array.prototype.forEach.call(clist.querySelectorAll("li[data-comment]"), reportButton);
+    // After the plain comment form's redirect: bring the reader to what happened.
+    if (cmsg.textContent) cmsg.focus({ preventScroll: false });
+
+    if (cform) {
+      var commentTokens = new Tokens(cform);
+      cform.noValidate = true;
+      cform.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var text = cform.elements.namedItem("body");
+        if (!text.value.trim()) { tell("comment_empty", true); text.focus(); return; }
+        var button = cform.querySelector("button[type=submit]");
+        button.disabled = true;
+        var body = { body: text.value };
+        ["name", "voter", "page"].forEach(function (name) {
+          var field = cform.elements.namedItem(name);
+          if (field && field.value.trim()) body[name] = field.value;
+        });
+        commentTokens.get().then(function (token) {
+          if (token) body.token = token;
+          return post(api + "/comments", body);
+        }).then(function (r) {
+          commentTokens.spend();
+          button.disabled = false;
+          if (r.status === 201 || r.status === 202) {
+            var published = r.status === 201 && r.payload.comment;
+            tell(published ? "comment_published" : "comment_pending", false);
+            if (published) {
+              clist.insertBefore(commentItem(r.payload.comment), clist.firstChild);
+              var none = document.getElementById(prefix + "cnone");
+              if (none) none.remove();
+            }
+            cform.reset();
+            return;
+          }
+          var code = (r.payload.error && r.payload.error.code) || (r.status >= 500 ? "unavailable" : "");
+          tell(data.comment_codes[code] || "comment_error", true);
+        }).catch(function () {
+          commentTokens.spend();
+          button.disabled = false;
+          tell("unavailable", true);
+        });
+      });
+    }
+
+    if (more) {
+      more.addEventListener("click", function (event) {
+        event.preventDefault();
+        var cursor = more.getAttribute("data-cursor");
+        fetch(api + "/comments?limit=10&cursor=" + encodeURIComponent(cursor), { credentials: "same-origin" })
+          .then(function (r) { if (!r.ok) throw r; return r.json(); })
+          .then(function (page) {
+            var first = null;
+            page.items.forEach(function (c) {
+              var item = commentItem(c);
+              first = first || item;
+              clist.appendChild(item);
+            });
+            if (page.next_cursor) more.setAttribute("data-cursor", page.next_cursor);
+            else more.parentNode.remove();
+            if (first) { first.tabIndex = -1; first.focus({ preventScroll: false }); }
+          })
+          .catch(function () { window.location.href = more.href; }); // the no-script way
+      });
+    }
   }
 
   // Times are printed in Vietnam time; show them in the reader's own zone.

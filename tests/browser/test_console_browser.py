@@ -1,0 +1,265 @@
+"""The editor console in real Chromium: an editor's day (sign in, create the smart-city
+poll with an own-words option, preview, open, copy the snippet, allow a portal on the
+Sites page, vote there, see it live in the console, close, sign out), a second site's
+editor who finds nothing of this site, and axe-core on every page, light and dark."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from service.console import users
+from service.storage.db import connect
+from tests.browser.conftest import ContextMaker, HostPages, LiveServer
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+DOCS = Path(__file__).parent.parent.parent / "docs"
+ARTIFACTS = Path(__file__).parent.parent / "artifacts"
+PASSWORD = "mật khẩu đủ dài cho biên tập"
+QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
+
+
+async def _add(database_url: str, email: str, role: str, sites: list[str]) -> None:
+    con = await connect(database_url)
+    try:
+        await users.create_user(
+            con, users.OPERATOR, email=email, role=role, password=PASSWORD, sites=sites
+        )
+    finally:
+        await con.close()
+
+
+def _add_person(database_url: str, email: str, role: str, sites: list[str]) -> None:
+    # In a thread of its own: Playwright's sync API holds this thread's event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _add(database_url, email, role, sites)).result()
+
+
+async def _make_people(database_url: str, emails: dict[str, str], other: str) -> None:
+    con = await connect(database_url)
+    try:
+        await users.create_user(
+            con, users.OPERATOR, email=emails["admin"], role="admin", password=PASSWORD, sites=[]
+        )
+        await users.create_user(
+            con,
+            users.OPERATOR,
+            email=emails["outsider"],
+            role="editor",
+            password=PASSWORD,
+            sites=[other],
+        )
+    finally:
+        await con.close()
+
+
+@pytest.fixture
+def people(database_url: str, live_server: LiveServer) -> dict[str, str]:
+    """An admin, and an editor of a second site, with fresh e-mails (password PASSWORD)."""
+    tag = uuid.uuid4().hex[:8]
+    other = live_server.make_site(f"other-{tag}", [])
+    emails = {"admin": f"admin-{tag}@toasoan.vn", "outsider": f"bt-{tag}@other.vn"}
+    # In a thread of its own: Playwright's sync API holds this thread's event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _make_people(database_url, emails, other["slug"])).result()
+    return emails
+
+
+def _sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/console")
+    expect(page.get_by_role("heading", name="Đăng nhập")).to_be_visible()
+    page.get_by_label("Thư điện tử").fill(email)
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+
+
+def _axe(page: Page) -> list[dict[str, Any]]:
+    page.evaluate(AXE.read_text())
+    found: list[dict[str, Any]] = page.evaluate(
+        "async () => (await axe.run(document, {iframes: false, resultTypes: ['violations']}))"
+        ".violations"
+    )
+    return found
+
+
+def test_an_editors_day(
+    live_server: LiveServer,
+    host: HostPages,
+    new_context: ContextMaker,
+    people: dict[str, str],
+    database_url: str,
+) -> None:
+    base = live_server.url
+    site = live_server.make_site(f"hk-{uuid.uuid4().hex[:8]}", [])
+    context = new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    _sign_in(page, base, people["admin"])
+    expect(page.get_by_role("heading", name="Thăm dò ý kiến")).to_be_visible()
+    page.get_by_role("link", name="Tạo thăm dò mới").click()
+    page.get_by_label("Trang web").select_option(site["slug"])
+    page.get_by_label("Câu hỏi").fill(QUESTION)
+    page.get_by_label("Các lựa chọn").fill("Không\nCó\nÝ kiến khác")
+    # Reordered by keyboard: the up button of "Có", pressed with Enter, keeps the focus.
+    page.get_by_role("button", name="Lên: Có").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Các lựa chọn")).to_have_value("Có\nKhông\nÝ kiến khác")
+    expect(page.get_by_role("button", name="Xuống: Có")).to_be_focused()
+    page.get_by_label("Lựa chọn cuối cho phép người đọc ghi ý kiến riêng").check()
+    page.get_by_label("Bình luận", exact=True).select_option("premoderated")
+    page.get_by_role("button", name="Tạo").click()
+    expect(page.get_by_role("status").first).to_have_text("Đã lưu.")
+    poll_id = page.url.split("/console/polls/")[1].split("?")[0]
+
+    page.get_by_role("link", name="Mở", exact=True).click()
+    page.get_by_role("button", name="Mở").click()
+    expect(page.locator(".status").first).to_have_text("Đang mở")
+    preview = page.frame_locator("#preview-frame")
+    expect(preview.get_by_text(QUESTION)).to_be_visible()
+    page.get_by_label("Giao diện").select_option("dark")
+    expect(page.locator("#preview-frame")).to_have_attribute(
+        "src", f"/embed/{poll_id}?locale=vi&theme=dark"
+    )
+    page.get_by_role("button", name="Sao chép Đoạn mã widget").click()
+    expect(page.locator("#code-snippet-status")).to_have_text("Đã sao chép.")
+    snippet = page.evaluate("navigator.clipboard.readText()")
+    assert f'data-civicpoll="{poll_id}"' in snippet
+
+    # The portal may embed only once the Sites page allows it.
+    page.goto(f"{base}/console/sites/{site['slug']}")
+    page.get_by_label("Thêm nguồn").fill(host.origin)
+    page.get_by_role("button", name="Thêm", exact=True).click()
+    expect(page.get_by_role("listitem").filter(has_text=host.origin)).to_be_visible()
+
+    page.goto(f"{base}/console/polls/{poll_id}/results")
+    live = page.frame_locator("iframe.dashboard")
+    expect(live.locator(f'[data-poll="{poll_id}"] [data-total]')).to_have_text("0")
+
+    article = host.add(
+        f"/bai-viet-{poll_id}.html",
+        f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Tin</title></head>'
+        f"<body><main><h1>Tin thành phố</h1>{snippet}</main></body></html>",
+    )
+    reader = new_context().new_page()
+    reader.goto(article)
+    widget = reader.frame_locator(f"iframe[src*='/embed/{poll_id}?']")
+    widget.get_by_role("radio", name="Có").check()
+    widget.get_by_role("button", name="Bình chọn").click()
+    expect(widget.locator(".cp-results")).to_be_visible()
+
+    expect(live.locator(f'[data-poll="{poll_id}"] [data-total]')).to_have_text("1", timeout=5000)
+
+    # A reader's comment waits in the queue; the site's moderator approves it by keyboard.
+    said = httpx.post(
+        f"{base}/v1/polls/{poll_id}/comments",
+        json={"body": "Cần thêm nhiều cây xanh và xe buýt điện."},
+        headers={"Origin": host.origin, "Cookie": "pv=" + uuid.uuid4().hex},
+    )
+    assert said.status_code == 202, said.text
+    moderator = f"kd-{uuid.uuid4().hex[:8]}@toasoan.vn"
+    _add_person(database_url, moderator, "moderator", [site["slug"]])
+    desk = new_context().new_page()
+    _sign_in(desk, base, moderator)
+    expect(desk.get_by_role("heading", name="Kiểm duyệt bình luận")).to_be_visible()
+    expect(desk.get_by_role("link", name="Thăm dò", exact=True)).to_have_count(0)
+    expect(desk.get_by_text("Cần thêm nhiều cây xanh")).to_be_visible()
+    desk.locator("body").press("j")
+    expect(desk.locator("[data-comment]").first).to_be_focused()
+    desk.keyboard.press("a")
+    expect(desk.get_by_text("Chờ duyệt: 0")).to_be_visible()
+    shown = httpx.get(f"{base}/v1/polls/{poll_id}/comments").json()["items"]
+    assert [c["body"] for c in shown] == ["Cần thêm nhiều cây xanh và xe buýt điện."]
+
+    page.goto(f"{base}/console/polls/{poll_id}")
+    page.get_by_role("link", name="Đóng", exact=True).click()
+    page.get_by_role("button", name="Đóng").click()
+    expect(page.locator(".status").first).to_have_text("Đã đóng")
+    page.get_by_role("button", name="Đăng xuất").click()
+    expect(page.get_by_role("heading", name="Đăng nhập")).to_be_visible()
+    page.goto(f"{base}/console/polls/{poll_id}")
+    expect(page.get_by_role("heading", name="Đăng nhập")).to_be_visible()
+
+    # An editor of another site finds nothing of this one.
+    outsider = new_context().new_page()
+    _sign_in(outsider, base, people["outsider"])
+    expect(outsider.get_by_role("heading", name="Thăm dò ý kiến")).to_be_visible()
+    assert QUESTION not in outsider.content()
+    answer = outsider.goto(f"{base}/console/polls/{poll_id}")
+    assert answer is not None and answer.status == 404
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+@pytest.fixture
+def shots() -> Iterator[Path]:
+    """Where the screenshots go: tests/artifacts, or docs/ (the README's pictures) when
+    UPDATE_DOCS_SCREENSHOTS=1, so that a test run leaves the tracked files alone."""
+    folder = DOCS if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1" else ARTIFACTS
+    folder.mkdir(exist_ok=True)
+    yield folder
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_console_page_passes_axe(
+    live_server: LiveServer,
+    new_context: ContextMaker,
+    people: dict[str, str],
+    scheme: str,
+    shots: Path,
+) -> None:
+    if not AXE.exists():
+        pytest.skip("axe-core missing: run scripts/browser-deps.sh")
+    base = live_server.url
+    site = live_server.make_site(f"ax-{uuid.uuid4().hex[:8]}", ["https://portal.example.vn"])
+    poll = live_server.make_poll(
+        site["slug"], question=QUESTION, description="Ý kiến của bạn", comments="premoderated"
+    )
+    for body in ("Nên làm sớm, bắt đầu từ giao thông.", "Cần công khai chi phí dự án."):
+        said = live_server.admin.post(
+            f"/v1/polls/{poll['id']}/comments",
+            json={"body": body, "name": "Bạn đọc"},
+            headers={"Origin": base, "Cookie": "pv=" + uuid.uuid4().hex},
+        )
+        assert said.status_code == 202, said.text
+    page = new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base}/console/login")
+    assert not _axe(page), "sign-in page"
+    _sign_in(page, base, people["admin"])
+    pages = {
+        "polls": "/console/polls",
+        "new": "/console/polls/new",
+        "editor": f"/console/polls/{poll['id']}",
+        "confirm": f"/console/polls/{poll['id']}/close",
+        "results": f"/console/polls/{poll['id']}/results",
+        "sites": "/console/sites",
+        "site": f"/console/sites/{site['slug']}",
+        "people": "/console/people",
+        "audit": "/console/audit",
+        "moderation": f"/console/moderation?site={site['slug']}",
+        "english": "/console/polls?lang=en",
+    }
+    for name, path in pages.items():
+        page.goto(base + path)
+        violations = _axe(page)
+        assert not violations, name + json.dumps(violations, ensure_ascii=False, indent=1)[:3000]
+        if scheme == "light" and name in ("polls", "editor", "results", "moderation"):
+            page.screenshot(path=str(shots / f"console-{name}.png"), full_page=True)
+    # A phone: the list and the editor fit without sideways scrolling.
+    phone = new_context(color_scheme=scheme, viewport={"width": 375, "height": 800}).new_page()
+    _sign_in(phone, base, people["admin"])
+    for path in ("/console/polls", f"/console/polls/{poll['id']}"):
+        phone.goto(base + path)
+        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
