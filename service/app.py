@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from service.admin import reports
+from service.admin import held, reports
 from service.admin import routes as admin
 from service.console import routes as console
 from service.core.errors import ServiceError
@@ -169,6 +169,7 @@ def create_app(settings: Settings) -> Starlette:
         *dashboard.routes,
         *admin.routes,
         *reports.routes,
+        *held.routes,
         *live.routes,
         *feedback.routes,
         *console.routes,

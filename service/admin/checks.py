@@ -13,6 +13,7 @@ from typing import Any, get_args
 from urllib.parse import SplitResult, urlsplit
 
 import idna
+import msgspec
 from confusable_homoglyphs import confusables
 from msgspec import UNSET
 
@@ -333,6 +334,8 @@ def site_values(body: SiteCreate | SiteUpdate) -> dict[str, Any]:
         out["require_widget_token"] = body.require_widget_token
     if body.theme is not UNSET:
         out["theme"] = check_theme(body.theme)
+    if body.limits is not UNSET:
+        out["limits"] = msgspec.to_builtins(body.limits)
     return out
 
 

@@ -20,6 +20,7 @@ SITE_SETTABLE: Mapping[str, str] = {
     "allowlisted_networks": "::cidr[]",
     "require_widget_token": "",
     "theme": "",
+    "limits": "",
 }
 POLL_SETTABLE: Mapping[str, str] = {
     "question": "",

@@ -13,7 +13,7 @@ from service.core.http import encode_json
 
 _EXPORT = (
     "SELECT id::text, cast_at, option_ids, voter_hash, ip_hash, network_hash, page_url,"
-    " user_agent FROM votes WHERE poll_id = $1 ORDER BY cast_at, id"
+    " user_agent, state, hold_reason FROM votes WHERE poll_id = $1 ORDER BY cast_at, id"
 )
 COLUMNS = (
     "id",
@@ -24,6 +24,8 @@ COLUMNS = (
     "network_hash",
     "page_url",
     "user_agent",
+    "state",  # counted, held, released or discarded (README "Fair limits")
+    "hold_reason",
 )
 
 

@@ -147,6 +147,22 @@ Moment = Annotated[
 ]
 
 
+class SiteLimits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Fair-limit thresholds (README "Fair limits"); absent fields keep their defaults."""
+
+    solved_per_ip_per_minute: Annotated[int, Meta(ge=1, le=60_000)] | UnsetType = UNSET
+    solved_burst_per_ip: Annotated[int, Meta(ge=1, le=100_000)] | UnsetType = UNSET
+    difficulty: Annotated[int, Meta(ge=1_000, le=10_000_000)] | UnsetType = UNSET
+    max_difficulty: Annotated[int, Meta(ge=1_000, le=50_000_000)] | UnsetType = UNSET
+    hold_tokenless: bool | UnsetType = UNSET
+    tokened_min_votes: Annotated[int, Meta(ge=1, le=1_000_000)] | UnsetType = UNSET
+    flood_share_percent: Annotated[int, Meta(ge=1, le=100)] | UnsetType = UNSET
+    flood_min_votes: Annotated[int, Meta(ge=2, le=100_000)] | UnsetType = UNSET
+    regular_min_votes: Annotated[int, Meta(ge=3, le=100_000)] | UnsetType = UNSET
+    regular_jitter_percent: Annotated[int, Meta(ge=0, le=100)] | UnsetType = UNSET
+    skew_points: Annotated[int, Meta(ge=1, le=100)] | UnsetType = UNSET
+
+
 class SiteCreate(msgspec.Struct, forbid_unknown_fields=True):
     slug: Slug
     name: Name
@@ -159,6 +175,7 @@ class SiteCreate(msgspec.Struct, forbid_unknown_fields=True):
     allowlisted_networks: Networks = []
     require_widget_token: bool = False
     theme: Theme = {}
+    limits: SiteLimits | UnsetType = UNSET
 
 
 class SiteUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -174,6 +191,7 @@ class SiteUpdate(msgspec.Struct, forbid_unknown_fields=True):
     allowlisted_networks: Networks | UnsetType = UNSET
     require_widget_token: bool | UnsetType = UNSET
     theme: Theme | UnsetType = UNSET
+    limits: SiteLimits | UnsetType = UNSET  # replaces the whole object
     rotate_voter_secret: bool = False
 
 

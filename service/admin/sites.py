@@ -54,8 +54,8 @@ async def create_site(svc: Services, principal: Principal, body: SiteCreate) -> 
             row = await con.fetchrow(
                 "INSERT INTO sites (slug, name, allowed_origins, default_locale, voter_secret,"
                 " rate_per_ip_per_minute, burst_per_ip, rate_per_network_per_minute,"
-                " burst_per_network, allowlisted_networks, require_widget_token, theme)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::cidr[], $11, $12)"
+                " burst_per_network, allowlisted_networks, require_widget_token, theme, limits)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::cidr[], $11, $12, $13)"
                 f" RETURNING {SITE_COLUMNS}",
                 slug,
                 values["name"],
@@ -69,6 +69,7 @@ async def create_site(svc: Services, principal: Principal, body: SiteCreate) -> 
                 values["allowlisted_networks"],
                 values["require_widget_token"],
                 values["theme"],
+                values.get("limits", {}),
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"site {slug!r} exists already", field="slug", code="exists") from None

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from service.polls.model import Poll
+from service.polls.model import Limits, Poll
 from service.polls.store import SITE_COLUMNS
 
 _SITE_FIELDS = SITE_COLUMNS.replace(" ", "").split(",")
@@ -16,6 +16,8 @@ _SITE_FIELDS = SITE_COLUMNS.replace(" ", "").split(",")
 def site_view(row: asyncpg.Record) -> dict[str, Any]:
     view = {key: row[key] for key in _SITE_FIELDS}
     view["allowlisted_networks"] = [str(n) for n in row["allowlisted_networks"]]
+    # Every threshold in force, defaults included: what the editor sees is what applies.
+    view["limits"] = Limits.from_json(dict(row["limits"])).as_json()
     view.pop("id")
     return view
 

@@ -52,6 +52,8 @@ ASSETS: dict[str, Asset] = {
         _load("service.widget", "embed.css"),
         _load("service.widget", "embed.js"),
         _load("service.widget", "widget.js"),
+        _load("service.widget", "challenge.js"),
+        _load("service.widget", "pow-worker.js"),
         _load("service.live", "dashboard.css"),
         _load("service.live", "dashboard.js"),
         _load("service.console", "console.css"),

@@ -78,6 +78,11 @@ OUTCOMES = (
     "replayed",
     "token_reused",
     "failed",
+    "challenged",  # over a limit, asked for a proof of work
+    "solved",  # came back with a valid proof (counted or held)
+    "held",  # written to the ledger as held, out of the tally
+    "released",  # held, then released into the tally by an editor
+    "discarded",  # held, then discarded by an editor
 )
 VOTES = PlainCounter("civicpoll_votes", "Vote attempts by outcome.", "outcome", OUTCOMES)
 VOTE_SECONDS = PlainHistogram(

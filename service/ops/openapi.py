@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from service.admin.checks import POLL_STATUSES
+from service.admin.held import HeldSelection
 from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate, Slug
 from service.core.http import json_response
 from service.feedback.schemas import ActionBody, BulkBody, CommentBody, ReportBody
@@ -22,6 +23,7 @@ _BODIES: tuple[type[msgspec.Struct], ...] = (
     PollCreate,
     PollUpdate,
     VoteBody,
+    HeldSelection,
     CommentBody,
     ReportBody,
     ActionBody,
@@ -46,19 +48,15 @@ _SLUG: dict[str, Any] = msgspec.json.schema(Slug)
 # Path parameters with a shape of their own (a site's slug); the rest are plain strings.
 _PATH: dict[str, dict[str, Any]] = {"slug": _SLUG}
 
-_ERROR = {
+_ERROR_FIELDS: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": ["string", "null"]},
-            },
-        }
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "field": {"type": ["string", "null"]},
     },
 }
+_ERROR = {"type": "object", "properties": {"error": _ERROR_FIELDS}}
 
 # (method, path, summary, scope or None, request body type name or None, success status)
 OPERATIONS: list[tuple[str, str, str, str | None, str | None, int]] = [
@@ -148,12 +146,37 @@ OPERATIONS: list[tuple[str, str, str, str | None, str | None, int]] = [
     (
         "get",
         "/v1/admin/polls/{poll_id}/integrity",
-        "Accepted, duplicate, rate-limited, invalid and closed attempts",
+        "Accepted, duplicate, invalid and closed attempts; challenged, solved, held,"
+        " released and discarded votes",
         "polls:read",
         None,
         200,
     ),
     ("get", "/v1/admin/polls/{poll_id}/audit", "Audit trail of the poll", "polls:read", None, 200),
+    (
+        "get",
+        "/v1/admin/polls/{poll_id}/held",
+        "Votes held for review, grouped by network, reason and minute, each with its id",
+        "polls:read",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/admin/polls/{poll_id}/held/release",
+        "Release held votes into the tally ({ids} or {all: true}); audited",
+        "polls:write",
+        "HeldSelection",
+        200,
+    ),
+    (
+        "post",
+        "/v1/admin/polls/{poll_id}/held/discard",
+        "Discard held votes (they stay in the ledger as discarded); audited",
+        "polls:write",
+        "HeldSelection",
+        200,
+    ),
     (
         "get",
         "/v1/admin/polls/{poll_id}/export",
@@ -231,8 +254,56 @@ HEADERS: Params = {
     },
 }
 _HTML = {"text/html": {"schema": {"type": "string"}}}
+_CHALLENGE = {
+    "type": "object",
+    "description": "an ALTCHA challenge (v1): find n <= maxnumber with"
+    " hex(SHA-256(salt + n)) == challenge, then send the vote again with altcha ="
+    " base64(JSON {algorithm, challenge, number, salt, signature})",
+    "properties": {
+        "algorithm": {"type": "string", "enum": ["SHA-256"]},
+        "challenge": {"type": "string"},
+        "maxnumber": {"type": "integer"},
+        "salt": {"type": "string"},
+        "signature": {"type": "string"},
+    },
+}
 # Answers other than the usual JSON error: (method, path) -> {status: response}.
 RESPONSES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    # Fair limits (README): over a limit a vote is asked for work, or held; never refused.
+    ("post", "/v1/polls/{poll_id}/votes"): {
+        "202": {
+            "description": "held for review: recorded, counted only once an editor releases"
+            " it (also the no-JavaScript form's answer over a limit, as a 303 with"
+            " state=held)",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "status": {"type": "string", "enum": ["held"]},
+                            "poll_id": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },
+        "428": {
+            "description": "over an address's or network's limit: nothing was stored; solve"
+            " the challenge and retry with altcha (error code challenge_required)",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "error": _ERROR_FIELDS,
+                            "challenge": _CHALLENGE,
+                        },
+                    }
+                }
+            },
+        },
+    },
     # An iframe shows the embed page's 404, so it is a page, not JSON.
     ("get", "/embed/{poll_id}"): {
         "404": {"description": "no such public poll (a page saying so)", "content": _HTML}

@@ -27,6 +27,35 @@ def looks_like_poll_id(value: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """A site's fair-limit thresholds (sites.limits, JSON; absent keys take these defaults).
+
+    Over the rate limits a vote must carry a proof of work; proofs count up to the solved
+    budget per address, beyond which (or when a signal says stuffing) votes are held."""
+
+    solved_per_ip_per_minute: int = 300  # votes with a valid proof, per address
+    solved_burst_per_ip: int = 150
+    difficulty: int = 20_000  # ALTCHA maxnumber at the limit; rises with the pressure
+    max_difficulty: int = 1_000_000
+    hold_tokenless: bool = True  # hold over-limit votes without a widget token, once the
+    # poll has taken widget votes (its site embeds the widget)
+    tokened_min_votes: int = 20  # widget votes before a poll counts as embedded
+    flood_share_percent: int = 80  # one browser family and option, of an address's
+    flood_min_votes: int = 10  # over-limit attempts in the signal window, hold beyond
+    regular_min_votes: int = 10  # fresh cookies at intervals steadier than
+    regular_jitter_percent: int = 10  # this spread (of their mean) are a machine
+    skew_points: int = 40  # an address's share of one option this far above the poll's
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Limits:
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
 class Site:
     id: int
     slug: str
@@ -41,6 +70,7 @@ class Site:
     allowlisted_networks: tuple[Network, ...]
     require_widget_token: bool
     theme: dict[str, str]
+    limits: Limits = Limits()
 
 
 @dataclass(frozen=True)

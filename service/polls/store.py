@@ -6,13 +6,13 @@ import ipaddress
 
 import asyncpg
 
-from service.polls.model import Option, Poll, Site, new_poll_id
+from service.polls.model import Limits, Option, Poll, Site, new_poll_id
 from service.storage.db import Conn
 
 SITE_COLUMNS = (
     "id, slug, name, allowed_origins, default_locale, voter_secret, rate_per_ip_per_minute,"
     " burst_per_ip, rate_per_network_per_minute, burst_per_network, allowlisted_networks,"
-    " require_widget_token, theme"
+    " require_widget_token, theme, limits"
 )
 
 
@@ -31,6 +31,7 @@ def site_from_row(row: asyncpg.Record) -> Site:
         allowlisted_networks=tuple(ipaddress.ip_network(n) for n in row["allowlisted_networks"]),
         require_widget_token=row["require_widget_token"],
         theme=dict(row["theme"]),
+        limits=Limits.from_json(dict(row["limits"])),
     )
 
 

@@ -20,6 +20,7 @@ from service.core.settings import Settings
 from service.core.urls import clean_page_url
 from service.core.validation import clean_text, decode, parse_form, whole_number
 from service.polls.model import Poll
+from service.voting.challenge import check_solution
 from service.voting.identity import (
     Hasher,
     check_widget_token,
@@ -52,6 +53,9 @@ class Ballot:
     page_url: str | None = None
     user_agent: str | None = None
     other_text: str | None = None  # the voter's own words, stored with the vote
+    proof: str | None = None  # the spent-mark id of a verified proof of work (ALTCHA)
+    fresh: bool = False  # the voter came without a cookie
+    form: bool = False  # the no-JavaScript form, which cannot solve a challenge
 
 
 # The limits below are the ones checked_choices, check_widget_token and verify_voter
@@ -103,6 +107,18 @@ class VoteBody(msgspec.Struct, forbid_unknown_fields=True):
         Annotated[
             str,
             msgspec.Meta(extra_json_schema={"pattern": "^[^\\n]{1,128}\\.[0-9]+\\.[0-9a-f]{64}$"}),
+        ]
+        | None
+    ) = None
+    # a solved challenge, after a 428 answer
+    altcha: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                extra_json_schema={"maxLength": 2000},
+                description="an ALTCHA payload (base64 JSON) solving the challenge of a 428"
+                " answer: the retried vote carries it",
+            ),
         ]
         | None
     ) = None
@@ -306,9 +322,13 @@ def build_ballot(
     poll: Poll,
     body: VoteBody,
     voter_id: str,
+    *,
+    fresh: bool = False,
+    form: bool = False,
 ) -> Ballot:
     """The ballot of a vote on an open poll; `ip` is the client's address (client_ip) and
-    `voter_id` the browser's cookie id (replaced by the signed id on verified polls)."""
+    `voter_id` the browser's cookie id (replaced by the signed id on verified polls);
+    `fresh`: the browser brought no cookie; `form`: the no-JavaScript form."""
     mode = poll.dedupe_mode
     if mode == "verified":
         voter_id = verify_voter(poll.site.voter_secret, body.voter)
@@ -323,8 +343,12 @@ def build_ballot(
         )
     idem = idempotency_header(headers)
     choices, other_text = checked_answer(poll, body)
+    proof = check_solution(settings.secret_key, poll.id, body.altcha) if body.altcha else None
     voter_hash = hasher(poll.id, "voter", voter_id)
-    ip_hash = hasher(poll.id, "ip", ip)
+    network = network_of(ip)
+    # IPv6 groups by /64 for the address's own limits and marks too: one subscriber
+    # holds a whole /64 and may pick any address in it.
+    ip_hash = hasher(poll.id, "ip", network if network.endswith("/64") else ip)
     window = poll.dedupe_window_hours * 3600
     dedupe_voter = mode in ("cookie", "cookie_ip", "verified")
     dedupe_ip = mode in ("ip", "cookie_ip")
@@ -334,7 +358,7 @@ def build_ballot(
         choices=choices,
         voter_hash=voter_hash,
         ip_hash=ip_hash,
-        network_hash=hasher(poll.id, "net", network_of(ip)),
+        network_hash=hasher(poll.id, "net", network),
         voter_key=voter_hash if dedupe_voter else None,
         # Fixed windows in the ledger: two votes a full window apart always get
         # different keys, so the ledger never refuses what Redis's sliding mark allowed.
@@ -347,4 +371,7 @@ def build_ballot(
         page_url=clean_page_url(body.page or (referer.decode("latin-1") if referer else None)),
         user_agent=user_agent_family(headers.get(b"user-agent")),
         other_text=other_text,
+        proof=proof,
+        fresh=fresh,
+        form=form,
     )

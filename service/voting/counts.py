@@ -19,6 +19,7 @@ from service.voting.engine import LEDGER_BUDGET
 from service.voting.keys import (
     EPOCH,
     EPOCH_REBUILDING,
+    HELD_FIELD,
     IDEMPOTENCY_TTL,
     REBUILDING_TTL,
     VOTER_MARK_TTL,
@@ -41,15 +42,22 @@ OTHERS_GRACE = LEDGER_BUDGET + 1.0
 
 log = logging.getLogger("civicpoll.counts")
 
-_LEDGER_COUNTS = """
+# Only counted and released votes are in the tally; held ones are a number of their own
+# (the counts hash's held field), discarded ones are in neither.
+TALLIED = "('counted', 'released')"
+_LEDGER_COUNTS = f"""
 SELECT o.id::text AS option_id, count(v.id) AS votes
 FROM poll_options o LEFT JOIN votes v ON v.poll_id = o.poll_id AND o.id = ANY (v.option_ids)
+    AND v.state IN {TALLIED}
 WHERE o.poll_id = $1
 GROUP BY o.id
+UNION ALL
+SELECT '{HELD_FIELD}', count(*) FROM votes WHERE poll_id = $1 AND state = 'held'
 """
 
 
 async def ledger_counts(con: Conn | asyncpg.Pool, poll_id: str) -> dict[str, int]:
+    """The ledger's counts as Redis keeps them: votes per option, and the held field."""
     rows = await con.fetch(_LEDGER_COUNTS, poll_id)
     return {row["option_id"]: row["votes"] for row in rows}
 
@@ -175,7 +183,8 @@ async def replace_counts(
             return counts, 0
         minutes = await pool.fetch(
             "SELECT (extract(epoch FROM cast_at)::bigint / 60)::text AS minute, count(*) AS n"
-            " FROM votes WHERE poll_id = $1 AND cast_at > now() - interval '6 hours'"
+            f" FROM votes WHERE poll_id = $1 AND state IN {TALLIED}"
+            " AND cast_at > now() - interval '6 hours'"
             " GROUP BY 1",
             poll_id,
         )
@@ -275,11 +284,13 @@ async def reconcile(
     drift: dict[str, int] = {}
     poll_ids = [r["id"] for r in await pool.fetch("SELECT id FROM polls WHERE status = 'open'")]
     for poll_id in poll_ids:
-        live = sum((await read_counts(redis, poll_id)).values())
-        truth = sum((await ledger_counts(pool, poll_id)).values())
-        delta = live - truth
+        live = await read_counts(redis, poll_id)
+        truth = await ledger_counts(pool, poll_id)
+        delta = _tallied(live) - _tallied(truth)
         metrics.COUNT_DRIFT.labels(poll_id).set(delta)
-        if not delta:
+        # A release moves a vote from held to the tally, a discard drops it from held:
+        # either leaves one of the two differing from the ledger.
+        if not delta and live.get(HELD_FIELD, 0) == truth.get(HELD_FIELD, 0):
             continue
         if poll_id not in suspects:
             log.info("poll %s: Redis total differs from the ledger by %+d", poll_id, delta)
@@ -295,6 +306,10 @@ async def reconcile(
             )
             metrics.REBUILDS.labels("drift").inc()
     return drift
+
+
+def _tallied(counts: dict[str, int]) -> int:
+    return sum(n for option, n in counts.items() if option != HELD_FIELD)
 
 
 async def maintain(

@@ -27,12 +27,21 @@ from service.ops import metrics
 from service.voting.ballot import Ballot
 from service.voting.batcher import Batcher
 from service.voting.clock import RedisClock
-from service.voting.keys import IDEMPOTENCY_TTL, NONCE_MARK_TTL
+from service.voting.keys import (
+    HELD_FIELD,
+    IDEMPOTENCY_TTL,
+    NONCE_MARK_TTL,
+    PROOF_MARK_TTL,
+    SIGNAL_WINDOW,
+)
 from service.voting.wire import (
+    HELD_SUFFIX,
+    HOLD_REASONS,
     LEDGER_INSERT,
     UNDO_DUPLICATE,
     UNDO_FAILED,
     DecideHead,
+    LimitsHead,
     decide_args,
     decode_decide_reply,
     fingerprint,
@@ -71,7 +80,8 @@ class Verdict:
     outcome: str
     retry_after_ms: int
     counts: dict[str, int]
-    limit: str = ""  # the rate limit a "rate_limited" tripped: "address" or "network"
+    limit: str = ""  # the rate limit a "rate_limited" or "challenge" tripped
+    hold_reason: str = ""  # why a "held" vote is held (wire.HOLD_REASONS)
 
 
 @dataclass(slots=True)
@@ -83,6 +93,7 @@ class _Vote:
     counted_at: float = 0.0  # when Redis's verdict came back (monotonic)
     vote_id: str = ""
     minute: str = ""
+    hold_reason: str = ""  # set: written to the ledger as held
     verdict: Verdict | None = None
 
     def settle(self, verdict: Verdict) -> None:
@@ -136,6 +147,25 @@ def _decide_head(first: Ballot) -> DecideHead:
         first.ip_mark_ttl,
         IDEMPOTENCY_TTL,
         NONCE_MARK_TTL,
+    )
+
+
+def _limits_head(first: Ballot) -> LimitsHead:
+    """The decide call's fair-limit figures, from the poll's site's Limits."""
+    limits = first.poll.site.limits
+    interval = max(1, 60_000 // limits.solved_per_ip_per_minute)
+    return LimitsHead(
+        interval,
+        interval * (limits.solved_burst_per_ip - 1),
+        PROOF_MARK_TTL,
+        SIGNAL_WINDOW,
+        1 if limits.hold_tokenless else 0,
+        limits.tokened_min_votes,
+        limits.flood_share_percent,
+        limits.flood_min_votes,
+        limits.regular_min_votes,
+        limits.regular_jitter_percent,
+        limits.skew_points,
     )
 
 
@@ -266,7 +296,11 @@ class VoteEngine:
             self._vote_script(
                 keys=script_keys(poll_id),
                 args=decide_args(
-                    poll_id, _decide_head(group[0].ballot), [v.ballot for v in group], deadline
+                    poll_id,
+                    _decide_head(group[0].ballot),
+                    [v.ballot for v in group],
+                    deadline,
+                    _limits_head(group[0].ballot),
                 ),
             )
             for poll_id, group in by_poll.items()
@@ -288,9 +322,11 @@ class VoteEngine:
         counted_at = time.monotonic()
         for group, reply in zip(by_poll.values(), replies, strict=True):
             minute, verdicts, counts = decode_decide_reply(reply, len(group))
-            for vote, (outcome, retry_ms, limit) in zip(group, verdicts, strict=True):
-                verdict = Verdict(outcome, retry_ms, counts, limit)
-                if outcome == "accepted":
+            for vote, (outcome, detail, limit) in zip(group, verdicts, strict=True):
+                verdict = Verdict(outcome, detail, counts, limit)
+                if outcome in ("accepted", "held"):
+                    if outcome == "held":
+                        vote.hold_reason = verdict.hold_reason = HOLD_REASONS[detail]
                     vote.minute, vote.verdict, vote.seq = minute, verdict, seq
                     vote.vote_id = _vote_id(now_ms)
                     vote.counted_at = counted_at
@@ -335,14 +371,16 @@ class VoteEngine:
             vote.settle(verdict)
 
     async def _undo(self, votes: list[_Vote], reason: str) -> None:
-        by_poll: dict[tuple[str, str], list[_Vote]] = {}
+        by_poll: dict[tuple[str, str, str], list[_Vote]] = {}
         for vote in votes:
-            by_poll.setdefault((vote.ballot.poll.id, vote.minute), []).append(vote)
-        for (poll_id, minute), group in by_poll.items():
+            # A held vote is taken back from the held field, not from the counts.
+            why = reason + HELD_SUFFIX if vote.hold_reason else reason
+            by_poll.setdefault((vote.ballot.poll.id, vote.minute, why), []).append(vote)
+        for (poll_id, minute, why), group in by_poll.items():
             try:
                 await self._undo_script(
                     keys=script_keys(poll_id),
-                    args=undo_args(poll_id, minute, [v.ballot for v in group], reason),
+                    args=undo_args(poll_id, minute, [v.ballot for v in group], why),
                 )
             except (aioredis.RedisError, OSError):
                 # The reconciler sees the drift against the ledger and repairs it.
@@ -370,7 +408,7 @@ class VoteEngine:
                 vote.fail(_unavailable("your vote could not be recorded; please try again"))
             if not votes:
                 return
-        records = ledger_batch([ledger_record(v.vote_id, v.ballot) for v in votes])
+        records = ledger_batch([ledger_record(v.vote_id, v.ballot, v.hold_reason) for v in votes])
         try:
             # asyncio.timeout rather than acquire(timeout=): that one wraps the wait in
             # a task of its own, on every batch.
@@ -428,7 +466,8 @@ class VoteEngine:
                 await self._undo([v for v in refused if v not in reused], UNDO_DUPLICATE)
             for vote in refused:
                 assert vote.verdict is not None
-                for option in vote.ballot.choices:
+                taken = (HELD_FIELD,) if vote.hold_reason else vote.ballot.choices
+                for option in taken:
                     vote.verdict.counts[option] = vote.verdict.counts.get(option, 1) - 1
                 same = replayed.get(id(vote))
                 vote.verdict.outcome = (

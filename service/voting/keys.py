@@ -39,6 +39,13 @@ IDEMPOTENCY = "k:"  # an Idempotency-Key (hashed) was accepted (value: wire.fing
 NONCE_MARK = "t:"  # a widget token's nonce was spent (tokens are single-use)
 IP_RATE = "ri:"  # GCRA theoretical arrival time per address (hashed)
 NETWORK_RATE = "rn:"  # GCRA theoretical arrival time per /24 or /64 (hashed)
+SOLVED_RATE = "rs:"  # GCRA of an address's votes that carried a proof of work (hashed)
+PROOF_MARK = "a:"  # a solved ALTCHA challenge was spent (challenges are single-use)
+SIGNALS = "f:"  # an address's over-limit attempts in the signal window: browser family
+# and option -> attempts, and the steadiness of its fresh-cookie intervals
+# A field of the counts hash beside the option ids (which are digits): the votes held for
+# review now, read with the counts in the same HGETALL and disclosed with the results.
+HELD_FIELD = "held"
 # Comments (service/feedback) have limiter state of their own, so that writing does not
 # spend a reader's vote budget, and a count per network for the burst filter.
 COMMENT_IP_RATE = "ci:"
@@ -49,6 +56,9 @@ COMMENT_BURST = "cb:"
 VOTER_MARK_TTL = 400 * 24 * 3600
 IDEMPOTENCY_TTL = 24 * 3600
 NONCE_MARK_TTL = 7 * 3600  # longer than a widget token lives, so a nonce cannot be reused
+CHALLENGE_TTL = 300  # a challenge is solvable this long after it was issued
+PROOF_MARK_TTL = CHALLENGE_TTL + 60  # outlives the challenge, so a proof cannot be reused
+SIGNAL_WINDOW = 120  # seconds an address's over-limit attempts are watched together
 
 
 def poll_prefix(poll_id: str) -> str:
@@ -91,6 +101,14 @@ def idempotency_key(poll_id: str, key_hash: str) -> str:
 
 def nonce_mark_key(poll_id: str, nonce: str) -> str:
     return poll_prefix(poll_id) + NONCE_MARK + nonce
+
+
+def proof_mark_key(poll_id: str, proof: str) -> str:
+    return poll_prefix(poll_id) + PROOF_MARK + proof
+
+
+def signals_key(poll_id: str, ip_hash: str) -> str:
+    return poll_prefix(poll_id) + SIGNALS + ip_hash
 
 
 def ip_rate_key(poll_id: str, ip_hash: str) -> str:

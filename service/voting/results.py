@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from service.core.http import json_body
 from service.feedback.scales import summary, value_label
 from service.polls.model import Poll
-from service.voting.keys import counts_key
+from service.voting.keys import HELD_FIELD, counts_key
 
 
 def percentages(counts: list[int]) -> list[int]:
@@ -41,6 +41,8 @@ def shape(poll: Poll, counts: dict[str, int]) -> dict[str, Any]:
             {"id": o.id, "label": o.label, "votes": v, "percent": p}
             for o, v, p in zip(poll.options, votes, shares, strict=True)
         ],
+        # Votes held for review: recorded, not in the figures above until released.
+        "held": max(counts.get(HELD_FIELD, 0), 0),
     }
     if poll.is_rating:
         values = [o.value for o in poll.options if o.value is not None]
@@ -95,6 +97,10 @@ class CountsCache:
             self._rendered.clear()
         self._rendered[poll.id] = (counts, poll, body, etag)
         return body, etag
+
+    def forget(self, poll_id: str) -> None:
+        """Drop a poll's counts (held votes were reviewed): the next read is Redis's."""
+        self._entries.pop(poll_id, None)
 
     def put(self, poll_id: str, counts: dict[str, int]) -> None:
         """Counts seen elsewhere (a vote's answer) refresh the cache for free. Batches

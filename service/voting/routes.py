@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from service.core.errors import Conflict, NotFound, RateLimited, ServiceError, Unprocessable
 from service.core.http import PreparedResponse, cookie, json_body, status_of
+from service.core.i18n import gettext
 from service.core.validation import read_body
 from service.ops import metrics
 from service.polls.access import find_public_poll
@@ -25,6 +26,7 @@ from service.server.hotlane import HotRoute
 from service.services import services
 from service.voting.ballot import VoteBody as VoteBody  # re-exported: the OpenAPI schema
 from service.voting.ballot import build_ballot, check_origin, parse_vote_body
+from service.voting.challenge import difficulty, new_challenge
 from service.voting.engine import Verdict
 from service.voting.identity import (
     VOTER_COOKIE,
@@ -45,6 +47,12 @@ def _refusal(poll: Poll, verdict: Verdict) -> ServiceError:
     if verdict.outcome == "token_reused":
         return Conflict(
             "this form was already used; reload the poll", code="already_voted", field="token"
+        )
+    if verdict.outcome == "proof_reused":
+        return Conflict(
+            "this proof of work was already used; solve the new challenge",
+            code="proof_reused",
+            field="altcha",
         )
     if verdict.outcome == "idempotency_key_reused":
         return Unprocessable(
@@ -70,7 +78,34 @@ def _refusal(poll: Poll, verdict: Verdict) -> ServiceError:
 
 
 # Outcomes the integrity figures file under another name.
-_TALLIED = {"idempotency_key_reused": "invalid"}
+_TALLIED = {
+    "idempotency_key_reused": "invalid",
+    "proof_reused": "invalid",
+    "challenge": "challenged",
+}
+_ANSWERED = ("accepted", "replayed", "held", "challenge")
+
+
+def _challenge_answer(secret_key: bytes, poll: Poll, verdict: Verdict) -> Response:
+    """428: the vote is over a limit and must carry a proof of work; nothing was stored.
+    The body is an error (a client that ignores it sees a 4xx it can read) carrying the
+    ALTCHA challenge whose solution the retried vote sends as "altcha"."""
+    whom = "your network" if verdict.limit == "network" else "your address"
+    body = {
+        "error": {
+            "code": "challenge_required",
+            "message": f"many votes come from {whom}: solve the challenge and send the vote"
+            " again with the solution as altcha",
+            "field": "altcha",
+        },
+        "challenge": new_challenge(
+            secret_key,
+            poll.id,
+            difficulty(poll.site.limits, verdict.retry_after_ms),
+        ),
+    }
+    headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+    return PreparedResponse(json_body(body), headers, 428)
 
 
 async def cast_vote(request: Request) -> Response:
@@ -110,10 +145,20 @@ async def cast_vote(request: Request) -> Response:
         ip = client_ip(
             request.scope["headers"], peer[0] if peer else None, svc.settings.trusted_proxies
         )
-        ballot = build_ballot(headers, ip, svc.settings, svc.hasher, poll, body, voter_id)
+        ballot = build_ballot(
+            headers,
+            ip,
+            svc.settings,
+            svc.hasher,
+            poll,
+            body,
+            voter_id,
+            fresh=new_voter,
+            form=is_form,
+        )
         verdict = await svc.engine.cast(ballot)
         svc.tally.note(poll.id, _TALLIED.get(verdict.outcome, verdict.outcome), in_redis=True)
-        if verdict.outcome not in ("accepted", "replayed"):
+        if verdict.outcome not in _ANSWERED:
             raise _refusal(poll, verdict)
     except ServiceError as exc:
         if exc.code in ("poll_closed", "poll_not_open"):
@@ -123,8 +168,13 @@ async def cast_vote(request: Request) -> Response:
         if is_form and poll is not None:
             return _back_to_poll(request, poll.id, exc.code, new_voter, voter_id)
         raise
+    if verdict.outcome == "challenge":
+        return _challenge_answer(svc.settings.secret_key, poll, verdict)
     svc.counts.put(poll.id, verdict.counts)
     metrics.VOTE_SECONDS.observe(time.perf_counter() - started)
+    if verdict.outcome == "held":
+        shown = _shaped(poll, verdict.counts) if poll.results_public(now, True) else None
+        return _held_answer(request, poll, new_voter, voter_id, is_form, shown)
     if is_form:
         return _back_to_poll(request, poll.id, "voted", new_voter, voter_id)
     payload: dict[str, Any] = {
@@ -138,6 +188,29 @@ async def cast_vote(request: Request) -> Response:
     if new_voter:
         answer.append((b"set-cookie", voter_cookie_header(voter_id).encode()))
     return PreparedResponse(json_body(payload), answer, 201)
+
+
+def _held_answer(
+    request: Request,
+    poll: Poll,
+    new_voter: bool,
+    voter_id: str,
+    is_form: bool,
+    results: dict[str, Any] | None,
+) -> Response:
+    """202: the vote is in the ledger, held for review, and not (yet) in the tally."""
+    if is_form:
+        return _back_to_poll(request, poll.id, "held", new_voter, voter_id)
+    payload = {
+        "status": "held",
+        "poll_id": poll.id,
+        "message": gettext(poll.locale, "held"),
+        "results": results,
+    }
+    answer = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+    if new_voter:
+        answer.append((b"set-cookie", voter_cookie_header(voter_id).encode()))
+    return PreparedResponse(json_body(payload), answer, 202)
 
 
 _last_shape: list[Any] = [None, None, None]

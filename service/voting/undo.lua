@@ -6,22 +6,29 @@
 -- ARGV[1] n votes; ARGV[2] the unix minute they were counted in
 -- ARGV[3..6] key stems (stem .. member = key): voter mark, ip mark, idempotency, token
 --   nonce; each carries the poll's {p:ID} hash tag, so every key lives in the KEYS' slot
--- ARGV[6 + i], one per vote: "choices voter ip idem nonce reason" (space separated)
+-- ARGV[7] the counts hash's held field
+-- ARGV[7 + i], one per vote: "choices voter ip idem nonce reason" (space separated)
 --   reason 'failed': the ledger write failed; forget the vote, marks included
 --   reason 'duplicate': the ledger already holds this voter's vote (Redis had lost the
 --                      mark): keep the marks, move the attempt from accepted to duplicate
+--   either with '_held': a held vote, which was added to the held field, not the counts
 -- Returns n.
 local n = tonumber(ARGV[1])
 local voter_stem, ip_stem, idem_stem, nonce_stem = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 for i = 1, n do
   local choices, voter, ip, idem, nonce, reason =
-    string.match(ARGV[6 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
-  for option in string.gmatch(choices, '[^,]+') do
-    redis.call('HINCRBY', KEYS[1], option, -1)
+    string.match(ARGV[7 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+  if string.sub(reason, -5) == '_held' then
+    redis.call('HINCRBY', KEYS[1], ARGV[7], -1)
+    redis.call('HINCRBY', KEYS[2], 'held', -1)
+  else
+    for option in string.gmatch(choices, '[^,]+') do
+      redis.call('HINCRBY', KEYS[1], option, -1)
+    end
+    redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
+    redis.call('HINCRBY', KEYS[2], 'accepted', -1)
   end
-  redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
-  redis.call('HINCRBY', KEYS[2], 'accepted', -1)
-  if reason == 'failed' then
+  if string.sub(reason, 1, 6) == 'failed' then
     redis.call('DEL', voter_stem .. voter, ip_stem .. ip, idem_stem .. idem, nonce_stem .. nonce)
     redis.call('HINCRBY', KEYS[2], 'failed', 1)
   else

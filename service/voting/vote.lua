@@ -19,11 +19,24 @@
 --   KEYS do, so each key this script touches lives in the poll's cluster slot. Only the
 --   poll's own keys are declared as KEYS: declaring the per-member keys as well would cost
 --   up to six more KEYS per vote, on every call.
--- ARGV[16 + i], one per vote: "choices voter ip net idem nonce limited" (space separated;
---   choices a comma list of option ids; '-' for an absent idem/nonce; limited 1 or 0)
--- Returns {minute, outcome_1, retry_ms_1, ..., outcome_n, retry_ms_n, counts (HGETALL)...}
+-- Fair limits (README "Fair limits"), read only by a vote over a rate limit:
+-- ARGV[17..18] GCRA solved interval ms, solved tolerance ms (votes carrying a proof);
+--   ARGV[19] proof mark ttl s; ARGV[20] signal window s; ARGV[21] hold tokenless (1/0);
+--   ARGV[22] widget votes before a poll counts as embedded; ARGV[23..24] flood share %,
+--   flood min attempts; ARGV[25..26] regular min votes, regular jitter %;
+--   ARGV[27] skew points (an address's share of one option this far above the poll's is a
+--   flood); ARGV[28..30] key stems: solved rate, proof mark, signals; ARGV[31] the counts
+--   hash's held field
+-- ARGV[31 + i], one per vote: "choices voter ip net idem nonce limited proof fresh ua form"
+--   (space separated; choices a comma list of option ids; '-' for an absent idem/nonce/
+--   proof; limited, fresh (a new voter cookie), form (the no-JavaScript path) 1 or 0; ua
+--   the browser family or '-'; proof the spent-mark id of a verified ALTCHA solution)
+-- Returns {minute, outcome_1, detail_1, ..., outcome_n, detail_n, counts (HGETALL)...}
 --   outcome: 1 accepted, 2 duplicate, 3 rate limited (address), 4 idempotent replay,
---   5 token reused, 6 rate limited (network), 7 idempotency key reused for another request
+--   5 token reused, 6 rate limited (network), 7 idempotency key reused for another request,
+--   8 challenge (address), 9 challenge (network), 10 held, 11 proof reused
+--   detail: retry ms (3, 6), the pressure: over-limit attempts in the window (8, 9), the
+--   hold reason: 1 budget, 2 no token, 3 flood, 4 regular, 5 no script (10)
 --   or {-1} past the deadline, {-2} while the counts are rebuilt: nothing decided
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -38,9 +51,11 @@ local idem_ttl, token_ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
 local idem_stem, nonce_stem, ip_rate_stem, net_rate_stem, voter_stem, ip_stem =
   ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]
 local names = {
-  'accepted', 'duplicate', 'rate_limited', 'replayed', 'token_reused', 'rate_limited', 'invalid'
+  'accepted', 'duplicate', 'rate_limited', 'replayed', 'token_reused', 'rate_limited', 'invalid',
+  'challenged', 'challenged', 'held', 'invalid'
 }
-local tally = {0, 0, 0, 0, 0, 0, 0}
+local tally = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+local solved, tokened = 0, 0
 local out = {minute}
 
 -- GCRA: returns (0, new theoretical arrival time) when allowed, else (retry ms, 0).
@@ -55,10 +70,84 @@ end
 -- Votes per option of this batch, added with one HINCRBY per option at the end.
 local added = {}
 
+-- Over a limit a vote is never refused for its address: without a proof it is asked for
+-- one (8, 9; the no-JavaScript form cannot solve, so it is held), with one it counts
+-- within the address's solved budget, and it is held beyond it or when a signal says
+-- stuffing. Returns (outcome, detail) as the reply spells them, or (1, 0) to count
+-- and (1, reason) to go on as a vote that will be held.
+local embedded = nil
+local function over_limit(over, ip, choices, proof, fresh, ua, form, idem)
+  local sig = ARGV[30] .. ip
+  local total = redis.call('HINCRBY', sig, '_n', 1)
+  local same = redis.call('HINCRBY', sig, ua .. '|' .. choices, 1)
+  if total == 1 then redis.call('EXPIRE', sig, tonumber(ARGV[20])) end
+  local regular = false
+  if fresh == '1' then
+    -- Fresh cookies arriving at steady intervals: the mean gap and its mean deviation,
+    -- moving averages (1/8) in ms; a crowd's gaps spread about as much as their mean.
+    local st = redis.call('HMGET', sig, '_t', '_m', '_d', '_k')
+    local k = tonumber(st[4] or '0') + 1
+    if st[1] then
+      local gap = now_ms - tonumber(st[1])
+      local mean = tonumber(st[2] or gap)
+      local dev = tonumber(st[3] or mean)
+      mean = mean + (gap - mean) / 8
+      dev = dev + (math.abs(gap - mean) - dev) / 8
+      redis.call('HSET', sig, '_t', now_ms, '_m', mean, '_d', dev, '_k', k)
+      regular = k >= tonumber(ARGV[25]) and dev * 100 < tonumber(ARGV[26]) * mean
+    else
+      redis.call('HSET', sig, '_t', now_ms, '_k', k)
+    end
+  end
+  local least, share = tonumber(ARGV[24]), tonumber(ARGV[23])
+  local flood = total >= least and same * 100 >= share * total
+  -- One option flooding from one address in any disguise (browser families rotated): its
+  -- share of the address's attempts far above the option's share of the poll's tally.
+  local option_n = redis.call('HINCRBY', sig, 'o:' .. choices, 1)
+  if not flood and total >= least and option_n * 100 >= share * total
+      and not string.find(choices, ',', 1, true) then
+    local counts, all, mine = redis.call('HGETALL', KEYS[1]), 0, 0
+    for j = 1, #counts, 2 do
+      if counts[j] ~= ARGV[31] then
+        all = all + tonumber(counts[j + 1])
+        if counts[j] == choices then mine = tonumber(counts[j + 1]) end
+      end
+    end
+    flood = option_n * 100 / total - (all > 0 and mine * 100 / all or 0) >= tonumber(ARGV[27])
+  end
+  if flood or regular then
+    -- An address found stuffing loses its free budget for the window: its votes stay on
+    -- this path (challenged, then held) instead of slipping through at the plain rate.
+    local until_ms = now_ms + ip_tol + tonumber(ARGV[20]) * 1000
+    redis.call('SET', ip_rate_stem .. ip, until_ms, 'PX', until_ms - now_ms + 1000)
+  end
+  if proof == '-' then
+    if form == '1' then return 1, 5 end
+    return over == 3 and 8 or 9, total
+  end
+  -- A retry of a vote already decided (its idempotency key is marked) is a replay, or a
+  -- reused key, whatever its proof says: the checks below answer it.
+  if idem ~= '-' and redis.call('EXISTS', idem_stem .. idem) == 1 then return 1, 0 end
+  if not redis.call('SET', ARGV[29] .. proof, '1', 'EX', tonumber(ARGV[19]), 'NX') then
+    return 11, 0
+  end
+  solved = solved + 1
+  if flood then return 1, 3 end
+  if regular then return 1, 4 end
+  local rate = ARGV[28] .. ip
+  local wait, tat = gcra(rate, tonumber(ARGV[17]), tonumber(ARGV[18]))
+  if wait > 0 then return 1, 1 end
+  redis.call('SET', rate, tat, 'PX', tat - now_ms + 1000)
+  return 1, 0
+end
+
 for i = 1, n do
-  local choices, voter, ip, net, idem, nonce, limited =
-    string.match(ARGV[16 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+  local choices, voter, ip, net, idem, nonce, limited, proof, fresh, ua, form =
+    string.match(
+      ARGV[31 + i], '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$'
+    )
   local outcome, retry = 1, 0
+  local hold = 0
   -- The request an idempotency mark answers (wire.fingerprint spells the same).
   local request = choices .. ' ' .. voter
 
@@ -77,7 +166,18 @@ for i = 1, n do
     if outcome == 1 then
       redis.call('SET', ip_rate, ip_tat, 'PX', ip_tat - now_ms + 1000)
       redis.call('SET', net_rate, net_tat, 'PX', net_tat - now_ms + 1000)
+    else
+      outcome, retry = over_limit(outcome, ip, choices, proof, fresh, ua, form, idem)
+      if outcome == 1 then hold, retry = retry, 0 end
     end
+  end
+  -- A vote without a widget token on a poll that takes widget votes (its site embeds
+  -- the widget) is held at any rate; a site whose API clients vote turns this off.
+  if outcome == 1 and hold == 0 and nonce == '-' and limited == '1' and ARGV[21] == '1' then
+    if embedded == nil then
+      embedded = tonumber(redis.call('HGET', KEYS[2], 'tokened') or '0') >= tonumber(ARGV[22])
+    end
+    if embedded then hold = 2 end
   end
 
   if outcome == 1 and idem ~= '-' then
@@ -110,8 +210,15 @@ for i = 1, n do
   if outcome == 1 then
     if idem ~= '-' then redis.call('SET', idem_stem .. idem, request, 'EX', idem_ttl) end
     if nonce ~= '-' then redis.call('SET', nonce_stem .. nonce, '1', 'EX', token_ttl) end
-    for option in string.gmatch(choices, '[^,]+') do
-      added[option] = (added[option] or 0) + 1
+    if hold > 0 then
+      -- A held vote keeps its marks (it is this voter's vote) but stays out of the tally.
+      outcome, retry = 10, hold
+      added[ARGV[31]] = (added[ARGV[31]] or 0) + 1
+    else
+      if nonce ~= '-' then tokened = tokened + 1 end
+      for option in string.gmatch(choices, '[^,]+') do
+        added[option] = (added[option] or 0) + 1
+      end
     end
   end
   tally[outcome] = tally[outcome] + 1
@@ -122,9 +229,11 @@ end
 for option, votes in pairs(added) do
   redis.call('HINCRBY', KEYS[1], option, votes)
 end
-for j = 1, 7 do
+for j = 1, 11 do
   if tally[j] > 0 then redis.call('HINCRBY', KEYS[2], names[j], tally[j]) end
 end
+if solved > 0 then redis.call('HINCRBY', KEYS[2], 'solved', solved) end
+if tokened > 0 then redis.call('HINCRBY', KEYS[2], 'tokened', tokened) end
 if tally[1] > 0 then redis.call('HINCRBY', KEYS[3], minute, tally[1]) end
 local counts = redis.call('HGETALL', KEYS[1])
 for j = 1, #counts do out[#out + 1] = counts[j] end

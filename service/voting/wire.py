@@ -27,8 +27,14 @@ OUTCOMES = (
     "token_reused",
     "rate_limited",  # the network's limit
     "idempotency_key_reused",  # the key came with another request
+    "challenge",  # over the address's limit, no proof: asked for one
+    "challenge",  # over the network's limit, no proof
+    "held",  # written to the ledger as held, out of the tally
+    "proof_reused",  # this solved challenge was already spent
 )
-LIMITS = ("", "", "", "address", "", "", "network", "")
+LIMITS = ("", "", "", "address", "", "", "network", "", "address", "network", "", "")
+# Why a vote was held (the detail of outcome "held"), as the ledger's hold_reason says it.
+HOLD_REASONS = ("", "budget", "no_token", "flood", "regular", "no_script")
 # Whole-call answers (the reply's first element): nothing was decided, nothing changed.
 EXPIRED = -1  # Redis ran the call after its deadline: the engine had given up on it
 REBUILDING = -2  # the poll's counts are being rebuilt from the ledger
@@ -42,6 +48,8 @@ DECIDE_KINDS = (
     keys.VOTER_MARK,
     keys.IP_MARK,
 )
+# Read only over a rate limit (vote.lua's over_limit), after the limits head.
+LIMIT_KINDS = (keys.SOLVED_RATE, keys.PROOF_MARK, keys.SIGNALS)
 UNDO_KINDS = (keys.VOTER_MARK, keys.IP_MARK, keys.IDEMPOTENCY, keys.NONCE_MARK)
 ABSENT = "-"  # an entry's absent idempotency key or token nonce
 
@@ -87,6 +95,23 @@ class DecideHead(NamedTuple):
     token_nonce_ttl: int
 
 
+class LimitsHead(NamedTuple):
+    """The fair-limit figures of the decide call (the poll's site's Limits), read only for
+    a vote over a rate limit."""
+
+    solved_interval_ms: int
+    solved_tolerance_ms: int
+    proof_mark_ttl: int
+    signal_window: int
+    hold_tokenless: int  # 1 or 0
+    tokened_min_votes: int
+    flood_share_percent: int
+    flood_min_votes: int
+    regular_min_votes: int
+    regular_jitter_percent: int
+    skew_points: int
+
+
 class DecideEntry(NamedTuple):
     """What the decide call carries of one ballot."""
 
@@ -97,6 +122,10 @@ class DecideEntry(NamedTuple):
     idempotency_key: str | None
     token_nonce: str | None
     limited: bool
+    proof: str | None = None  # the spent-mark id of a verified ALTCHA solution
+    fresh: bool = False  # the voter came without a cookie
+    user_agent: str | None = None  # the browser family
+    form: bool = False  # the no-JavaScript form, which cannot solve a challenge
 
 
 class DecideCall(NamedTuple):
@@ -104,27 +133,40 @@ class DecideCall(NamedTuple):
     stems: dict[str, str]  # key kind -> stem
     entries: list[DecideEntry]
     deadline_ms: int
+    limits: LimitsHead
+    held_field: str
 
 
-_DECIDE_ENTRIES = 2 + len(DecideHead._fields) + len(DECIDE_KINDS)  # ARGV before the first vote
+_LIMITS_AT = 2 + len(DecideHead._fields) + len(DECIDE_KINDS)
+_DECIDE_ENTRIES = _LIMITS_AT + len(LimitsHead._fields) + len(LIMIT_KINDS) + 1
 
 
 def decide_args(
-    poll_id: str, head: DecideHead, ballots: Sequence[Ballot], deadline_ms: int
+    poll_id: str,
+    head: DecideHead,
+    ballots: Sequence[Ballot],
+    deadline_ms: int,
+    limits: LimitsHead,
 ) -> list[int | str]:
     """ARGV of vote.lua: n, the deadline (unix ms, Redis's clock: past it the call decides
-    nothing), the head, the key stems, then one entry per ballot
-    ("choices voter ip net idem nonce limited", choices comma-separated)."""
+    nothing), the head, the key stems, the limits head, its stems and the held field,
+    then one entry per ballot ("choices voter ip net idem nonce limited proof fresh ua
+    form", choices comma-separated)."""
     args: list[int | str] = [
         len(ballots),
         deadline_ms,
         *head,
         *keys.stems(poll_id, DECIDE_KINDS),
+        *limits,
+        *keys.stems(poll_id, LIMIT_KINDS),
+        keys.HELD_FIELD,
     ]
     for b in ballots:
         args.append(
             f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash} {b.network_hash}"
             f" {b.idempotency_key or ABSENT} {b.token_nonce or ABSENT} {'1' if b.limited else '0'}"
+            f" {b.proof or ABSENT} {'1' if b.fresh else '0'} {b.user_agent or ABSENT}"
+            f" {'1' if b.form else '0'}"
         )
     return args
 
@@ -132,10 +174,15 @@ def decide_args(
 def decode_decide_args(args: Sequence[Any]) -> DecideCall:
     n = int(args[0])
     head = DecideHead(*(int(a) for a in args[2 : 2 + len(DecideHead._fields)]))
-    stems = dict(zip(DECIDE_KINDS, map(_text, args[2 + len(head) : _DECIDE_ENTRIES]), strict=True))
+    stems = dict(zip(DECIDE_KINDS, map(_text, args[2 + len(head) : _LIMITS_AT]), strict=True))
+    limits_end = _LIMITS_AT + len(LimitsHead._fields)
+    limits = LimitsHead(*(int(a) for a in args[_LIMITS_AT:limits_end]))
+    stems.update(zip(LIMIT_KINDS, map(_text, args[limits_end : _DECIDE_ENTRIES - 1]), strict=True))
     entries = []
     for raw in args[_DECIDE_ENTRIES : _DECIDE_ENTRIES + n]:
-        choices, voter, ip, net, idem, nonce, limited = _text(raw).split(" ")
+        choices, voter, ip, net, idem, nonce, limited, proof, fresh, ua, form = _text(raw).split(
+            " "
+        )
         entries.append(
             DecideEntry(
                 tuple(choices.split(",")),
@@ -145,15 +192,20 @@ def decode_decide_args(args: Sequence[Any]) -> DecideCall:
                 _present(idem),
                 _present(nonce),
                 limited == "1",
+                _present(proof),
+                fresh == "1",
+                _present(ua),
+                form == "1",
             )
         )
     assert len(entries) == n == len(args) - _DECIDE_ENTRIES, "entry count"
-    return DecideCall(head, stems, entries, int(args[1]))
+    return DecideCall(head, stems, entries, int(args[1]), limits, _text(args[_DECIDE_ENTRIES - 1]))
 
 
 class DecideReply(NamedTuple):
     minute: str  # the unix minute the accepted votes were counted in
-    # (outcome, retry ms, limit tripped or '') per vote, in the call's order
+    # (outcome, detail, limit tripped or '') per vote, in the call's order; the detail is
+    # the retry ms of a rate limit, the pressure of a challenge, the hold reason's code
     verdicts: list[tuple[str, int, str]]
     counts: dict[str, int]  # the poll's counts after the call
 
@@ -180,6 +232,8 @@ def decode_decide_reply(reply: list[Any], n: int) -> DecideReply:
 # Why a counted vote is taken back: the ledger write failed (forget it, marks included), or
 # the ledger already held it (Redis had lost the marks: keep them, count a duplicate).
 UNDO_FAILED, UNDO_DUPLICATE = "failed", "duplicate"
+# The same for a held vote, which was added to the held field rather than the counts.
+HELD_SUFFIX = "_held"
 
 
 class UndoEntry(NamedTuple):
@@ -195,15 +249,22 @@ class UndoCall(NamedTuple):
     minute: str
     stems: dict[str, str]
     entries: list[UndoEntry]
+    held_field: str
 
 
-_UNDO_ENTRIES = 2 + len(UNDO_KINDS)
+_UNDO_ENTRIES = 3 + len(UNDO_KINDS)
 
 
 def undo_args(poll_id: str, minute: str, ballots: Sequence[Ballot], reason: str) -> list[int | str]:
-    """ARGV of undo.lua: n, the minute the votes were counted in, the key stems, then one
-    entry per ballot ("choices voter ip idem nonce reason")."""
-    args: list[int | str] = [len(ballots), minute, *keys.stems(poll_id, UNDO_KINDS)]
+    """ARGV of undo.lua: n, the minute the votes were counted in, the key stems, the
+    counts hash's held field, then one entry per ballot ("choices voter ip idem nonce
+    reason"; a held vote's reason ends in HELD_SUFFIX)."""
+    args: list[int | str] = [
+        len(ballots),
+        minute,
+        *keys.stems(poll_id, UNDO_KINDS),
+        keys.HELD_FIELD,
+    ]
     for b in ballots:
         args.append(
             f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash}"
@@ -214,7 +275,7 @@ def undo_args(poll_id: str, minute: str, ballots: Sequence[Ballot], reason: str)
 
 def decode_undo_args(args: Sequence[Any]) -> UndoCall:
     n = int(args[0])
-    stems = dict(zip(UNDO_KINDS, map(_text, args[2:_UNDO_ENTRIES]), strict=True))
+    stems = dict(zip(UNDO_KINDS, map(_text, args[2 : _UNDO_ENTRIES - 1]), strict=True))
     entries = []
     for raw in args[_UNDO_ENTRIES : _UNDO_ENTRIES + n]:
         choices, voter, ip, idem, nonce, reason = _text(raw).split(" ")
@@ -222,7 +283,7 @@ def decode_undo_args(args: Sequence[Any]) -> UndoCall:
             UndoEntry(tuple(choices.split(",")), voter, ip, _present(idem), _present(nonce), reason)
         )
     assert len(entries) == n == len(args) - _UNDO_ENTRIES, "entry count"
-    return UndoCall(_text(args[1]), stems, entries)
+    return UndoCall(_text(args[1]), stems, entries, _text(args[_UNDO_ENTRIES - 1]))
 
 
 # ---------------------------------------------------------------- the ledger batch
@@ -239,13 +300,14 @@ FIELD, RECORD = "\x1f", "\x1e"
 LEDGER_ROWS = """
 SELECT f[1]::uuid, f[2], string_to_array(f[3], ',')::bigint[], f[4], f[5], f[6],
        nullif(f[7], ''), nullif(f[8], ''), nullif(f[9], ''), nullif(f[10], ''),
-       nullif(f[11], '')
+       nullif(f[11], ''), f[12], nullif(f[13], '')
 FROM unnest(string_to_array($1::text, E'\\x1e')) AS r,
      LATERAL string_to_array(r, E'\\x1f') AS f
 """
 LEDGER_INSERT = f"""
 INSERT INTO votes (id, poll_id, option_ids, voter_hash, ip_hash, network_hash, voter_key,
-                   ip_key, idempotency_key, page_url, user_agent){LEDGER_ROWS}ON CONFLICT DO NOTHING
+                   ip_key, idempotency_key, page_url, user_agent, state,
+                   hold_reason){LEDGER_ROWS}ON CONFLICT DO NOTHING
 """
 
 
@@ -263,9 +325,12 @@ class LedgerRow(NamedTuple):
     idempotency_key: str | None
     page_url: str | None
     user_agent: str | None
+    state: str | None  # counted or held
+    hold_reason: str | None
 
 
-def ledger_record(vote_id: str, b: Ballot) -> str:
+def ledger_record(vote_id: str, b: Ballot, hold_reason: str = "") -> str:
+    """One vote's record; a vote with a hold reason is written as held."""
     return FIELD.join(
         (
             vote_id,
@@ -279,6 +344,8 @@ def ledger_record(vote_id: str, b: Ballot) -> str:
             b.idempotency_key or "",
             b.page_url or "",
             b.user_agent or "",
+            "held" if hold_reason else "counted",
+            hold_reason,
         )
     )
 

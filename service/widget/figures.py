@@ -46,6 +46,8 @@ def result_rows(results: dict[str, Any], locale: str, poll: Poll | None = None) 
         )
     shaped: dict[str, Any] = {
         "total_text": gettext(locale, "total", votes=votes_text(results["total"], locale)),
+        # Disclosure: votes held for review, in words ("12 lượt bình chọn đang chờ xem xét").
+        "held_text": plural(locale, "held_votes", held) if (held := results.get("held")) else "",
         "rows": rows,
         "stats": scale_stats(results, locale) if "average" in results else None,
     }

@@ -9,6 +9,7 @@ from service.polls.model import Poll
 # the page and the script show the same words for the same outcome.
 OUTCOME_MESSAGES = {
     "voted": "voted",
+    "held": "held",
     "already_voted": "already_voted",
     "rate_limited": "rate_limited",
     "poll_closed": "poll_closed",
@@ -26,7 +27,7 @@ OUTCOME_MESSAGES = {
     "bad_origin": "bad_origin",
 }
 # The outcomes after which the reader has a vote in: no form, no error styling.
-DONE = ("voted", "already_voted")
+DONE = ("voted", "already_voted", "held")
 # Messages a script needs; the rest of the catalog stays out of the page. A scale's and
 # the comments' own messages only go into pages that use them.
 SCRIPT_MESSAGES = (
@@ -41,6 +42,9 @@ SCRIPT_MESSAGES = (
     "results_hidden",
     "poll_closed",
     "error",
+    "solving",
+    "held_votes_one",
+    "held_votes_other",
     *sorted(set(OUTCOME_MESSAGES.values()) - {"choice_rule"}),
 )
 SCALE_MESSAGES = (

@@ -32,6 +32,9 @@ from service.widget.view import View, allowed_origins
 _PAGE = templates.get_template("embed.html")
 _CSS_HREF = ASSETS["embed.css"].href
 _JS_HREF = ASSETS["embed.js"].href
+# Fair limits: the proof-of-work solver and its worker (challenge.js, pow-worker.js).
+_CHALLENGE_HREF = ASSETS["challenge.js"].href
+_WORKER_HREF = ASSETS["pow-worker.js"].href
 # Changes whenever the page's template or assets do, so no old page validates after a
 # deploy.
 _BUILD = hashlib.blake2b(
@@ -172,6 +175,8 @@ def render(
         + urlencode({"url": f"{public_url}/embed/{poll.id}", "format": "json"}),
         css_href=_CSS_HREF,
         js_href=_JS_HREF,
+        challenge_href=_CHALLENGE_HREF,
+        worker_href=_WORKER_HREF,
         theme_css=Markup(style),  # noqa: S704 -- built only from validated theme values
         poll=poll,
         scale=scale,
@@ -372,6 +377,8 @@ def _notice_page(locale: str, notice: str, hint: str | None, status: int) -> Res
         title=gettext(locale, "poll"),
         css_href=_CSS_HREF,
         js_href=_JS_HREF,
+        challenge_href=_CHALLENGE_HREF,
+        worker_href=_WORKER_HREF,
         theme_css=Markup(style),  # noqa: S704 -- built only from fixed theme values
         data={},
     )

@@ -13,6 +13,7 @@ from service.voting.wire import (
     DECIDE_KINDS,
     EXPIRED,
     LEDGER_ROWS,
+    LIMIT_KINDS,
     REBUILDING,
     UNDO_DUPLICATE,
     UNDO_FAILED,
@@ -21,6 +22,7 @@ from service.voting.wire import (
     DecideHead,
     DecideReply,
     LedgerRow,
+    LimitsHead,
     UndoEntry,
     decide_args,
     decode_decide_args,
@@ -36,6 +38,12 @@ from service.voting.wire import (
 from tests.voting.sample import sample_ballot, sample_poll
 
 HEAD = DecideHead(100, 9900, 200, 19800, 3600, 0, keys.IDEMPOTENCY_TTL, keys.NONCE_MARK_TTL)
+# Solved votes: 1 a minute, a burst of 3; hold tokenless votes after 2 widget votes; a
+# flood is 3 attempts of which 80% one family and option (or one option 40 points above
+# its share of the poll); regular after 4 fresh cookies.
+LIMITS = LimitsHead(
+    60_000, 120_000, keys.PROOF_MARK_TTL, keys.SIGNAL_WINDOW, 1, 2, 80, 3, 4, 10, 40
+)
 MEMBER_KEY = {
     keys.VOTER_MARK: keys.voter_mark_key,
     keys.IP_MARK: keys.ip_mark_key,
@@ -43,6 +51,9 @@ MEMBER_KEY = {
     keys.NONCE_MARK: keys.nonce_mark_key,
     keys.IP_RATE: keys.ip_rate_key,
     keys.NETWORK_RATE: keys.network_rate_key,
+    keys.SOLVED_RATE: lambda poll_id, member: keys.poll_prefix(poll_id) + keys.SOLVED_RATE + member,
+    keys.PROOF_MARK: keys.proof_mark_key,
+    keys.SIGNALS: keys.signals_key,
 }
 
 
@@ -54,6 +65,7 @@ def mixed_ballots() -> list[Ballot]:
             poll, 1, choices=("11", "13"), idempotency_key="ab12", token_nonce="cd34", limited=False
         ),
         sample_ballot(poll, 2, voter_key=None, ip_key="ee:123", page_url="https://a.vn/x y|z"),
+        sample_ballot(poll, 3, proof="5ee1", fresh=True, user_agent="Chrome", form=True),
     ]
 
 
@@ -65,10 +77,12 @@ def assert_stems(poll_id: str, stems: dict[str, str], kinds: tuple[str, ...]) ->
 
 def test_decide_args_round_trip() -> None:
     ballots = mixed_ballots()
-    call = decode_decide_args(decide_args("wire7test", HEAD, ballots, 1_700_000_000_123))
+    call = decode_decide_args(decide_args("wire7test", HEAD, ballots, 1_700_000_000_123, LIMITS))
     assert call.head == HEAD
+    assert call.limits == LIMITS
+    assert call.held_field == keys.HELD_FIELD
     assert call.deadline_ms == 1_700_000_000_123
-    assert_stems("wire7test", call.stems, DECIDE_KINDS)
+    assert_stems("wire7test", call.stems, DECIDE_KINDS + LIMIT_KINDS)
     assert call.entries == [
         DecideEntry(
             b.choices,
@@ -78,14 +92,22 @@ def test_decide_args_round_trip() -> None:
             b.idempotency_key,
             b.token_nonce,
             b.limited,
+            b.proof,
+            b.fresh,
+            b.user_agent,
+            b.form,
         )
         for b in ballots
     ]
 
 
 def test_decide_reply_decodes() -> None:
-    reply: list[Any] = [b"29000000", 1, 0, 3, 1500, 4, 0, 6, 900, 7, 0, b"11", b"4", b"13", b"1"]
-    assert decode_decide_reply(reply, 5) == DecideReply(
+    reply: list[Any] = [
+        *(b"29000000", 1, 0, 3, 1500, 4, 0, 6, 900, 7, 0),
+        *(8, 40, 9, 3, 10, 5, 11, 0),
+        *(b"11", b"4", b"13", b"1", b"held", b"1"),
+    ]
+    assert decode_decide_reply(reply, 9) == DecideReply(
         "29000000",
         [
             ("accepted", 0, ""),
@@ -93,8 +115,12 @@ def test_decide_reply_decodes() -> None:
             ("replayed", 0, ""),
             ("rate_limited", 900, "network"),
             ("idempotency_key_reused", 0, ""),
+            ("challenge", 40, "address"),  # the pressure: 40 attempts over the limit
+            ("challenge", 3, "network"),
+            ("held", 5, ""),  # HOLD_REASONS[5]: no script
+            ("proof_reused", 0, ""),
         ],
-        {"11": 4, "13": 1},
+        {"11": 4, "13": 1, keys.HELD_FIELD: 1},
     )
     # A call Redis ran past its deadline, or during a rebuild, decided nothing.
     assert decode_decide_reply([-1], 2) == DecideReply("", [("expired", 0, "")] * 2, {})
@@ -105,6 +131,7 @@ def test_undo_args_round_trip() -> None:
     ballots = mixed_ballots()
     call = decode_undo_args(undo_args("wire7test", "29000000", ballots, UNDO_FAILED))
     assert call.minute == "29000000"
+    assert call.held_field == keys.HELD_FIELD
     assert_stems("wire7test", call.stems, UNDO_KINDS)
     assert call.entries == [
         UndoEntry(b.choices, b.voter_hash, b.ip_hash, b.idempotency_key, b.token_nonce, UNDO_FAILED)
@@ -126,23 +153,30 @@ def expected_rows(ids: list[str], ballots: list[Ballot]) -> list[LedgerRow]:
             b.idempotency_key,
             b.page_url,
             b.user_agent,
+            "held" if i == 1 else "counted",
+            "flood" if i == 1 else None,
         )
-        for vote_id, b in zip(ids, ballots, strict=True)
+        for i, (vote_id, b) in enumerate(zip(ids, ballots, strict=True))
     ]
 
 
-IDS = [f"0190{i:028x}" for i in range(3)]
+IDS = [f"0190{i:028x}" for i in range(4)]
+REASONS = ["", "flood", "", ""]  # the second vote is held
 
 
 def test_ledger_batch_round_trip() -> None:
     ballots = mixed_ballots()
-    batch = ledger_batch([ledger_record(i, b) for i, b in zip(IDS, ballots, strict=True)])
+    batch = ledger_batch(
+        [ledger_record(i, b, r) for i, b, r in zip(IDS, ballots, REASONS, strict=True)]
+    )
     assert decode_ledger_batch(batch) == expected_rows(IDS, ballots)
 
 
 async def test_postgres_reads_the_ledger_batch_as_python_does(state) -> None:
     ballots = mixed_ballots()
-    batch = ledger_batch([ledger_record(i, b) for i, b in zip(IDS, ballots, strict=True)])
+    batch = ledger_batch(
+        [ledger_record(i, b, r) for i, b, r in zip(IDS, ballots, REASONS, strict=True)]
+    )
     rows = await state.pool.fetch(LEDGER_ROWS, batch)
     read = [
         LedgerRow(row[0].hex, row[1], tuple(str(o) for o in row[2]), *tuple(row)[3:])
@@ -181,7 +215,9 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
         sample_ballot(poll, 9, idempotency_key="i1"),  # the first's key, another voter's
     ]
     later = int(time.time() * 1000) + 60_000  # a deadline the call meets
-    reply = await vote(keys=script_keys(poll.id), args=decide_args(poll.id, head, ballots, later))
+    reply = await vote(
+        keys=script_keys(poll.id), args=decide_args(poll.id, head, ballots, later, LIMITS)
+    )
     minute, verdicts, counts = decode_decide_reply(reply, len(ballots))
     assert [outcome for outcome, _, _ in verdicts] == [
         "accepted",
@@ -189,11 +225,11 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
         "replayed",
         "accepted",
         "token_reused",
-        "rate_limited",
+        "challenge",
         "accepted",
         "idempotency_key_reused",
     ]
-    assert 0 < verdicts[5][1] <= 60_000 and verdicts[5][2] == "address"  # retry ms, limit
+    assert verdicts[5][1:] == (1, "address")  # the pressure: its first attempt over the limit
     assert [retry for i, (_, retry, _) in enumerate(verdicts) if i != 5] == [0] * 7
     assert counts == {"11": 2, "12": 1, "13": 1}
     assert minute.isdigit()
@@ -201,18 +237,20 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
     # A second call on a poll that also marks addresses: a refused vote leaves no mark.
     both = HEAD._replace(ip_mark_ttl=3600)
     second = [sample_ballot(poll, 7, ip_hash="77ip"), sample_ballot(poll, 8, ip_hash="77ip")]
-    reply = await vote(keys=script_keys(poll.id), args=decide_args(poll.id, both, second, later))
+    reply = await vote(
+        keys=script_keys(poll.id), args=decide_args(poll.id, both, second, later, LIMITS)
+    )
     assert [v for v, _, _ in decode_decide_reply(reply, 2).verdicts] == ["accepted", "duplicate"]
     # A call Redis runs past its deadline, or while the poll is rebuilt, changes nothing.
     gone = [sample_ballot(poll, 10)]
     past = int(time.time() * 1000) - 1
-    assert await vote(keys=script_keys(poll.id), args=decide_args(poll.id, both, gone, past)) == [
-        EXPIRED
-    ]
+    assert await vote(
+        keys=script_keys(poll.id), args=decide_args(poll.id, both, gone, past, LIMITS)
+    ) == [EXPIRED]
     await redis.set(keys.rebuilding_key(poll.id), 1)
-    assert await vote(keys=script_keys(poll.id), args=decide_args(poll.id, both, gone, later)) == [
-        REBUILDING
-    ]
+    assert await vote(
+        keys=script_keys(poll.id), args=decide_args(poll.id, both, gone, later, LIMITS)
+    ) == [REBUILDING]
     await redis.delete(keys.rebuilding_key(poll.id))
 
     accepted = [ballots[0], ballots[3], ballots[6], second[0]]
@@ -229,6 +267,8 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
         *(keys.ip_rate_key(poll.id, b.ip_hash) for b in passed),
         # ...and the one it refused spent no network budget.
         *(keys.network_rate_key(poll.id, b.network_hash) for b in passed if b is not ballots[5]),
+        # ...and watched it for the signals.
+        keys.signals_key(poll.id, ballots[5].ip_hash),
     }
     prefix = keys.poll_prefix(poll.id)
     found = {k.decode() async for k in redis.scan_iter()} - {keys.EPOCH}
@@ -240,8 +280,9 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
         b"duplicate": b"2",
         b"replayed": b"1",
         b"token_reused": b"1",
-        b"rate_limited": b"1",
+        b"challenged": b"1",
         b"invalid": b"1",
+        b"tokened": b"1",
     }
     # The key's mark holds the request it answered.
     assert await redis.get(keys.idempotency_key(poll.id, "i1")) == (

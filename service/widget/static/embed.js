@@ -252,6 +252,14 @@
       if (token) body.token = token;
       return post(form.action, body);
     }).then(function (r) {
+      // --- fair limits (challenge.js): a 428 carries a proof of work, solved in a worker;
+      // the vote goes once more with the solution. A held vote (202) was recorded.
+      if (r.status !== 428 || !r.payload.challenge || !window.civicpollChallenge) return r;
+      return window.civicpollChallenge(r.payload.challenge, function () { say("solving", false); })
+        .then(function (solution) { body.altcha = solution; return post(form.action, body); });
+    }).then(function (r) {
+      if (r.status === 202) { voteTokens.spend(); return finish("held", r.payload.results); }
+      // --- end fair limits
       voteTokens.spend();
       if (r.status === 201) return finish("voted", r.payload.results);
       var code = (r.payload.error && r.payload.error.code) || (r.status >= 500 ? "unavailable" : "");
