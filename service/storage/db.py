@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib.resources import files
 from typing import Any
 
@@ -49,14 +50,29 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
     return pool
 
 
+_VERSION_MARK = re.compile(r"INSERT INTO schema_version \(version\) VALUES \((\d+)\)")
+
+
 async def apply_schema(con: Conn, sql: str | None = None) -> int:
-    """Apply schema.sql (idempotent, additive) and return the schema version."""
+    """Apply schema.sql (idempotent, additive) and return the schema version.
+
+    A database already at the file's version is left alone: the file's ALTER TABLEs take
+    exclusive locks even when they change nothing, and a worker starting beside others
+    that already serve (``--workers``, a rolling restart) would then deadlock with them."""
     sql = SCHEMA_PATH.read_text(encoding="utf-8") if sql is None else sql
+    wanted = max((int(v) for v in _VERSION_MARK.findall(sql)), default=0)
     async with con.transaction():
         await con.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        await con.execute(sql)
-    version: int = await con.fetchval("SELECT max(version) FROM schema_version")
-    return version
+        if await _version(con) < wanted or wanted == 0:
+            await con.execute(sql)
+    return await _version(con)
+
+
+async def _version(con: Conn) -> int:
+    if await con.fetchval("SELECT to_regclass('schema_version') IS NULL"):
+        return 0
+    version: int | None = await con.fetchval("SELECT max(version) FROM schema_version")
+    return version or 0
 
 
 async def connect(dsn: str) -> asyncpg.Connection:

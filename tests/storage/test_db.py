@@ -144,3 +144,22 @@ async def test_the_running_app_applied_the_schema(state: dict[str, object]) -> N
     pool = state.pool
     assert isinstance(pool, asyncpg.Pool)
     assert await pool.fetchval("SELECT max(version) FROM schema_version") == CURRENT_VERSION
+
+
+async def test_a_database_at_the_current_version_is_left_alone(
+    make_database: DatabaseMaker,
+) -> None:
+    """A worker starting beside others that already serve must not take the schema's
+    exclusive locks: here another transaction holds a lock that any ALTER TABLE of polls
+    would wait for, and applying the schema again still finishes."""
+    dsn = await make_database()
+    con, busy = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        await apply_schema(con)
+        async with busy.transaction():
+            await busy.execute("LOCK TABLE polls, votes IN ROW EXCLUSIVE MODE")
+            # Bounded only so that a regression fails instead of hanging.
+            assert await asyncio.wait_for(apply_schema(con), 30) == CURRENT_VERSION
+    finally:
+        await con.close()
+        await busy.close()
