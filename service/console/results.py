@@ -8,6 +8,7 @@ from starlette.responses import Response, StreamingResponse
 
 from service.admin.export import as_csv, as_json_lines, ledger_rows
 from service.console import links
+from service.console.held import held_count
 from service.console.web import Page, console_page
 from service.core.errors import BadRequest
 from service.core.validation import whole_number
@@ -32,6 +33,7 @@ async def _results_page(page: Page, status: int = 200, **extra: object) -> Respo
     poll = await _poll(page)
     async with page.svc.pool.acquire() as con:
         truth = await ledger_counts(con, poll.id)
+        held = await held_count(con, poll.id)
     live = shape(poll, await read_counts(page.svc.redis, poll.id))
     await page.svc.tally.flush()
     frame, _ = await links.dashboard_link(
@@ -44,6 +46,7 @@ async def _results_page(page: Page, status: int = 200, **extra: object) -> Respo
         live=live,
         ledger=shape(poll, truth),
         figures=await read_figures(page.svc.redis, poll.id),
+        held=held,
         frame=f"{frame}&lang={page.lang}",
         **extra,
     )

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service.console import audit, moderation, people, polls, preview, results, signin, sites
+from service.console import audit, held, moderation, people, polls, preview, results, signin, sites
 from service.core.errors import NotFound
 
 
@@ -32,6 +32,8 @@ routes = [
     Route("/console/polls/{poll_id}/link", results.share_link, methods=["POST"]),
     Route("/console/polls/{poll_id}/export", results.export, methods=["GET"]),
     Route("/console/polls/{poll_id}/preview", preview.draft_preview, methods=["GET"]),
+    Route("/console/polls/{poll_id}/held", held.held_votes, methods=["GET"]),
+    Route("/console/polls/{poll_id}/held", held.held_review, methods=["POST"]),
     Route("/console/polls/{poll_id}/{action}", polls.confirm_form, methods=["GET"]),
     Route("/console/polls/{poll_id}/{action}", polls.confirm, methods=["POST"]),
     Route("/console/sites", sites.site_list, methods=["GET"]),

@@ -263,3 +263,56 @@ def test_every_console_page_passes_axe(
     for path in ("/console/polls", f"/console/polls/{poll['id']}"):
         phone.goto(base + path)
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_held_votes_are_reviewed_in_the_console(
+    live_server: LiveServer, new_context: ContextMaker, people: dict[str, str]
+) -> None:
+    """Votes over the limit held (the no-script form from one address); the Results page
+    shows them and links the Held votes page (axe clean, light and dark), where an admin
+    releases the group behind the confirmation and the count drops."""
+    if not AXE.exists():
+        pytest.skip("axe-core missing: run scripts/browser-deps.sh")
+    base = live_server.url
+    site = live_server.make_site(
+        f"held-{uuid.uuid4().hex[:8]}",
+        [],
+        rate_per_ip_per_minute=1,
+        burst_per_ip=1,
+        limits={"difficulty": 1000, "flood_min_votes": 100_000, "regular_min_votes": 100_000},
+    )
+    poll = live_server.make_poll(site["slug"], question=QUESTION, dedupe_mode="none")
+    for i in range(4):
+        token = live_server.admin.get(f"/v1/polls/{poll['id']}/token").json()["token"]
+        r = live_server.admin.post(
+            f"/v1/polls/{poll['id']}/votes",
+            content=f"choice={poll['options'][0]['id']}&token={token}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 303 and ("state=held" in r.headers["location"]) == (i > 0)
+    for scheme in ("dark", "light"):
+        page = new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900}).new_page()
+        _sign_in(page, base, people["admin"])
+        page.goto(f"{base}/console/polls/{poll['id']}/results")
+        expect(page.locator("#held-count")).to_contain_text("Đang tạm giữ để xem xét: 3")
+        page.get_by_role("link", name="Xem các lượt tạm giữ").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Bình chọn tạm giữ")
+        expect(page.get_by_text("Biểu mẫu không JavaScript vượt giới hạn")).to_be_visible()
+        page.get_by_text("Từng lượt").click()  # the group's votes, each selectable
+        expect(page.get_by_label("Chọn lượt 3")).to_be_visible()
+        violations = _axe(page)
+        assert not violations, scheme + json.dumps(violations, ensure_ascii=False)[:3000]
+    page.get_by_label("Chọn nhóm 1").check()
+    page.get_by_role("button", name="Tính vào kết quả", exact=True).click()
+    expect(page.get_by_text("Tính 3 lượt bình chọn này vào kết quả?")).to_be_visible()
+    assert not _axe(page), "the confirmation"
+    # A release waits out other processes' in-flight votes (counts.OTHERS_GRACE) first.
+    page.get_by_role("button", name="Tính vào kết quả").click(no_wait_after=True)
+    expect(page.get_by_role("status")).to_have_text(
+        "Đã tính 3 lượt bình chọn vào kết quả.", timeout=60_000
+    )
+    expect(page.get_by_text("Không có lượt bình chọn nào đang tạm giữ.")).to_be_visible()
+    page.get_by_role("link", name="Kết quả").click()
+    expect(page.locator("#held-count")).to_contain_text("Đang tạm giữ để xem xét: 0")
+    shown = live_server.admin.get(f"/v1/polls/{poll['id']}/results").json()
+    assert (shown["held"], shown["total"]) == (0, 4)

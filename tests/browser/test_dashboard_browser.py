@@ -141,3 +141,38 @@ def test_bars_line_up_and_live_counts_take_the_plural(
         "els => els.map(el => { const r = el.getBoundingClientRect(); return [r.left, r.right]; })"
     )
     assert all(t == again[0] for t in again), again
+
+
+def test_the_held_line_follows_the_live_frames(live_server: LiveServer, page: Page) -> None:
+    """A vote held over the limit shows on the open dashboard in words, and goes once it
+    is released (the line the server renders, kept by the script)."""
+    slug = "dash-" + uuid.uuid4().hex[:10]
+    quiet = {"difficulty": 1000, "flood_min_votes": 100_000, "regular_min_votes": 100_000}
+    live_server.make_site(slug, [], rate_per_ip_per_minute=1, burst_per_ip=1, limits=quiet)
+    poll = live_server.make_poll(slug, dedupe_mode="none")
+    page.goto(f"{live_server.url}/dashboard/{poll['id']}?lang=en")
+    page.wait_for_selector(".dash-status.is-live")
+    card = page.locator(f'[data-poll="{poll["id"]}"]')
+    assert card.locator("[data-held]").count() == 0
+    for i in range(2):  # the no-script form from one address: the second one is held
+        token = live_server.admin.get(f"/v1/polls/{poll['id']}/token").json()["token"]
+        r = live_server.admin.post(
+            f"/v1/polls/{poll['id']}/votes",
+            content=f"choice={poll['options'][0]['id']}&token={token}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 303 and ("state=held" in r.headers["location"]) == (i == 1)
+    card.locator("[data-held]").wait_for(timeout=10_000)
+    assert card.locator("[data-held]").text_content() == "1 vote awaiting review"
+    assert card.locator("[data-total]").text_content() == "1"
+    # A release waits out other processes' in-flight votes (counts.OTHERS_GRACE) first.
+    r = live_server.admin.post(
+        f"/v1/admin/polls/{poll['id']}/held/release", json={"all": True}, timeout=60
+    )
+    assert r.status_code == 200, r.text
+    page.wait_for_function(
+        "id => document.querySelector(`[data-poll=\"${id}\"] [data-total]`).textContent === '2'",
+        arg=poll["id"],
+        timeout=10_000,
+    )
+    assert card.locator("[data-held]").count() == 0

@@ -30,6 +30,19 @@
     var c = card(r.poll_id);
     if (!c) { return; }
     c.querySelector("[data-total]").textContent = num(r.total);
+    // Votes held for review, in words as the server's page says it (none: no line).
+    var held = c.querySelector("[data-held]");
+    if (r.held > 0) {
+      if (!held) {
+        held = document.createElement("p");
+        held.className = "dash-held";
+        held.setAttribute("data-held", "");
+        c.querySelector(".dash-total").after(held);
+      }
+      held.textContent = plural("held_votes", r.held);
+    } else if (held) {
+      held.remove();
+    }
     r.options.forEach(function (o) {
       var row = c.querySelector('[data-option="' + o.id + '"]');
       if (!row) { return; }

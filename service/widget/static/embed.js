@@ -95,8 +95,12 @@
   }
 
   // Same markup as the server's results section, so both paths look and read alike.
+  // What a frame shows: the options' votes and the held number (either may change alone).
+  function counted(results) {
+    return JSON.stringify([results.held || 0].concat(results.options.map(function (o) { return o.votes; })));
+  }
   function showResults(results) {
-    shown = JSON.stringify(results.options.map(function (o) { return o.votes; }));
+    shown = counted(results);
     var section = document.getElementById(prefix + "results");
     if (!section) {
       section = el("section", "cp-results");
@@ -146,6 +150,15 @@
       });
     }
     section.querySelector(".cp-total").textContent = fill(msgs.total, { votes: votes(results.total) });
+    // Votes held for review, in words as the server's page says it (none: no line).
+    var held = section.querySelector(".cp-held");
+    if (results.held > 0) {
+      if (!held) section.appendChild(held = el("p", "cp-held"));
+      held.textContent = fill(msgs[results.held === 1 ? "held_votes_one" : "held_votes_other"],
+        { n: numbers.format(results.held) });
+    } else if (held) {
+      held.remove();
+    }
     return section;
   }
 
@@ -155,7 +168,7 @@
     function update(event) {
       var results;
       try { results = JSON.parse(event.data); } catch (e) { return; } // keep the last shown
-      if (!results.options || JSON.stringify(results.options.map(function (o) { return o.votes; })) === shown) return;
+      if (!results.options || counted(results) === shown) return;
       // Results were announced once; live ticks must not make screen readers recite them.
       out.setAttribute("aria-live", "off");
       showResults(results);
