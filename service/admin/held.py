@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from importlib import resources
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 from starlette.requests import Request
@@ -26,8 +26,7 @@ from service.core.http import json_response
 from service.core.validation import read_json
 from service.polls.access import poll_for
 from service.services import Services, services
-from service.voting.counts import replace_counts
-from service.voting.keys import stats_key
+from service.voting.keys import HELD_FIELD, counts_key, rebuilding_key, stats_key
 
 log = logging.getLogger("civicpoll.held")
 
@@ -93,7 +92,7 @@ async def review_held(
         rows = await con.fetch(
             "UPDATE votes SET state = $3, reviewed_at = now()"
             " WHERE poll_id = $1 AND state = 'held' AND ($2::uuid[] IS NULL OR id = ANY ($2))"
-            " RETURNING id",
+            " RETURNING id, option_ids",
             poll.id,
             body.ids,
             state,
@@ -109,15 +108,26 @@ async def review_held(
         )
     counted = True
     if ids:
+        # Ledger first (committed above), then the counts: the votes that left held in
+        # this transaction, each once, whoever else reviews at the same time.
+        added = [str(o) for row in rows for o in row["option_ids"]] if state == "released" else []
         try:
-            await replace_counts(svc.pool, svc.redis, poll.id, svc.engine.quiesce)
+            applied = await svc.redis.register_script(_REVIEW)(
+                keys=[counts_key(poll.id), rebuilding_key(poll.id)],
+                args=[HELD_FIELD, len(ids), *added],
+            )
             await svc.redis.hincrby(stats_key(poll.id), state, len(ids))
+            counted = bool(applied)
             svc.counts.forget(poll.id)
-        except (aioredis.RedisError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        except (aioredis.RedisError, OSError) as exc:
             # The ledger has the change; the reconciler brings Redis to it.
             counted = False
             log.warning("poll %s: counts not refreshed after %s: %r", poll.id, action, exc)
     return {"poll_id": poll.id, state: len(ids), "ids": ids, "counts_refreshed": counted}
+
+
+# Registering only hashes the text; review is rare enough to do it per call.
+_REVIEW = resources.files("service.voting").joinpath("review.lua").read_text("utf-8")
 
 
 async def held_votes(request: Request) -> Response:
