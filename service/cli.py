@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -303,10 +304,18 @@ def cmd_dev(args: argparse.Namespace) -> None:
         print(f"  demo site           {DEMO_SITE}; may embed the widget: {', '.join(origins)}")
         print("                      (add a portal: PATCH /v1/admin/sites/hoan-kiem)")
         print(f"  data folder         {DATA_DIR.resolve()}\n", flush=True)
+        # uvicorn raises the SIGTERM it caught again once it has stopped; under the
+        # default handler that would end this process before the servers it started
+        # are stopped (below), leaving them holding their ports.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         _serve(env, args.host, args.port, args.workers)
     finally:
         for server in reversed(started):
             server.stop()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _read_dev_env() -> dict[str, str]:
