@@ -56,46 +56,19 @@ def result_rows(results: dict[str, Any], locale: str, poll: Poll | None = None) 
 
 def scale_stats(results: dict[str, Any], locale: str) -> list[dict[str, str]]:
     """The summary lines under a scale's bars: (name, key, value) for each figure."""
+
+    def line(key: str, name: str, value: str) -> dict[str, str]:
+        return {"key": key, "name": gettext(locale, name), "value": value}
+
     stats = [
-        {
-            "key": "count",
-            "name": gettext(locale, "answers"),
-            "value": format_number(results["count"], locale),
-        },
-        {
-            "key": "average",
-            "name": gettext(locale, "average"),
-            "value": decimal_text(results["average"], locale),
-        },
-        {
-            "key": "median",
-            "name": gettext(locale, "median"),
-            "value": decimal_text(results["median"], locale),
-        },
+        line("count", "answers", format_number(results["count"], locale)),
+        line("average", "average", decimal_text(results["average"], locale)),
+        line("median", "median", decimal_text(results["median"], locale)),
     ]
     nps = results.get("nps")
     if nps is not None:
         score = nps["score"]
-        stats += [
-            {
-                "key": "nps",
-                "name": gettext(locale, "nps_score"),
-                "value": "–" if score is None else str(score),
-            },
-            {
-                "key": "promoters",
-                "name": gettext(locale, "nps_promoters"),
-                "value": format_number(nps["promoters"], locale),
-            },
-            {
-                "key": "passives",
-                "name": gettext(locale, "nps_passives"),
-                "value": format_number(nps["passives"], locale),
-            },
-            {
-                "key": "detractors",
-                "name": gettext(locale, "nps_detractors"),
-                "value": format_number(nps["detractors"], locale),
-            },
-        ]
+        stats.append(line("nps", "nps_score", "–" if score is None else str(score)))
+        for part in ("promoters", "passives", "detractors"):
+            stats.append(line(part, f"nps_{part}", format_number(nps[part], locale)))
     return stats
