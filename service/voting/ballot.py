@@ -226,8 +226,13 @@ def _refused_origin(poll: Poll, reason: str, origin: str | None) -> None:
     )
 
 
-def checked_answer(poll: Poll, body: VoteBody) -> tuple[tuple[str, ...], str | None]:
-    """The options a vote chooses and the voter's own words, as the poll's kind takes them."""
+def checked_answer(
+    poll: Poll, body: VoteBody, form: bool = False
+) -> tuple[tuple[str, ...], str | None]:
+    """The options a vote chooses and the voter's own words, as the poll's kind takes them.
+    The widget's form keeps its own-words box in the page (it works without a script) and
+    hides it once the reader picks another option: from a form, text beside another
+    option is no longer what the reader says, and is left out instead of refused."""
     if poll.is_rating:
         if body.other_text is not None:
             raise BadRequest("this question takes no text with its rating", field="other_text")
@@ -248,7 +253,7 @@ def checked_answer(poll: Poll, body: VoteBody) -> tuple[tuple[str, ...], str | N
         raise BadRequest("this question takes choices, not a rating", field="rating")
     choices = checked_choices(poll, body.choices)
     text = body.other_text
-    if text is None:
+    if text is None or (form and poll.other_option not in choices):
         return choices, None
     if poll.other_option not in choices:
         raise BadRequest(
@@ -342,7 +347,7 @@ def build_ballot(
             code="token_required",
         )
     idem = idempotency_header(headers)
-    choices, other_text = checked_answer(poll, body)
+    choices, other_text = checked_answer(poll, body, form)
     proof = check_solution(settings.secret_key, poll.id, body.altcha) if body.altcha else None
     voter_hash = hasher(poll.id, "voter", voter_id)
     network = network_of(ip)

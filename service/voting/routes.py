@@ -130,11 +130,6 @@ async def cast_vote(request: Request) -> Response:
             # "{", so this is an API client, answered in JSON about its JSON.
             is_form = False
         body = parse_vote_body(raw, is_form)
-        if is_form and poll.other_option not in body.choices:
-            # The page keeps its own-words box in the form (it works without a script)
-            # and hides it once the reader picks another option: text left in the
-            # hidden box is no longer what the reader says, so it is not sent on.
-            body.other_text = None
         now = datetime.now(UTC)
         phase = poll.phase(now)
         if phase == "closed":
