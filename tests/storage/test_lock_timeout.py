@@ -8,8 +8,16 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
-from service.storage.migrate import Migration, Policy, apply_pending, read_migrations
+from service.storage.migrate import (
+    MIGRATION_LOCK,
+    Migration,
+    MigrationError,
+    Policy,
+    apply_pending,
+    read_migrations,
+)
 from tests.conftest import PollMaker
 from tests.voting.voter import ledger_total, vote
 
@@ -104,4 +112,29 @@ async def test_an_index_build_cut_short_is_built_again_not_left_invalid(
         await writer.close()
         await migrator.execute("DROP INDEX IF EXISTS votes_probe")
         await migrator.execute("DELETE FROM schema_version WHERE version = $1", probe.version)
+        await migrator.close()
+
+
+async def test_a_migration_that_never_gets_its_lock_fails_clearly_and_records_nothing(
+    state: Any, database_url: str
+) -> None:
+    holder = await asyncpg.connect(database_url)
+    migrator = await asyncpg.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.fetchval("SELECT count(*) FROM votes")
+            with pytest.raises(MigrationError, match="locks still taken after 2 attempts"):
+                await apply_pending(
+                    migrator,
+                    [*read_migrations(), PROBE],
+                    Policy(lock_timeout=0.2, attempts=2, first_pause=0.05),
+                )
+        assert not await migrator.fetchval(
+            "SELECT count(*) FROM schema_version WHERE version = $1", PROBE.version
+        )
+        # The advisory lock went with the failure: the next migrate gets it at once.
+        assert await migrator.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK)
+        await migrator.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    finally:
+        await holder.close()
         await migrator.close()
