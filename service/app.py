@@ -29,6 +29,7 @@ from service.feedback.comments import CommentDesk
 from service.live import dashboard
 from service.live import routes as live
 from service.live.hub import LiveHub
+from service.ops import apidocs
 from service.ops import routes as ops
 from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
@@ -166,6 +167,7 @@ def create_app(settings: Settings) -> Starlette:
         *public.routes,
         *embed.routes,
         *ops.routes,
+        *apidocs.routes,
         *dashboard.routes,
         *admin.routes,
         *reports.routes,
