@@ -35,6 +35,7 @@ run: $(STAMP)
 test: $(STAMP)
 	scripts/browser-deps.sh
 	scripts/cluster-deps.sh
+	scripts/promtool-deps.sh
 	$(BIN)/pytest
 
 test-fast: $(STAMP)

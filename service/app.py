@@ -34,6 +34,7 @@ from service.ops import routes as ops
 from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
+from service.ops.probes import ScrapeProbes
 from service.polls import routes as public
 from service.polls.cache import PollCache
 from service.server.hotlane import HotLane
@@ -148,6 +149,7 @@ def create_app(settings: Settings) -> Starlette:
                     pages=EmbedPages(settings.public_url, own_origin),
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
+                    probes=ScrapeProbes(pool, redis),
                 )
             }
         finally:

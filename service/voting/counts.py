@@ -152,6 +152,7 @@ async def settle_elsewhere(
             pause = min(pause * 2, 0.5)
 
 
+@metrics.running(metrics.REBUILDS_RUNNING)
 async def replace_counts(
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
@@ -200,6 +201,7 @@ async def replace_counts(
         await redis.delete(flag)
 
 
+@metrics.running(metrics.REBUILDS_RUNNING)
 async def rebuild_all(
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
