@@ -24,7 +24,6 @@ from tests.voting.test_fair_limits import limit_site
 from tests.voting.voter import vote
 from tests.widget.embedding import form_vote
 
-pytestmark = pytest.mark.slow
 
 
 async def _picture(client: httpx.AsyncClient, poll: dict[str, Any]) -> dict[str, Any]:
