@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 from redis import asyncio as aioredis
 
@@ -23,7 +22,6 @@ from tests.conftest import DatabaseMaker, PollMaker
 from tests.voting.test_fair_limits import limit_site
 from tests.voting.voter import vote
 from tests.widget.embedding import form_vote
-
 
 
 async def _picture(client: httpx.AsyncClient, poll: dict[str, Any]) -> dict[str, Any]:
