@@ -256,6 +256,7 @@ SLOW_FILES = frozenset(
         "tests/test_instances.py",
         "tests/test_packaging.py",
         "tests/storage/test_cluster.py",
+        "tests/storage/test_sentinel.py",
         "tests/ops/test_conformance.py",
         "tests/ops/test_restore.py",
         "tests/voting/test_vote_faults.py",

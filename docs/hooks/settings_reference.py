@@ -20,6 +20,7 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")
 _KINDS = {
     "_required_url": "URL",
     "_public_url": "URL",
+    "_redis_url": "URL",
     "_secret": "text",
     "_networks": "CIDR list",
     "_int": "integer",
@@ -32,7 +33,9 @@ DESCRIPTIONS: dict[str, str] = {
     "DATABASE_URL": "PostgreSQL, `postgresql://user:password@host:5432/db`.",
     "REDIS_URL": (
         "Redis 6.2+ or Valkey: `redis://host:6379/0`, `rediss://` for TLS, "
-        "`redis+cluster://host:port[,host:port]` for a Redis Cluster (Redis 7+: sharded pub/sub)."
+        "`redis+cluster://host:port[,host:port]` for a Redis Cluster (Redis 7+: sharded pub/sub), "
+        "`redis+sentinel://host:26379[,host:26379]/master-name[/db]` for a primary watched by "
+        "Sentinel."
     ),
     "SECRET_KEY": (
         "At least 32 characters. Keys every hash of voters, addresses and tokens and every "
