@@ -5,6 +5,7 @@ characters, Hangul fillers), which the standard library's unicodedata does not c
 from __future__ import annotations
 
 import bisect
+import re
 import unicodedata
 
 # DerivedCoreProperties.txt (Unicode 15.0), Default_Ignorable_Code_Point, as inclusive
@@ -30,6 +31,9 @@ _DEFAULT_IGNORABLE = (
     (0xE0000, 0xE0FFF),  # tag characters, variation selectors 17-256, reserved
 )
 _STARTS = [start for start, _ in _DEFAULT_IGNORABLE]
+_IGNORABLE_RUN = re.compile(
+    "[" + "".join(f"{chr(start)}-{chr(end)}" for start, end in _DEFAULT_IGNORABLE) + "]+"
+)
 # Not default-ignorable, yet drawn as nothing: the blank Braille cell, a favourite of
 # "empty" messages.
 _BLANK = frozenset("\u2800")
@@ -46,7 +50,12 @@ def without_default_ignorables(text: str) -> str:
     """`text` with every default-ignorable code point removed."""
     if text.isascii():  # the usual comment: nothing to remove, and no need to look
         return text
-    return "".join(ch for ch in text if not is_default_ignorable(ch))
+    return _IGNORABLE_RUN.sub("", text)
+
+
+def default_ignorable_code_points() -> list[int]:
+    """Every default-ignorable code point, for tables that remove them in one pass."""
+    return [code for start, end in _DEFAULT_IGNORABLE for code in range(start, end + 1)]
 
 
 def is_invisible(ch: str) -> bool:

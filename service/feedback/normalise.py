@@ -10,7 +10,7 @@ import unicodedata
 
 from confusable_homoglyphs import confusables
 
-from service.core.invisible import without_default_ignorables
+from service.core.invisible import default_ignorable_code_points
 
 # The marks Vietnamese writes: five tones (grave, acute, tilde, hook, dot below) and the
 # vowel marks (circumflex, breve, horn). Other marks on a Latin letter are decoration
@@ -70,7 +70,7 @@ def _fold() -> dict[str, str]:
 
 def skeleton(text: str) -> str:
     """`text` as the filters read it, in this order: compatibility forms to their plain
-    letters and digits (NFKD: fullwidth, mathematical, circled, superscript), invisible
+    letters and digits (NFKC: fullwidth, mathematical, circled, superscript), invisible
     code points removed (Default_Ignorable_Code_Point: zero-width space and joiners, soft
     hyphen, word joiner, BOM, variation selectors, tags), look-alike letters of other
     scripts folded to Latin (TR39), digits of any script to ASCII, decorative marks
@@ -83,30 +83,54 @@ def skeleton(text: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _skeleton(text: str) -> str:
-    # Cached: a poll's recent comments are compared with every new one.
+    # Cached: a poll's recent comments are compared with every new one. One translate()
+    # does all the per-character work at C speed (precomposed letters included, so
+    # Vietnamese text is never decomposed); only marks left unattached by NFKC (after a
+    # look-alike or an invisible character, or decoration) are looked at one by one.
+    folded = unicodedata.normalize("NFKC", text).translate(_table())
+    return unicodedata.normalize("NFC", _MARKED.sub(_marked, folded))
+
+
+# A visible ASCII character or a Latin letter (the Latin-1, Extended-A/B and Extended
+# Additional blocks: Vietnamese letters among them) and the combining marks after it,
+# those of the Combining Diacritical Marks blocks, including the ones for symbols.
+_MARKED = re.compile(
+    "[\x21-\x7e\u00c0-\u024f\u1e00-\u1eff]"
+    "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
+)
+# Every decimal digit and precomposed letter Unicode has lies below here (the last digit,
+# U+1FBF9, is a segmented one): the planes above would cost a tenth of a second to scan.
+_SCANNED = 0x20000
+
+
+@functools.cache
+def _table() -> dict[int, str | None]:
+    """translate()'s table: default-ignorable code points to nothing, look-alike letters
+    to their Latin letter, decimal digits of every script to ASCII, and precomposed
+    letters that are no Vietnamese letter to what the skeleton makes of their parts
+    ("ü" to u, Cyrillic "ё" to e)."""
     fold = _fold()
-    out: list[str] = []
-    base = ""
-    marks: list[str] = []
-    for ch in without_default_ignorables(unicodedata.normalize("NFKD", text)):
-        if unicodedata.combining(ch) or unicodedata.category(ch) == "Me":
-            marks.append(ch)
+    table: dict[int, str | None] = {ord(source): target for source, target in fold.items()}
+    for code in range(0x80, _SCANNED):
+        ch = chr(code)
+        if unicodedata.category(ch) == "Nd":
+            table[code] = str(unicodedata.decimal(ch))
             continue
-        out.append(_cluster(base, marks))
-        marks.clear()
-        base = fold.get(ch, ch)
-        if not base.isascii() and unicodedata.category(base) == "Nd":
-            base = str(unicodedata.decimal(base))
-    out.append(_cluster(base, marks))
-    return unicodedata.normalize("NFC", "".join(out))
+        parts = unicodedata.normalize("NFD", ch)
+        base, marks = fold.get(parts[0], parts[0]), parts[1:]
+        if marks and (base.isascii() or base in "đĐ") and _cluster(base, marks) != ch:
+            table[code] = _cluster(base, marks)
+    table.update(dict.fromkeys(default_ignorable_code_points()))
+    return table
 
 
-def _cluster(base: str, marks: list[str]) -> str:
-    """A base letter with the marks that follow it, as the skeleton keeps them."""
-    if not marks:
-        return base
-    if not (base.isascii() or base in "đĐ"):
-        return base + "".join(marks)  # another script's own marks (Cyrillic й, Thai)
+def _marked(found: re.Match[str]) -> str:
+    parts = unicodedata.normalize("NFD", found.group())
+    return _cluster(parts[0], parts[1:])
+
+
+def _cluster(base: str, marks: str) -> str:
+    """A Latin letter with the marks that follow it, as the skeleton keeps them."""
     if base in "dD" and _STROKES.intersection(marks):
         return "đ" if base == "d" else "Đ"
     # Strike-through, underline and other decoration go; what Vietnamese marks are left
