@@ -147,6 +147,10 @@ def _link(text: str) -> Hold | None:
 # 05x, 07x, 08x, 09x; landlines 02x; 1800/1900 lines), and any spacing between digits.
 # It skips a number glued to letters ("zalo0912345678") and some separators: those
 # become spaces first.
+# How a number is written to be dialled: with its trunk 0, its country code, or as a
+# 1800/1900 line. libphonenumber also takes a number without its 0 ("912 345 678"), and
+# so reads figures ("348 / 409 / 432 ms", "203.0.113.0/24") as phones.
+_DIALLED = re.compile(r"[(\s]*(?:\+|0|84|1[89]00)")
 _GLUED = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])|[_*~|]")
 
 
@@ -155,7 +159,8 @@ def _phone(text: str) -> Hold | None:
         return None  # the usual comment: too few digits for any number
     spaced = _GLUED.sub(" ", text)
     for found in phonenumbers.PhoneNumberMatcher(spaced, "VN", leniency=Leniency.VALID):
-        return Hold("phone", found.raw_string)
+        if _DIALLED.match(found.raw_string):
+            return Hold("phone", found.raw_string)
     return None
 
 

@@ -391,6 +391,9 @@ def test_disguised_phone_numbers_hold(text: str) -> None:
         "Quận 10, phường 12, tổ 3",
         "Mã bưu chính 100000",
         "\uff12\uff10\uff12\uff15",  # a fullwidth year
+        # Figures libphonenumber would read as a number dialled without its 0.
+        "Mỗi dòng một mạng CIDR như 203.0.113.0/24.",
+        "p50 / p99 / max: 348 / 409 / 432 ms",
     ],
 )
 def test_numbers_that_are_no_phone_pass(text: str) -> None:
