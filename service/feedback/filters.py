@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,13 +77,14 @@ def screen(text: str, recent: Sequence[str] = ()) -> Hold | None:
     found, in the order of REASONS, is the one given. Every rule reads the skeleton, so
     an invisible character or a look-alike letter changes nothing."""
     seen = skeleton(text)
-    return (
-        _offensive(seen, packaged_lexicon())
-        or _link(seen)
-        or _phone(seen)
-        or _repeated(seen)
-        or _duplicate(text, recent)
-    )
+    hold = _offensive(seen, packaged_lexicon()) or _link(seen) or _phone(seen)
+    if hold is not None:
+        # The detail quotes the skeleton; say so when it is not what the writer typed, so
+        # that a moderator knows the text was dressed up to pass (an evader, not a slip).
+        if seen != unicodedata.normalize("NFC", text):
+            return Hold(hold.reason, f"{hold.detail} (disguised)")
+        return hold
+    return _repeated(seen) or _duplicate(text, recent)
 
 
 def _offensive(text: str, lexicon: Lexicon) -> Hold | None:
