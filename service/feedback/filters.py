@@ -125,8 +125,10 @@ _TLDS = (
 _LINK = re.compile(
     r"(?:https?://|www\.)\S+"
     r"|\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + _TLDS + r")\b(?:/\S*)?"
-    # "abc chấm com": a link spelled out to get past filters like this one.
-    r"|\b(?:chấm|cham|dot)\s*(?:com|vn|net|org)\b",
+    # "abc chấm com": a link spelled out to get past filters like this one; "abc . com",
+    # the dot set apart (for the commonest names only: "ý . Có" is a stray dot).
+    r"|\b(?:chấm|cham|dot)\s*(?:com|vn|net|org)\b"
+    r"|\b[a-z0-9-]+\s+\.\s*(?:com|vn|net|org)\b|\b[a-z0-9-]+\s*\.\s+(?:com|vn|net|org)\b",
     re.IGNORECASE,
 )
 # "example[.]com", "example(dot)com", "example。com": a dot written so as not to be one.

@@ -316,6 +316,8 @@ def test_links_hold(text: str) -> None:
         "example (dot) com",
         "example\u3002com",  # an ideographic full stop
         "w w w . khuyenmai . vn",
+        "vào example . com xem",
+        "giare .vn",
     ],
 )
 def test_disguised_links_hold(text: str) -> None:
@@ -330,6 +332,9 @@ def test_disguised_links_hold(text: str) -> None:
         "Ông A.Nguyễn nói đúng",
         "Đà Nẵng.Com thì sao",  # no ASCII name before the dot
         "I agree.To be fair",
+        "Tôi đồng ý . Còn anh?",
+        "It is done . Co-workers agree",
+        "Q 1 và Q 3 . Có ai ở đó?",
     ],
 )
 def test_dotted_text_that_is_no_link_passes(text: str) -> None:
