@@ -128,7 +128,7 @@ _LINK = re.compile(
     # "abc chấm com": a link spelled out to get past filters like this one; "abc . com",
     # the dot set apart (for the commonest names only: "ý . Có" is a stray dot).
     r"|\b(?:chấm|cham|dot)\s*(?:com|vn|net|org)\b"
-    r"|\b[a-z0-9-]+\s+\.\s*(?:com|vn|net|org)\b|\b[a-z0-9-]+\s*\.\s+(?:com|vn|net|org)\b",
+    r"|\b[a-z0-9-]+(?:\s+\.\s*|\s*\.\s+)(?:com|vn|net|org)\b",
     re.IGNORECASE,
 )
 # "example[.]com", "example(dot)com", "example。com": a dot written so as not to be one.
@@ -146,14 +146,15 @@ def _link(text: str) -> Hold | None:
     return Hold("link", _excerpt(found.group())) if found else None
 
 
-# libphonenumber's matcher, with the numbering plan of Viet Nam for numbers written
-# without a country code: it knows which prefixes and lengths are numbers (mobile 03x,
-# 05x, 07x, 08x, 09x; landlines 02x; 1800/1900 lines), and any spacing between digits.
-# It skips a number glued to letters ("zalo0912345678") and some separators: those
-# become spaces first.
-# How a number is written to be dialled: with its trunk 0, its country code, or as a
-# 1800/1900 line. libphonenumber also takes a number without its 0 ("912 345 678"), and
-# so reads figures ("348 / 409 / 432 ms", "203.0.113.0/24") as phones.
+# Phones are found by libphonenumber's matcher, with the numbering plan of Viet Nam for
+# numbers written without a country code: it knows which prefixes and lengths are
+# numbers (mobile 03x, 05x, 07x, 08x, 09x; landlines 02x; 1800/1900 lines), and any
+# spacing between digits. Two corrections around it:
+# - it skips a number glued to letters ("zalo0912345678") and some separators: those
+#   become spaces first;
+# - it also takes a number without its trunk 0 ("912 345 678"), and so reads figures
+#   ("348 / 409 / 432 ms", "203.0.113.0/24") as phones: only a number written to be
+#   dialled (trunk 0, country code, a 1800/1900 line) is held.
 _DIALLED = re.compile(r"[(\s]*(?:\+|0|84|1[89]00)")
 _GLUED = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])|[_*~|]")
 
