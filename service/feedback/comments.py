@@ -15,6 +15,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from service.core.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unavailable
+from service.core.invisible import shows_nothing
 from service.core.validation import clean_text
 from service.feedback.filters import fingerprint
 from service.feedback.intake import first_state, recent_texts
@@ -46,6 +47,10 @@ class Author:
 
 
 def checked_text(body: CommentBody) -> tuple[str, str]:
+    if shows_nothing(body.body):
+        # Blank, or only invisible characters (zero-width space, variation selectors): a
+        # code of its own, so that the widget can say what is missing.
+        raise BadRequest("body must not be empty", field="body", code="comment_empty")
     text = clean_text(body.body, "body", max_len=MAX_BODY, multiline=True)
     name = clean_text(body.name or "", "name", max_len=MAX_NAME, min_len=0)
     return text, name

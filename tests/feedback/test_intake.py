@@ -67,6 +67,21 @@ async def test_comments_of_invisible_characters_are_refused(client, make_poll, s
     poll = await make_poll(comments="premoderated")
     r = await comment(client, poll, text)
     assert (r.status_code, r.json()["error"]["field"]) == (400, "body"), r.text
+    assert r.json()["error"]["code"] == "comment_empty"
+    assert await state.pool.fetchval("SELECT count(*) FROM comments") == 0
+
+
+async def test_the_comment_form_says_an_invisible_comment_is_empty(client, make_poll, state):
+    poll = await make_poll(comments="premoderated")
+    r = await client.post(
+        f"/v1/polls/{poll['id']}/comments",
+        data={"body": "\u200b\ufe0f"},
+        headers={**reader(), "Origin": "http://testserver"},
+    )
+    assert r.status_code == 303, r.text
+    assert "comment=comment_empty" in r.headers["location"]
+    page = await client.get(r.headers["location"])
+    assert "Vui lòng viết ý kiến trước khi gửi." in page.text
     assert await state.pool.fetchval("SELECT count(*) FROM comments") == 0
 
 
