@@ -88,7 +88,8 @@ class VoteBody(msgspec.Struct, forbid_unknown_fields=True):
             msgspec.Meta(
                 extra_json_schema={"maxLength": 1000},
                 description="the voter's own words, with the option marked other: up to 1000"
-                " characters, no control characters; it enters the moderation queue",
+                " characters, no control characters, not only invisible ones; it enters the"
+                " moderation queue",
             ),
         ]
         | None
