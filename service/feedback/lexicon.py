@@ -16,8 +16,9 @@ from service.feedback.normalise import skeleton
 
 # A word: letters and digits (and any combining mark left unattached).
 _WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
-# What may separate the letters of a spelled-out word: "đ.m", "d m", "f-u-c-k", "f*u*c*k".
-_LETTER_GAP = re.compile(r"[\s.*\-_+~|/\\'`^]{1,3}")
+# What may separate the letters of a spelled-out word: "đ.m", "d m", "f-u-c-k", "f*u*c*k",
+# "đ♥é♥o": up to three of anything that is no letter, digit or mark, but a line break.
+_LETTER_GAP = re.compile(r"(?:[^\w\n\u0300-\u036f]|_){1,3}")
 _RUN_ANY = re.compile(r"([^\W\d_])\1+")
 _RUN_THREE = re.compile(r"([^\W\d_])\1{2,}")
 

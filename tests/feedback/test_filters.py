@@ -119,6 +119,8 @@ DISGUISED = [
     "đé\u1d0f",  # small capital o
     "đ é o",  # spaced letters
     "đ.é.o",  # dotted letters
+    "đ♥é♥o",  # symbols between the letters
+    "đ😀é😀o",  # emoji between the letters
     "đ\u200b é\u200b o",  # spaced, with zero-width spaces too
     "đ\u200béééo",  # stretched, with a zero-width space
     "Đ\u200b\u0415\u0301\uff4f",  # mixed: zero-width, Cyrillic, fullwidth
@@ -132,7 +134,8 @@ def test_a_disguised_term_holds(disguise: str) -> None:
     assert hold.detail.startswith('"') and "~ đéo" in hold.detail
     # A moderator is told when the text was dressed up in characters that hide it; plain,
     # decomposed or visibly spelled-out text shows as it is.
-    plain = ("đéo", "đe\u0301o", unicodedata.normalize("NFD", "đéo"), "đ é o", "đ.é.o")
+    plain = ("đéo", "đe\u0301o", unicodedata.normalize("NFD", "đéo"), "đ é o", "đ.é.o", "đ♥é♥o")
+    plain += ("đ😀é😀o",)
     assert hold.detail.endswith("(disguised)") != (disguise in plain), hold.detail
 
 
@@ -195,6 +198,12 @@ def test_the_detail_names_what_was_written_and_the_term() -> None:
         "shiitake mushrooms",
         "as soon as possible",
         "Dickens",
+        # Single letters between punctuation that join into no listed term.
+        "Đ/c Hùng nói đúng",
+        "v/v tổ chức họp tổ dân phố",
+        "Phương án A, B, C đều được",
+        "Chọn a, b hoặc c",
+        "Lớp 10A, 10B",
     ],
 )
 def test_ordinary_words_pass(text: str) -> None:
