@@ -32,6 +32,7 @@ from service.live.hub import LiveHub
 from service.ops import apidocs
 from service.ops import routes as ops
 from service.ops.logs import AccessLog, configure
+from service.ops.memory import MemoryTender
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
 from service.ops.probes import ScrapeProbes
@@ -118,10 +119,12 @@ def create_app(settings: Settings) -> Starlette:
         tally = OutcomeTally(redis)
         hub = LiveHub(settings, redis, polls)
         hub.start()
+        memory = MemoryTender()
         tasks = [
             asyncio.create_task(polls.listen(), name="poll-cache-listener"),
             *([asyncio.create_task(access_log.run(), name="access-log")] if access_log else []),
             asyncio.create_task(tally.run(), name="integrity-tally"),
+            asyncio.create_task(memory.run(), name="memory-tender"),
             asyncio.create_task(
                 maintain(pool, redis, settings.reconcile_seconds, engine), name="count-maintenance"
             ),
@@ -133,7 +136,9 @@ def create_app(settings: Settings) -> Starlette:
         gc.collect()
         gc.freeze()
         # Thousands of streams allocate steadily; with the default thresholds the young
-        # collections run hundreds of times a second and full ones stall the loop.
+        # collections run hundreds of times a second and full ones stall the loop. With
+        # these the counts hardly ever trigger a collection at all: `memory` runs it on
+        # a clock instead (service/ops/memory.py says why).
         gc.set_threshold(50_000, 20, 100)
         try:
             yield {
@@ -151,6 +156,7 @@ def create_app(settings: Settings) -> Starlette:
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
                     probes=ScrapeProbes(pool, redis),
+                    memory=memory,
                 )
             }
         finally:
