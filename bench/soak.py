@@ -6,6 +6,7 @@ the point: every in-process cache is bounded (docs/performance/soak.md names eac
 
     .venv/bin/python bench/soak.py                    # an hour, embedded PostgreSQL and Redis
     .venv/bin/python bench/soak.py --duration 30m --rate 185
+    .venv/bin/python bench/soak.py --duration 10m --probe /tmp/memory.log  # what it holds
 """
 
 from __future__ import annotations
@@ -173,9 +174,13 @@ async def run(args: argparse.Namespace, database_url: str, redis_url: str) -> in
         "MAX_STREAMS_PER_NETWORK": str(args.listeners + 100),
     }
     # A fixed argument list: no shell, nothing from outside the script but numbers.
+    # --probe: the same server under bench/memprobe.py, which logs what its memory holds.
+    command = [str(ROOT / ".venv/bin/civicpoll")]
+    if args.probe:
+        command = [str(ROOT / ".venv/bin/python"), str(ROOT / "bench/memprobe.py"), args.probe]
     server = subprocess.Popen(  # noqa: ASYNC220
         [
-            str(ROOT / ".venv/bin/civicpoll"),
+            *command,
             "serve",
             "--host",
             "127.0.0.1",
@@ -265,6 +270,7 @@ def main() -> None:
     parser.add_argument("--comments", type=float, default=30.0, help="comments a minute")
     parser.add_argument("--database-url", help="default: an embedded PostgreSQL")
     parser.add_argument("--redis-url", help="default: an embedded Redis")
+    parser.add_argument("--probe", metavar="FILE", help="log the server's memory to FILE")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
