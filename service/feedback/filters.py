@@ -21,7 +21,7 @@ from service.feedback.lexicon import (
     packaged_lexicon,
     words_of,
 )
-from service.feedback.normalise import skeleton
+from service.feedback.normalise import TEXTS_CACHED, skeleton
 
 REASONS = ("offensive", "link", "phone", "repeated", "duplicate", "near_duplicate")
 
@@ -31,6 +31,8 @@ NEAR_DUPLICATE_SIMILARITY = 0.9
 # "hayyyyy", "!!!!!!": six of one character in a row. Digits (1000000) and dots (an
 # ellipsis written long) are ordinary.
 REPEATED_MIN_RUN = 6
+# Word and trigram sets are the big entries (a trigram set is ~5 KB) and cheap to remake.
+SETS_CACHED = 256
 # The shortest number libphonenumber takes as valid for Viet Nam: 1800 lines, 8 digits.
 _PHONE_MIN_DIGITS = 8
 
@@ -54,7 +56,7 @@ def normalize(text: str) -> str:
     return " ".join(teencode.get(word, word) for word in words)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=TEXTS_CACHED)
 def _comparable(text: str) -> str:
     """normalize(), or for a text with no words at all ("👍", "???") its skeleton with
     the spacing collapsed: one emoji must not duplicate another. Cached: the same recent
@@ -211,12 +213,12 @@ def _similarity(a: str, b: str) -> float:
     return max(shared, 2 * len(triples_a & triples_b) / (len(triples_a) + len(triples_b)))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=SETS_CACHED)
 def _words(comparable: str) -> frozenset[str]:
     return frozenset(comparable.split())
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=SETS_CACHED)
 def _triples(comparable: str) -> frozenset[str]:
     return frozenset(comparable[i : i + 3] for i in range(len(comparable) - 2))
 

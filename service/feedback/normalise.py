@@ -81,7 +81,15 @@ def skeleton(text: str) -> str:
     return _skeleton(text)
 
 
-@functools.lru_cache(maxsize=4096)
+# Texts whose derived forms are cached. Nearly every comment is a new text, so a cache
+# fills at the rate comments arrive and then stays full: sized to the working set (a new
+# comment is compared with its poll's RECENT_FOR_DUPLICATES = 50 recent ones; 512 is ten
+# polls' worth), not more. At 4,096 the soak's 30 comments a minute were still filling
+# it after two hours, some 7 KB a text: 29 MB (docs/performance/soak.md).
+TEXTS_CACHED = 512
+
+
+@functools.lru_cache(maxsize=TEXTS_CACHED)
 def _skeleton(text: str) -> str:
     # Cached: a poll's recent comments are compared with every new one. One translate()
     # does all the per-character work at C speed (precomposed letters included, so
