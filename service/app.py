@@ -35,6 +35,8 @@ from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
 from service.ops.probes import ScrapeProbes
+from service.placements import routes as placements
+from service.placements.cache import PlacementCache
 from service.polls import routes as public
 from service.polls.cache import PollCache
 from service.server.hotlane import HotLane
@@ -108,6 +110,7 @@ def create_app(settings: Settings) -> Starlette:
         pool = await create_pool(settings.database_url, settings.db_pool_size)
         redis = connect_redis(settings.redis_url)
         polls = PollCache(pool, redis)
+        placed = PlacementCache(pool, redis, polls)
         engine = VoteEngine(
             pool,
             redis,
@@ -120,6 +123,7 @@ def create_app(settings: Settings) -> Starlette:
         hub.start()
         tasks = [
             asyncio.create_task(polls.listen(), name="poll-cache-listener"),
+            asyncio.create_task(placed.listen(), name="placement-cache-listener"),
             *([asyncio.create_task(access_log.run(), name="access-log")] if access_log else []),
             asyncio.create_task(tally.run(), name="integrity-tally"),
             asyncio.create_task(
@@ -151,6 +155,7 @@ def create_app(settings: Settings) -> Starlette:
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
                     probes=ScrapeProbes(pool, redis),
+                    placements=placed,
                 )
             }
         finally:
@@ -178,6 +183,7 @@ def create_app(settings: Settings) -> Starlette:
         *live.routes,
         *feedback.routes,
         *console.routes,
+        *placements.routes,
         openapi_route,
     ]
     return Starlette(

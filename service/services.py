@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     from service.feedback.comments import CommentDesk
     from service.live.hub import LiveHub
     from service.ops.probes import ScrapeProbes
+    from service.placements.cache import PlacementCache
     from service.polls.cache import PollCache
     from service.voting.engine import VoteEngine
     from service.voting.identity import Hasher
@@ -40,6 +41,7 @@ class Services:
     comments: CommentDesk
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
     probes: ScrapeProbes  # dependency health and the moderation queue, read at scrape time
+    placements: PlacementCache  # each site's placements, for the page lookup
 
 
 def services(request: Request) -> Services:

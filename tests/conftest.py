@@ -128,6 +128,7 @@ async def state(app_state: tuple[Any, dict[str, Any]]) -> AsyncIterator[dict[str
     await st.redis.flushdb()
     await st.redis.set(EPOCH, 1)
     st.polls.drop(ALL)
+    st.placements.drop(ALL)
     st.counts._entries.clear()
     yield st
 

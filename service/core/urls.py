@@ -25,3 +25,46 @@ def clean_page_url(page: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not host:
         return None
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+# Parameters that say where a reader came from, not which page they read: two readers of
+# one article from Facebook and from Zalo must land on the same canonical page.
+_TRACKING = frozenset({"fbclid", "gclid", "zarsrc"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_page_url(page: str | None) -> str | None:
+    """The canonical form of a page's address, the one key placements and per-page polls
+    use: scheme and host lower-case, the default port dropped, the fragment dropped,
+    tracking parameters (utm_*, fbclid, gclid, zarsrc) dropped and the rest of the query
+    kept in order. None for anything that is not an http(s) URL with a host."""
+    if not page or len(page) > MAX_PAGE_URL or not page.isprintable():
+        return None
+    try:
+        parts = urlsplit(page.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError:  # an unclosed IPv6 bracket, or a bad port
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    kept = [
+        pair for pair in parts.query.split("&") if pair and not _is_tracking(pair.partition("=")[0])
+    ]
+    query = "?" + "&".join(kept) if kept else ""
+    return f"{scheme}://{netloc}{parts.path or '/'}{query}"
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("utm_") or lowered in _TRACKING
+
+
+def page_origin(canonical: str) -> str:
+    """scheme://host[:port] of a canonical page URL (as allowed origins are written)."""
+    parts = urlsplit(canonical)
+    return f"{parts.scheme}://{parts.netloc}"

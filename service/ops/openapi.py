@@ -15,6 +15,7 @@ from service.admin.held import HeldSelection
 from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate, Slug
 from service.core.http import json_response
 from service.feedback.schemas import ActionBody, BulkBody, CommentBody, ReportBody
+from service.placements.schemas import PlacementCreate
 from service.voting.ballot import VoteBody
 
 _BODIES: tuple[type[msgspec.Struct], ...] = (
@@ -28,6 +29,7 @@ _BODIES: tuple[type[msgspec.Struct], ...] = (
     ReportBody,
     ActionBody,
     BulkBody,
+    PlacementCreate,
 )
 _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
     _BODIES, ref_template="#/components/schemas/{name}"

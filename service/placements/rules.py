@@ -1,0 +1,77 @@
+"""Which placement a page gets: the one ordering rule, and what a `match` may be."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.core.urls import canonical_page_url, page_origin
+
+PREFIX = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    id: int
+    poll_id: str
+    match: str  # a canonical URL, or one followed by "*" (a prefix)
+    priority: int
+    created_at: datetime
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.match.endswith(PREFIX)
+
+    @property
+    def stem(self) -> str:
+        """The URL an exact match equals, or a prefix match starts with."""
+        return self.match[:-1] if self.is_prefix else self.match
+
+
+def canonical_match(match: str) -> str | None:
+    """A placement's `match` in canonical form (the page rule of core/urls), or None.
+    A prefix keeps its "*"; its stem is canonicalised as a page would be, so a prefix
+    written with an upper-case host or a default port still matches real pages (and
+    "https://portal.example*" becomes "https://portal.example/*": the whole site)."""
+    prefix = match.endswith(PREFIX)
+    stem = canonical_page_url(match[:-1] if prefix else match)
+    if stem is None:
+        return None
+    return stem + PREFIX if prefix else stem
+
+
+def allowed(canonical: str, origins: Iterable[str]) -> bool:
+    """Whether a canonical page (or match stem) lies on one of the site's origins."""
+    origin = page_origin(canonical)
+    return any(_normal_origin(o) == origin for o in origins)
+
+
+def _normal_origin(origin: str) -> str:
+    canonical = canonical_page_url(origin)
+    return page_origin(canonical) if canonical else origin
+
+
+class Ranked:
+    """A site's placements, ordered once so a page view only walks them: exact matches
+    by page, prefixes longest first; within each, higher priority, then newest."""
+
+    def __init__(self, placements: Iterable[Placement]) -> None:
+        def order(p: Placement) -> tuple[int, int, float, int]:
+            return (-len(p.stem), -p.priority, -p.created_at.timestamp(), -p.id)
+
+        self.exact: dict[str, list[Placement]] = {}
+        prefixes: list[Placement] = []
+        for p in sorted(placements, key=order):
+            if p.is_prefix:
+                prefixes.append(p)
+            else:
+                self.exact.setdefault(p.match, []).append(p)
+        self.prefixes = prefixes
+
+    def candidates(self, page: str) -> Iterator[Placement]:
+        """The placements that apply to a canonical page, best first."""
+        yield from self.exact.get(page, ())
+        for p in self.prefixes:
+            if page.startswith(p.stem):
+                yield p
