@@ -133,10 +133,14 @@ class PlacementCache:
         to the poll caches (an edit of a site's origins announces every poll), forever."""
         await asyncio.gather(self._follow(CHANNEL), self._follow(pollcache.CHANNEL))
 
+    def _subscribed(self) -> None:
+        # Anything announced while we were not subscribed is lost: start clean.
+        self._entries.clear()
+
     async def _follow(self, channel: str) -> None:
         while True:
             try:
-                async for data in messages(self._redis, channel, self._entries.clear):
+                async for data in messages(self._redis, channel, self._subscribed):
                     name = data.decode()
                     if channel == CHANNEL or name == pollcache.ALL:
                         self.drop(name)

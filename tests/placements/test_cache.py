@@ -1,0 +1,88 @@
+"""placements/cache.py: a page view's lookup asks no database, a change announced by any
+process is seen, and the cache stays within its bound."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from service.core.errors import NotFound
+from service.placements import cache
+from service.placements.cache import PlacementCache
+from service.polls.cache import PollCache
+from service.storage.db import create_pool
+from tests.conftest import PollMaker
+
+SITE = "https://portal.example.vn"
+
+
+async def _place(admin: httpx.AsyncClient, poll_id: str, match: str, priority: int = 0) -> None:
+    r = await admin.post(
+        "/v1/admin/sites/hoan-kiem/placements",
+        json={"match": match, "poll_id": poll_id, "priority": priority},
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_an_announced_change_is_seen_and_a_page_view_needs_no_database(
+    state: Any, admin: httpx.AsyncClient, make_poll: PollMaker, database_url: str
+) -> None:
+    # Another process: its own pool, poll cache and placement cache, on the same Redis.
+    pool = await create_pool(database_url, 2)
+    other = PlacementCache(pool, state.redis, PollCache(pool, state.redis))
+    subscribed = 0
+    both_subscribed, dropped = asyncio.Event(), asyncio.Event()
+    real_subscribed, real_drop = other._subscribed, other.drop
+
+    def on_subscribed() -> None:
+        nonlocal subscribed
+        real_subscribed()
+        subscribed += 1
+        if subscribed == 2:  # its own channel and the poll caches'
+            both_subscribed.set()
+
+    def on_drop(slug: str) -> None:
+        real_drop(slug)
+        dropped.set()
+
+    other._subscribed = on_subscribed  # type: ignore[method-assign]
+    other.drop = on_drop  # type: ignore[method-assign]
+    listener = asyncio.create_task(other.listen())
+    try:
+        await both_subscribed.wait()
+        first = (await make_poll())["id"]
+        await _place(admin, first, f"{SITE}/tin-tuc/*")
+        await dropped.wait()
+        assert await other.lookup("hoan-kiem", f"{SITE}/tin-tuc/a") == first
+        dropped.clear()
+        second = (await make_poll())["id"]
+        await _place(admin, second, f"{SITE}/tin-tuc/*", priority=5)  # announced by this app
+        await dropped.wait()
+        assert await other.lookup("hoan-kiem", f"{SITE}/tin-tuc/a") == second
+        # No database at all now: the lookups still answer, from memory.
+        await pool.close()
+        assert await other.lookup("hoan-kiem", f"{SITE}/tin-tuc/b?utm_source=fb") == second
+        with pytest.raises(NotFound) as missing:
+            await other.lookup("hoan-kiem", f"{SITE}/the-thao/c")
+        assert missing.value.code == "no_placement"
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        await pool.close()
+
+
+async def test_sites_are_kept_within_a_bound(
+    state: Any, site: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "MAX_SITES", 3)
+    placements = PlacementCache(state.pool, state.redis, state.polls)
+    assert await placements.site("hoan-kiem") is not None
+    for n in range(50):
+        assert await placements.site(f"no-such-site-{n}") is None
+    assert len(placements._entries) <= 3
+    # A slug that cannot exist is neither looked up nor remembered.
+    assert await placements.site("Not a slug\x00") is None
+    assert "Not a slug\x00" not in placements._entries
