@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from service.console import audit, held, moderation, people, polls, preview, results, signin, sites
+from service.console import placements as placement_pages
 from service.core.errors import NotFound
 
 
@@ -48,4 +49,6 @@ routes = [
     Route("/console/audit", audit.audit_log, methods=["GET"]),
     Route("/console/moderation", moderation.queue, methods=["GET"]),
     Route("/console/moderation", moderation.act, methods=["POST"]),
+    Route("/console/sites/{slug}/placements", placement_pages.placements, methods=["GET"]),
+    Route("/console/sites/{slug}/placements", placement_pages.placement_change, methods=["POST"]),
 ]

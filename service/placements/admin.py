@@ -94,3 +94,20 @@ async def delete_placement(svc: Services, principal: Principal, placement_id: st
             before=view,
         )
     await svc.placements.announce(slug)
+
+
+async def placement_page(
+    svc: Services, principal: Principal, slug: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the console's Placements page shows: the site, its placements (each with its
+    poll's question and status) and the polls an editor may place."""
+    async with svc.pool.acquire() as con:
+        site = await site_row(con, slug, principal)
+        placements = await store.site_placements(con, site["id"])
+        polls = [dict(r) for r in await store.site_polls(con, site["id"])]
+    by_id = {p["id"]: p for p in polls}
+    views = [
+        {**placement_view(p, slug), "poll": by_id.get(p.poll_id, {"id": p.poll_id})}
+        for p in placements
+    ]
+    return {"slug": site["slug"], "name": site["name"]}, views, polls

@@ -62,3 +62,13 @@ async def delete_placement(con: Conn, placement_id: int) -> None:
 async def site_lookup_row(con: Conn | asyncpg.Pool, slug: str) -> asyncpg.Record | None:
     """What the public lookup needs of a site: its id and allowed origins."""
     return await con.fetchrow("SELECT id, allowed_origins FROM sites WHERE slug = $1", slug)
+
+
+async def site_polls(con: Conn, site_id: int, limit: int = 500) -> list[asyncpg.Record]:
+    """A site's newest polls (id, question, status): what an editor picks a placement from."""
+    return await con.fetch(
+        "SELECT id, question, status FROM polls WHERE site_id = $1"
+        " ORDER BY created_at DESC LIMIT $2",
+        site_id,
+        limit,
+    )
