@@ -91,3 +91,68 @@ def test_the_site_snippet_shows_the_placed_poll_and_nothing_elsewhere(
     )
     assert box == {"html": "", "height": 0}
     assert page.locator("iframe").count() == 0
+
+
+@pytest.mark.parametrize(("lang", "scheme"), [("vi", "light"), ("en", "dark")])
+def test_the_console_placements_page_works_and_passes_axe(
+    live_server: LiveServer,
+    new_context: ContextMaker,
+    database_url: str,
+    lang: str,
+    scheme: str,
+) -> None:
+    from tests.browser.test_console_browser import _add_person, _axe, _sign_in
+
+    if not AXE.exists():
+        pytest.skip("axe-core missing: run scripts/browser-deps.sh")
+    slug = "pl-" + uuid.uuid4().hex[:8]
+    live_server.make_site(slug, ["https://portal.example.vn"])
+    poll = live_server.make_poll(slug, question="Thông tin trên trang này có hữu ích không?")
+    email = f"bt-{uuid.uuid4().hex[:8]}@toasoan.vn"
+    _add_person(database_url, email, "editor", [slug])
+    page = new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900}).new_page()
+    _sign_in(page, live_server.url, email)
+    url = f"{live_server.url}/console/sites/{slug}/placements?lang={lang}"
+    page.goto(url)
+    assert not _axe(page), "empty placements page"
+    t = _CONSOLE[lang]
+    page.get_by_label(t["match"], exact=True).fill("https://portal.example.vn/tin-tuc/*")
+    page.get_by_label(t["poll"], exact=True).select_option(poll["id"])
+    page.get_by_label(t["priority"], exact=True).fill("3")
+    page.get_by_role("button", name=t["add"], exact=True).click()
+    expect(page.get_by_role("status").first).to_have_text(t["saved"])
+    expect(page.locator("tbody tr")).to_have_count(1)
+    page.get_by_label(t["url"], exact=True).fill("https://portal.example.vn/tin-tuc/bai-1")
+    page.get_by_role("button", name=t["check"]).click()
+    expect(page.locator("#placement-answer")).to_contain_text(poll["question"])
+    violations = _axe(page)
+    assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)[:3000]
+    page.get_by_role("button", name=t["remove"]).click()
+    expect(page.locator("tbody tr")).to_have_count(1)  # the "nothing placed" row
+    expect(page.locator("tbody")).to_contain_text(t["none"])
+
+
+_CONSOLE = {
+    "vi": {
+        "match": "Địa chỉ trang hoặc tiền tố",
+        "poll": "Cuộc thăm dò",
+        "priority": "Độ ưu tiên",
+        "add": "Thêm",
+        "saved": "Đã lưu.",
+        "url": "Địa chỉ trang",
+        "check": "Kiểm tra",
+        "remove": "Gỡ",
+        "none": "Chưa có cuộc thăm dò nào",
+    },
+    "en": {
+        "match": "Page URL or prefix",
+        "poll": "Poll",
+        "priority": "Priority",
+        "add": "Add",
+        "saved": "Saved.",
+        "url": "Page URL",
+        "check": "Check",
+        "remove": "Remove",
+        "none": "No poll is placed",
+    },
+}
