@@ -53,25 +53,23 @@ def _normal_origin(origin: str) -> str:
 
 
 class Ranked:
-    """A site's placements, ordered once so a page view only walks them: exact matches
-    by page, prefixes longest first; within each, higher priority, then newest."""
+    """A site's placements, ordered once so a page view does a few dictionary reads: exact
+    matches by page; prefixes by stem, tried from the longest stem length down (only one
+    stem of each length can start the page); within one, higher priority, then newest."""
 
     def __init__(self, placements: Iterable[Placement]) -> None:
-        def order(p: Placement) -> tuple[int, int, float, int]:
-            return (-len(p.stem), -p.priority, -p.created_at.timestamp(), -p.id)
+        def order(p: Placement) -> tuple[int, float, int]:
+            return (-p.priority, -p.created_at.timestamp(), -p.id)
 
         self.exact: dict[str, list[Placement]] = {}
-        prefixes: list[Placement] = []
+        self.prefixes: dict[str, list[Placement]] = {}
         for p in sorted(placements, key=order):
-            if p.is_prefix:
-                prefixes.append(p)
-            else:
-                self.exact.setdefault(p.match, []).append(p)
-        self.prefixes = prefixes
+            (self.prefixes if p.is_prefix else self.exact).setdefault(p.stem, []).append(p)
+        self.lengths = sorted({len(stem) for stem in self.prefixes}, reverse=True)
 
     def candidates(self, page: str) -> Iterator[Placement]:
         """The placements that apply to a canonical page, best first."""
         yield from self.exact.get(page, ())
-        for p in self.prefixes:
-            if page.startswith(p.stem):
-                yield p
+        for length in self.lengths:
+            if length <= len(page):
+                yield from self.prefixes.get(page[:length], ())
