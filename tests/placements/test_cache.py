@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
-from service.core.errors import NotFound
+from service.app import create_app
+from service.core.errors import BadRequest, NotFound
 from service.placements import cache
 from service.placements.cache import PlacementCache
 from service.polls.cache import PollCache
@@ -86,3 +88,68 @@ async def test_sites_are_kept_within_a_bound(
     # A slug that cannot exist is neither looked up nor remembered.
     assert await placements.site("Not a slug\x00") is None
     assert "Not a slug\x00" not in placements._entries
+
+
+async def test_a_dedicated_app_answers_page_views_with_its_database_pool_closed(
+    state: Any, admin: httpx.AsyncClient, make_poll: PollMaker, settings: Any
+) -> None:
+    poll = (await make_poll())["id"]
+    await _place(admin, poll, f"{SITE}/tin-tuc/*")
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        services = manager._state["services"]
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            url = "/v1/sites/hoan-kiem/placement"
+            first = await c.get(url, params={"page": f"{SITE}/tin-tuc/a"})
+            assert first.status_code == 200
+            await services.pool.close()  # from here on, any query would fail
+            for page, status in [
+                (f"{SITE}/tin-tuc/b", 200),
+                (f"{SITE}/tin-tuc/c?fbclid=1#x", 200),
+                (f"{SITE}/the-thao/d", 404),
+                ("https://evil.example/a", 400),
+            ]:
+                r = await c.get(url, params={"page": page})
+                assert r.status_code == status, (page, r.text)
+            assert r.json()["error"]["code"] == "page_not_allowed"
+
+
+async def test_a_change_of_the_sites_origins_reaches_the_cache(
+    state: Any, admin: httpx.AsyncClient, make_poll: PollMaker
+) -> None:
+    poll = (await make_poll())["id"]
+    await _place(admin, poll, f"{SITE}/*")
+    subscribed, dropped = asyncio.Event(), asyncio.Event()
+    # A listener of its own, so that the test knows when the announcement has arrived.
+    watcher = PlacementCache(state.pool, state.redis, state.polls)
+    real_drop = watcher.drop
+    count = 0
+
+    def on_subscribed() -> None:
+        nonlocal count
+        count += 1
+        if count == 2:
+            subscribed.set()
+
+    def on_drop(slug: str) -> None:
+        real_drop(slug)
+        dropped.set()
+
+    watcher._subscribed = on_subscribed  # type: ignore[method-assign]
+    watcher.drop = on_drop  # type: ignore[method-assign]
+    listener = asyncio.create_task(watcher.listen())
+    try:
+        await subscribed.wait()
+        assert await watcher.lookup("hoan-kiem", f"{SITE}/a") == poll
+        r = await admin.patch(
+            "/v1/admin/sites/hoan-kiem", json={"allowed_origins": ["https://moi.example.vn"]}
+        )
+        assert r.status_code == 200
+        await dropped.wait()
+        with pytest.raises(BadRequest) as refused:
+            await watcher.lookup("hoan-kiem", f"{SITE}/a")
+        assert refused.value.code == "page_not_allowed"
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
