@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from service.admin import sites
 from service.console.web import Page, console_page, redirect
 from service.core.errors import BadRequest, NotFound, ServiceError
 from service.core.http import encode_json
@@ -40,6 +41,16 @@ async def _page(
         values=page.form,
         saved=page.request.query_params.get("saved") == "1",
     )
+
+
+@console_page("polls:write")
+async def placement_sites(page: Page) -> Response:
+    """The sites whose placements the person may change: straight to the one, if one."""
+    assert page.session is not None
+    found = await sites.list_sites(page.svc, page.session.principal)
+    if len(found) == 1:
+        return redirect(f"/console/sites/{found[0]['slug']}/placements")
+    return page.render("console_placement_sites.html", sites=found)
 
 
 @console_page("polls:write")

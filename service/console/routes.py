@@ -49,6 +49,7 @@ routes = [
     Route("/console/audit", audit.audit_log, methods=["GET"]),
     Route("/console/moderation", moderation.queue, methods=["GET"]),
     Route("/console/moderation", moderation.act, methods=["POST"]),
+    Route("/console/placements", placement_pages.placement_sites, methods=["GET"]),
     Route("/console/sites/{slug}/placements", placement_pages.placements, methods=["GET"]),
     Route("/console/sites/{slug}/placements", placement_pages.placement_change, methods=["POST"]),
 ]

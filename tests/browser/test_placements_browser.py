@@ -112,10 +112,11 @@ def test_the_console_placements_page_works_and_passes_axe(
     _add_person(database_url, email, "editor", [slug])
     page = new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900}).new_page()
     _sign_in(page, live_server.url, email)
-    url = f"{live_server.url}/console/sites/{slug}/placements?lang={lang}"
-    page.goto(url)
-    assert not _axe(page), "empty placements page"
     t = _CONSOLE[lang]
+    page.goto(f"{live_server.url}/console/polls?lang={lang}")
+    page.get_by_role("navigation").get_by_role("link", name=t["nav"]).click()
+    page.wait_for_url(f"**/console/sites/{slug}/placements")
+    assert not _axe(page), "empty placements page"
     page.get_by_label(t["match"], exact=True).fill("https://portal.example.vn/tin-tuc/*")
     page.get_by_label(t["poll"], exact=True).select_option(poll["id"])
     page.get_by_label(t["priority"], exact=True).fill("3")
@@ -134,6 +135,7 @@ def test_the_console_placements_page_works_and_passes_axe(
 
 _CONSOLE = {
     "vi": {
+        "nav": "Vị trí đặt",
         "match": "Địa chỉ trang hoặc tiền tố",
         "poll": "Cuộc thăm dò",
         "priority": "Độ ưu tiên",
@@ -145,6 +147,7 @@ _CONSOLE = {
         "none": "Chưa có cuộc thăm dò nào",
     },
     "en": {
+        "nav": "Placements",
         "match": "Page URL or prefix",
         "poll": "Poll",
         "priority": "Priority",

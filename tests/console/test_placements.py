@@ -80,3 +80,22 @@ async def test_another_sites_editor_and_a_moderator_are_refused(
     assert (await other.get(URL)).status_code == 404
     moderator = await browser_as("kiemduyet@toasoan.vn", role="moderator", sites=["hoan-kiem"])
     assert (await moderator.get(URL)).status_code == 403
+
+
+async def test_the_nav_leads_an_editor_to_their_sites_placements(
+    browser_as: BrowserMaker, admin: httpx.AsyncClient, site: dict[str, Any]
+) -> None:
+    r = await admin.post(
+        "/v1/admin/sites", json={"slug": "other", "name": "Other", "allowed_origins": [SITE]}
+    )
+    assert r.status_code == 201
+    editor = await browser_as("bientap@toasoan.vn", role="editor", sites=["hoan-kiem"])
+    home = await editor.get("/console/polls")
+    assert 'href="/console/placements"' in home.text
+    r = await editor.get("/console/placements")
+    assert r.status_code == 303 and r.headers["location"] == URL
+    chief = await browser_as("tongbientap@toasoan.vn", role="admin")
+    r = await chief.get("/console/placements")
+    assert r.status_code == 200
+    assert 'href="/console/sites/hoan-kiem/placements"' in r.text
+    assert 'href="/console/sites/other/placements"' in r.text
