@@ -25,7 +25,7 @@ from service.app import create_app
 from service.core.settings import Settings
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
 from service.ops import metrics
-from service.voting import engine
+from service.voting import ledger
 from service.voting.counts import ledger_counts
 from service.voting.identity import Hasher
 from service.voting.keys import idempotency_key, voter_mark_key
@@ -266,7 +266,7 @@ async def test_a_batch_failing_on_a_bug_answers_503_instead_of_hanging(
     def broken(vote_id: str, ballot: Any) -> str:
         raise RuntimeError("a bug in the ledger stage")
 
-    monkeypatch.setattr(engine, "ledger_record", broken)
+    monkeypatch.setattr(ledger, "ledger_record", broken)
     answer = await asyncio.wait_for(vote(client, poll), PATIENCE)
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "unavailable"
