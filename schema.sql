@@ -243,3 +243,17 @@ CREATE INDEX IF NOT EXISTS votes_held ON votes (poll_id, cast_at) WHERE state = 
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
 
 INSERT INTO schema_version (version) VALUES (5) ON CONFLICT DO NOTHING;
+
+-- ---------------------------------------------------------------------------------------
+-- Version 6 (wt-identity; to be moved into a numbered migration): reports count once per
+-- network, and the comment quota counts per network as well as per reader
+-- (docs/security/reports.md). Idempotent; the previous release's code still works on it
+-- (it never names the new column; the index only serves the new quota query).
+
+ALTER TABLE comment_reports ADD COLUMN IF NOT EXISTS network_hash text;
+CREATE INDEX IF NOT EXISTS comment_reports_network
+    ON comment_reports (comment_id, network_hash);
+CREATE INDEX IF NOT EXISTS comments_poll_network ON comments (poll_id, network_hash)
+    WHERE vote_id IS NULL;
+
+INSERT INTO schema_version (version) VALUES (6) ON CONFLICT DO NOTHING;

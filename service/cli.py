@@ -126,7 +126,7 @@ def cmd_token(args: argparse.Namespace) -> None:
 async def _create_token(
     settings: Settings, scopes: list[str], site: str | None, label: str
 ) -> tuple[int, str]:
-    from service.admin.auth import create_token
+    from service.identity.principal import create_token
 
     con = await asyncpg.connect(settings.database_url)
     try:
@@ -334,7 +334,7 @@ async def _seed(
 ) -> tuple[str | None, str, list[str], tuple[str, str] | None]:
     """Demo data on first start: a site, an all-scopes token, the smart-city poll, and a
     console admin when there is nobody yet (with the login, to print once)."""
-    from service.admin.auth import SCOPES, create_token
+    from service.identity.principal import SCOPES, create_token
     from service.polls.store import insert_open_poll
     from service.storage.db import apply_schema, connect
 
