@@ -1,6 +1,7 @@
 """Layers point down (STYLE.md 15, docs/security/identity.md): a package may import its own
-rank and those below it, never one above. Walks every module's imports (ast), including
-those under TYPE_CHECKING and inside functions, and fails on an upward one.
+rank and those below it, never one above; and no runtime module is over 450 lines. Walks
+every module's imports (ast), including those under TYPE_CHECKING and inside functions,
+and fails on an upward one.
 
 The order, lowest first, is defined here and only here:
 
@@ -97,3 +98,15 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
 def test_the_lower_packages_import_no_feature(low: str) -> None:
     for line in upward_imports():
         assert not line.startswith(f"service/{low}/"), line
+
+
+def test_no_runtime_module_over_450_lines() -> None:
+    root = ROOT
+    # Split by another change in flight (the filters' own split); remove once merged.
+    pending = {"feedback/filters.py"}
+    long = {
+        p.relative_to(root).as_posix(): n
+        for p in root.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450
+    }
+    assert {k: v for k, v in long.items() if k not in pending} == {}
