@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     from service.identity.keys import Hasher
     from service.identity.links import LinkTokens
     from service.live.hub import LiveHub
+    from service.ops.probes import ScrapeProbes
     from service.polls.access import AccessContext
     from service.polls.cache import PollCache
     from service.voting.engine import VoteEngine
@@ -43,6 +44,7 @@ class Services:
     pages: EmbedPages  # the embed pages rendered so far
     comments: CommentDesk
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
+    probes: ScrapeProbes  # dependency health and the moderation queue, read at scrape time
 
     # What the layers below the features read through their Protocols (identity.context,
     # polls.access): they never import this module, which knows every feature.

@@ -1,4 +1,4 @@
-"""Signed view keys (service/live/links.py): they open their subject until they expire,
+"""Signed view keys (service/identity/links.py): they open their subject until they expire,
 and only while the token that minted them is unrevoked."""
 
 from __future__ import annotations
