@@ -8,7 +8,6 @@ the handler; nothing here knows Starlette or HTTP statuses.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -27,7 +26,6 @@ from service.voting.challenge import check_solution
 from service.voting.keys import VOTER_MARK_TTL
 
 Headers = dict[bytes, bytes]
-log = logging.getLogger("civicpoll.ballot")
 
 
 @dataclass(slots=True)
