@@ -3,8 +3,7 @@ streams and sign-in read who the client is from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 from starlette.requests import Request
 
 from service.core.http import cookie
@@ -17,8 +16,10 @@ from service.identity.reader import VOTER_COOKIE, voter_cookie
 _SCOPE_KEY = "civicpoll.identity"
 
 
-@dataclass(frozen=True, slots=True)
-class Hashes:
+# msgspec Structs, frozen: built on every vote; a frozen dataclass's __init__ (one
+# object.__setattr__ a field) made the identity step 1.28x as costly as before this
+# package, Structs 1.01-1.06x (bench/identity_path.py, docs/security/identity.md).
+class Hashes(msgspec.Struct, frozen=True):
     """A client's keyed hashes within one poll: what the ledger, comments and reports store."""
 
     voter: str
@@ -26,8 +27,7 @@ class Hashes:
     network: str  # the /24 or /64
 
 
-@dataclass(frozen=True, slots=True)
-class RequestIdentity:
+class RequestIdentity(msgspec.Struct, frozen=True):
     """Who sent the request: address (the X-Forwarded-For rule), network (/24, /64),
     reader cookie, and the headers the Origin rule reads. No secret and no poll in it:
     the keyed hashes of one poll come from `hashes`."""
