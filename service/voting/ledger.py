@@ -66,7 +66,9 @@ async def write_batch(pool: asyncpg.Pool, votes: list[PendingVote], undo: Undo) 
                     async with con.transaction():
                         status = await con.execute(LEDGER_INSERT, records, timeout=LEDGER_EXECUTE)
                         await con.execute(
-                            OWN_WORDS_INSERT, *own_words_args(with_text), timeout=LEDGER_EXECUTE
+                            OWN_WORDS_INSERT,
+                            *await own_words_args(con, with_text),
+                            timeout=LEDGER_EXECUTE,
                         )
                 else:
                     status = await con.execute(LEDGER_INSERT, records, timeout=LEDGER_EXECUTE)
