@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.admin.audit import audit
-from service.admin.auth import Principal, require_scope
 from service.core.errors import BadRequest
 from service.core.http import json_response
 from service.core.validation import read_json
+from service.identity.audit import audit
+from service.identity.principal import Principal, require_scope
 from service.polls.access import poll_for
 from service.services import Services, services
 from service.voting.keys import HELD_FIELD, counts_key, rebuilding_key, stats_key

@@ -37,6 +37,8 @@ class CommentBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class ReportBody(msgspec.Struct, forbid_unknown_fields=True):
     reason: Literal["spam", "offensive", "off_topic"]
+    # The widget's form token: the reader of a browser that keeps no cookie.
+    token: Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": 100})] | None = None
 
 
 Action = Literal["approve", "reject", "hold", "spam", "restore"]

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.core.errors import BadRequest, Forbidden
-from service.voting.identity import check_widget_token, verify_voter
+from service.identity.tokens import check_widget_token, verify_voter
 from tests.serving import admin_token, uvicorn_process
 
 SECRET = "conformance-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
