@@ -100,7 +100,11 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
 def clean_text(
     value: str, field: str, *, max_len: int, min_len: int = 1, multiline: bool = False
 ) -> str:
-    """NFC-normalise, trim, and refuse control characters and bad lengths."""
+    """NFC-normalise, trim, and refuse control characters and bad lengths. Multi-line text
+    has its line breaks made LF first: a browser's form sends a textarea's breaks as CRLF
+    (HTML's form encoding), so CR is a line break there, not a control character."""
+    if multiline:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", value).strip()
     for ch in text:
         if (unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch in _BIDI_CONTROLS) and not (
