@@ -13,7 +13,7 @@ from service.admin import checks
 from service.admin.auth import require_scope
 from service.core.errors import BadRequest, Forbidden, NotFound, ServiceError
 from service.core.http import cookie, json_response
-from service.core.urls import clean_page_url
+from service.core.urls import site_page_url
 from service.core.validation import decode, parse_form, read_body, read_json
 from service.feedback import moderation
 from service.feedback.comments import (
@@ -79,7 +79,7 @@ def _author(
         ip_hash=svc.hasher(poll.id, "ip", ip),
         network_hash=svc.hasher(poll.id, "net", network_of(ip)),
         limited=not in_networks(ip, poll.site.allowlisted_networks),
-        page_url=clean_page_url(body.page or referer),
+        page_url=site_page_url(body.page or referer, poll.site.allowed_origins),
     )
 
 
