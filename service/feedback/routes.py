@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from service.admin import checks
 from service.admin.auth import require_scope
+from service.core import cursor as cursors
 from service.core.errors import BadRequest, Forbidden, NotFound, ServiceError
 from service.core.http import cookie, json_response
 from service.core.urls import site_page_url
@@ -26,7 +27,13 @@ from service.feedback.comments import (
     published_page,
     report,
 )
-from service.feedback.schemas import ActionBody, BulkBody, CommentBody, ReportBody
+from service.feedback.schemas import (
+    REASON_SCHEMA,
+    ActionBody,
+    BulkBody,
+    CommentBody,
+    ReportBody,
+)
 from service.ops import openapi
 from service.polls.access import find_public_poll
 from service.polls.model import Poll
@@ -239,7 +246,7 @@ async def moderate_many(request: Request) -> Response:
 
 
 _PAGE: dict[str, tuple[str, dict[str, Any]]] = {
-    "cursor": ("next_cursor of the previous page", {"type": "string"})
+    "cursor": ("next_cursor of the previous page", cursors.cursor_schema(cursors.UUID))
 }
 openapi.QUERY[("get", "/v1/polls/{poll_id}/comments")] = {
     **_PAGE,
@@ -248,7 +255,7 @@ openapi.QUERY[("get", "/v1/polls/{poll_id}/comments")] = {
 _QUEUE_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     **_PAGE,
     "state": ("only comments in this state", {"type": "string", "enum": list(STATES)}),
-    "reason": ("only comments held or moved for this reason", {"type": "string"}),
+    "reason": ("only comments held or moved for this reason", REASON_SCHEMA),
     "limit": ("page size", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
 }
 openapi.QUERY[("get", "/v1/admin/polls/{poll_id}/comments")] = _QUEUE_PARAMS
