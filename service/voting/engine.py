@@ -427,7 +427,9 @@ class VoteEngine:
                                 LEDGER_INSERT, records, timeout=LEDGER_EXECUTE
                             )
                             await con.execute(
-                                OWN_WORDS_INSERT, *own_words_args(with_text), timeout=LEDGER_EXECUTE
+                                OWN_WORDS_INSERT,
+                                *await own_words_args(con, with_text),
+                                timeout=LEDGER_EXECUTE,
                             )
                     else:
                         status = await con.execute(LEDGER_INSERT, records, timeout=LEDGER_EXECUTE)
