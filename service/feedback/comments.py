@@ -4,7 +4,6 @@ the filters, stored durably before the answer, one per voter unless the poll all
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from service.core import cursor as cursors
 from service.core.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unavailable
 from service.core.invisible import shows_nothing
 from service.core.validation import clean_text
@@ -322,18 +322,8 @@ def checked_comment_id(raw: str) -> uuid.UUID:
 
 
 def encode_cursor(created_at: datetime, comment_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{comment_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return cursors.encode_cursor(created_at, comment_id)
 
 
-def decode_cursor(raw: str | None) -> tuple[datetime | None, uuid.UUID | None]:
-    if raw is None:
-        return None, None
-    try:
-        at, _, cid = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-        created_at = datetime.fromisoformat(at)
-        if created_at.tzinfo is None or len(cid) != 36:
-            raise ValueError
-        return created_at, uuid.UUID(cid)
-    except ValueError:
-        raise BadRequest("cursor is not one this API gave out", field="cursor") from None
+def decode_cursor(raw: str | None) -> tuple[datetime | None, str | None]:
+    return cursors.decode_cursor(raw, cursors.UUID)

@@ -10,9 +10,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from service.admin import checks
+from service.core import cursor as cursors
 from service.core.errors import BadRequest, Forbidden, NotFound, ServiceError
 from service.core.http import json_response
-from service.core.urls import clean_page_url
+from service.core.urls import site_page_url
 from service.core.validation import decode, parse_form, read_body, read_json
 from service.feedback import moderation
 from service.feedback.comments import (
@@ -24,7 +25,13 @@ from service.feedback.comments import (
     checked_text,
     published_page,
 )
-from service.feedback.schemas import ActionBody, BulkBody, CommentBody, ReportBody
+from service.feedback.schemas import (
+    REASON_SCHEMA,
+    ActionBody,
+    BulkBody,
+    CommentBody,
+    ReportBody,
+)
 from service.identity.principal import require_scope
 from service.identity.reader import new_voter_id, voter_cookie_header
 from service.identity.request import RequestIdentity, request_identity
@@ -65,7 +72,10 @@ def _author(
     return Author(
         hashes=who.hashes(svc.hasher, poll.id, voter_id),
         limited=who.limited(poll.site.allowlisted_networks),
-        page_url=clean_page_url(body.page or (referer.decode("latin-1") if referer else None)),
+        page_url=site_page_url(
+            body.page or (referer.decode("latin-1") if referer else None),
+            poll.site.allowed_origins,
+        ),
         fresh=fresh,
     )
 
@@ -234,7 +244,7 @@ async def moderate_many(request: Request) -> Response:
 
 
 _PAGE: dict[str, tuple[str, dict[str, Any]]] = {
-    "cursor": ("next_cursor of the previous page", {"type": "string"})
+    "cursor": ("next_cursor of the previous page", cursors.cursor_schema(cursors.UUID))
 }
 openapi.QUERY[("get", "/v1/polls/{poll_id}/comments")] = {
     **_PAGE,
@@ -243,7 +253,7 @@ openapi.QUERY[("get", "/v1/polls/{poll_id}/comments")] = {
 _QUEUE_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     **_PAGE,
     "state": ("only comments in this state", {"type": "string", "enum": list(STATES)}),
-    "reason": ("only comments held or moved for this reason", {"type": "string"}),
+    "reason": ("only comments held or moved for this reason", REASON_SCHEMA),
     "limit": ("page size", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
 }
 openapi.QUERY[("get", "/v1/admin/polls/{poll_id}/comments")] = _QUEUE_PARAMS

@@ -148,7 +148,7 @@ async def poll_data(request: Request) -> Response:
     if hours is None or not 1 <= hours <= MAX_HOURS:
         raise BadRequest(f"hours must be a whole number from 1 to {MAX_HOURS}", field="hours")
     pool, redis = services(request).pool, services(request).redis
-    history = await read_history(pool, redis, poll.id, hours)
+    history = await read_history(pool, redis, poll.id, hours, poll.site.allowed_origins)
     figures = await read_figures(redis, poll.id) if grant == ADMIN else None
     waiting = await _waiting(request, poll) if grant == ADMIN else None
     return json_response(

@@ -17,7 +17,7 @@ import msgspec
 from service.core.errors import BadRequest, Forbidden
 from service.core.invisible import shows_nothing
 from service.core.settings import Settings
-from service.core.urls import clean_page_url
+from service.core.urls import site_page_url
 from service.core.validation import clean_text, decode, parse_form, whole_number
 from service.identity.keys import Hasher
 from service.identity.request import RequestIdentity
@@ -314,7 +314,10 @@ def build_ballot(
         limited=who.limited(poll.site.allowlisted_networks),
         idempotency_key=hasher(poll.id, "idem", idem) if idem else None,
         token_nonce=token_nonce,
-        page_url=clean_page_url(body.page or (referer.decode("latin-1") if referer else None)),
+        page_url=site_page_url(
+            body.page or (referer.decode("latin-1") if referer else None),
+            poll.site.allowed_origins,
+        ),
         user_agent=user_agent_family(headers.get(b"user-agent")),
         other_text=other_text,
         proof=proof,
