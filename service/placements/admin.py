@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.admin.audit import audit
-from service.admin.auth import Principal
 from service.admin.sites import site_row
 from service.core.errors import BadRequest, NotFound
+from service.identity.audit import audit
+from service.identity.principal import Principal
 from service.placements import store
 from service.placements.rules import PREFIX, Placement, allowed, canonical_match
 from service.placements.schemas import PlacementCreate

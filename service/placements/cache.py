@@ -48,6 +48,9 @@ class PlacementCache:
         self._polls = polls
         self._entries: dict[str, tuple[float, SitePlacements | None]] = {}
         self._loading: dict[str, asyncio.Future[SitePlacements | None]] = {}
+        # Set once both channels are heard: from then on nothing announced is missed.
+        self.listening = asyncio.Event()
+        self._channels_heard = 0
 
     async def lookup(self, slug: str, page: str | None) -> str:
         """The id of the open poll placed on `page` of site `slug`: the exact match
@@ -136,6 +139,9 @@ class PlacementCache:
     def _subscribed(self) -> None:
         # Anything announced while we were not subscribed is lost: start clean.
         self._entries.clear()
+        self._channels_heard += 1
+        if self._channels_heard >= 2:
+            self.listening.set()
 
     async def _follow(self, channel: str) -> None:
         while True:

@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.admin.auth import require_scope
 from service.core.errors import ServiceError
 from service.core.http import json_response
 from service.core.validation import read_json
+from service.identity.principal import require_scope
 from service.ops import openapi
 from service.placements import admin
 from service.placements.schemas import PlacementCreate

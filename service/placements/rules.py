@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.core.urls import canonical_page_url, page_origin
+from service.core.urls import canonical_page_url, site_page_url
 
 PREFIX = "*"
 
@@ -41,15 +41,10 @@ def canonical_match(match: str) -> str | None:
     return stem + PREFIX if prefix else stem
 
 
-def allowed(canonical: str, origins: Iterable[str]) -> bool:
-    """Whether a canonical page (or match stem) lies on one of the site's origins."""
-    origin = page_origin(canonical)
-    return any(_normal_origin(o) == origin for o in origins)
-
-
-def _normal_origin(origin: str) -> str:
-    canonical = canonical_page_url(origin)
-    return page_origin(canonical) if canonical else origin
+def allowed(canonical: str, origins: Collection[str]) -> bool:
+    """Whether a canonical page (or a match's stem) lies on one of the site's origins: the
+    on-site rule of core/urls, which votes' pages obey too."""
+    return site_page_url(canonical, origins) is not None
 
 
 class Ranked:

@@ -35,26 +35,17 @@ async def test_an_announced_change_is_seen_and_a_page_view_needs_no_database(
     # Another process: its own pool, poll cache and placement cache, on the same Redis.
     pool = await create_pool(database_url, 2)
     other = PlacementCache(pool, state.redis, PollCache(pool, state.redis))
-    subscribed = 0
-    both_subscribed, dropped = asyncio.Event(), asyncio.Event()
-    real_subscribed, real_drop = other._subscribed, other.drop
-
-    def on_subscribed() -> None:
-        nonlocal subscribed
-        real_subscribed()
-        subscribed += 1
-        if subscribed == 2:  # its own channel and the poll caches'
-            both_subscribed.set()
+    dropped = asyncio.Event()
+    real_drop = other.drop
 
     def on_drop(slug: str) -> None:
         real_drop(slug)
         dropped.set()
 
-    other._subscribed = on_subscribed  # type: ignore[method-assign]
     other.drop = on_drop  # type: ignore[method-assign]
     listener = asyncio.create_task(other.listen())
     try:
-        await both_subscribed.wait()
+        await other.listening.wait()  # its own channel and the poll caches'
         first = (await make_poll())["id"]
         await _place(admin, first, f"{SITE}/tin-tuc/*")
         await dropped.wait()
@@ -98,6 +89,9 @@ async def test_a_dedicated_app_answers_page_views_with_its_database_pool_closed(
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         services = manager._state["services"]
+        # Each cache starts clean once it hears announcements: warm them after that.
+        await services.polls.listening.wait()
+        await services.placements.listening.wait()
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             url = "/v1/sites/hoan-kiem/placement"
@@ -120,27 +114,19 @@ async def test_a_change_of_the_sites_origins_reaches_the_cache(
 ) -> None:
     poll = (await make_poll())["id"]
     await _place(admin, poll, f"{SITE}/*")
-    subscribed, dropped = asyncio.Event(), asyncio.Event()
+    dropped = asyncio.Event()
     # A listener of its own, so that the test knows when the announcement has arrived.
     watcher = PlacementCache(state.pool, state.redis, state.polls)
     real_drop = watcher.drop
-    count = 0
-
-    def on_subscribed() -> None:
-        nonlocal count
-        count += 1
-        if count == 2:
-            subscribed.set()
 
     def on_drop(slug: str) -> None:
         real_drop(slug)
         dropped.set()
 
-    watcher._subscribed = on_subscribed  # type: ignore[method-assign]
     watcher.drop = on_drop  # type: ignore[method-assign]
     listener = asyncio.create_task(watcher.listen())
     try:
-        await subscribed.wait()
+        await watcher.listening.wait()
         assert await watcher.lookup("hoan-kiem", f"{SITE}/a") == poll
         r = await admin.patch(
             "/v1/admin/sites/hoan-kiem", json={"allowed_origins": ["https://moi.example.vn"]}
