@@ -87,7 +87,8 @@ openapi.register(
 )
 openapi.QUERY[("get", "/v1/sites/{slug}/placement")] = {
     "page": (
-        "the page's URL (canonicalised: tracking parameters, fragment dropped)",
-        {"type": "string"},
+        "required: the page's http(s) URL, on one of the site's allowed origins (else 400"
+        " page_not_allowed); canonicalised first (tracking parameters, fragment dropped)",
+        {"type": "string", "maxLength": 500},
     ),
 }

@@ -56,6 +56,10 @@ STORED_RULES: dict[tuple[str, str], frozenset[str]] = {
     ("PATCH", "/v1/admin/polls/{poll_id}"): frozenset(
         {"options", "range", "kind", "min_choices", "max_choices", "scale"}
     ),
+    # A placement's page must be on the site's stored allowed origins (page_not_allowed).
+    ("GET", "/v1/sites/{slug}/placement"): frozenset({"page"}),
+    # A placement's match must be on those origins, its poll one of the site's own.
+    ("POST", "/v1/admin/sites/{slug}/placements"): frozenset({"match", "poll_id"}),
 }
 
 
