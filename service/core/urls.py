@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 MAX_PAGE_URL = 500
@@ -25,3 +26,15 @@ def clean_page_url(page: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not host:
         return None
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def page_on_site(url: str | None, allowed_origins: Iterable[str]) -> str | None:
+    """The page as clean_page_url keeps it, when it is on one of the site's allowed
+    origins (scheme, host and port as listed; host names compare case-insensitively);
+    None otherwise: a page elsewhere is not the site's article."""
+    page = clean_page_url(url)
+    if page is None:
+        return None
+    parts = urlsplit(page)
+    origin = f"{parts.scheme}://{parts.netloc.lower()}"
+    return page if any(origin == o.lower().rstrip("/") for o in allowed_origins) else None
