@@ -243,3 +243,18 @@ CREATE INDEX IF NOT EXISTS votes_held ON votes (poll_id, cast_at) WHERE state = 
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
 
 INSERT INTO schema_version (version) VALUES (5) ON CONFLICT DO NOTHING;
+
+-- ---------------------------------------------------------------------------------------
+-- Version 6 (wt-votefaults; to become its own numbered migration): a spent proof of work
+-- stays spent when Redis forgets. The vote row names the ALTCHA proof it spent (the
+-- challenge's signature, itself an HMAC of ours), written in the vote's own INSERT; the
+-- unique index refuses a second vote on the same proof while Redis has lost its marks, and
+-- a rebuild restores the marks of proofs still within their lifetime. The column is new and
+-- empty, so the index builds at once; on a live ledger of an older release build it
+-- CONCURRENTLY before shipping code that writes the column.
+
+ALTER TABLE votes ADD COLUMN IF NOT EXISTS proof_key text;
+CREATE UNIQUE INDEX IF NOT EXISTS votes_proof_once ON votes (poll_id, proof_key)
+    WHERE proof_key IS NOT NULL;
+
+INSERT INTO schema_version (version) VALUES (6) ON CONFLICT DO NOTHING;
