@@ -246,7 +246,7 @@ INSERT INTO schema_version (version) VALUES (5) ON CONFLICT DO NOTHING;
 
 -- ---------------------------------------------------------------------------------------
 -- Version 6 (wt-votefaults; to become its own numbered migration): a spent proof of work
--- stays spent when Redis forgets. The vote row names the ALTCHA proof it spent (the
+-- and a used widget token stay spent when Redis forgets. The vote row names the ALTCHA proof it spent (the
 -- challenge's signature, itself an HMAC of ours), written in the vote's own INSERT; the
 -- unique index refuses a second vote on the same proof while Redis has lost its marks, and
 -- a rebuild restores the marks of proofs still within their lifetime. The column is new and
@@ -256,5 +256,8 @@ INSERT INTO schema_version (version) VALUES (5) ON CONFLICT DO NOTHING;
 ALTER TABLE votes ADD COLUMN IF NOT EXISTS proof_key text;
 CREATE UNIQUE INDEX IF NOT EXISTS votes_proof_once ON votes (poll_id, proof_key)
     WHERE proof_key IS NOT NULL;
+-- The nonce of the widget token a vote came with (tokens are single use, and the number of
+-- widget votes tells a rebuild whether the poll is embedded: the "tokened" figure).
+ALTER TABLE votes ADD COLUMN IF NOT EXISTS token_nonce text;
 
 INSERT INTO schema_version (version) VALUES (6) ON CONFLICT DO NOTHING;

@@ -21,6 +21,7 @@ from service.voting.keys import (
     EPOCH_REBUILDING,
     HELD_FIELD,
     IDEMPOTENCY_TTL,
+    NONCE_MARK_TTL,
     PROOF_MARK_TTL,
     REBUILDING_TTL,
     VOTER_MARK_TTL,
@@ -28,6 +29,7 @@ from service.voting.keys import (
     idempotency_key,
     ip_mark_key,
     minutes_key,
+    nonce_mark_key,
     proof_mark_key,
     rebuilding_key,
     stats_key,
@@ -112,7 +114,7 @@ async def _restore_marks(
         # would refuse it anyway; restoring them keeps the answer a plain 409.
         cursor = con.cursor(
             "SELECT voter_key, voter_hash, option_ids, ip_hash, ip_key IS NOT NULL AS ip_dedupe,"
-            " idempotency_key, proof_key, extract(epoch FROM cast_at)::bigint AS at"
+            " idempotency_key, proof_key, token_nonce, extract(epoch FROM cast_at)::bigint AS at"
             " FROM votes WHERE poll_id = $1",
             poll_id,
         )
@@ -129,9 +131,12 @@ async def _restore_marks(
                     key = idempotency_key(poll_id, row["idempotency_key"])
                     request = fingerprint([str(o) for o in row["option_ids"]], row["voter_hash"])
                     pipe.set(key, request, ex=IDEMPOTENCY_TTL - age)
-                # A spent proof stays spent (the ledger's unique key refuses it anyway).
-                if row["proof_key"] and age < PROOF_MARK_TTL:
-                    pipe.set(proof_mark_key(poll_id, row["proof_key"]), 1, ex=PROOF_MARK_TTL - age)
+                # A spent proof and a used widget token stay spent.
+                proof, nonce = row["proof_key"], row["token_nonce"]
+                if proof and age < PROOF_MARK_TTL:
+                    pipe.set(proof_mark_key(poll_id, proof), 1, ex=PROOF_MARK_TTL - age)
+                if nonce and age < NONCE_MARK_TTL:
+                    pipe.set(nonce_mark_key(poll_id, nonce), 1, ex=NONCE_MARK_TTL - age)
                 queued += 1
                 if queued % 1000 == 0:
                     await pipe.execute()

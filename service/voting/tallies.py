@@ -56,16 +56,19 @@ GROUP BY 1, 2
 """
 
 # The integrity figures a vote row tells: how it was decided (counted, or held and then
-# perhaps released or discarded) and whether it spent a proof of work. Attempts that left
+# perhaps released or discarded), whether it spent a proof of work and whether it came with
+# a widget token (the "tokened" figure that tells vote.lua the poll is embedded). Attempts that left
 # no row (challenged, duplicate, rate limited, invalid, ...) are not in the ledger.
-LEDGER_FIGURES = ("accepted", "held", "released", "discarded", "solved")
+LEDGER_FIGURES = ("accepted", "held", "released", "discarded", "solved", "tokened")
 _FIGURES = """
 SELECT poll_id,
        count(*) FILTER (WHERE state = 'counted') AS accepted,
        count(*) FILTER (WHERE state <> 'counted') AS held,
        count(*) FILTER (WHERE state = 'released') AS released,
        count(*) FILTER (WHERE state = 'discarded') AS discarded,
-       count(proof_key) AS solved
+       count(proof_key) AS solved,
+       -- vote.lua's "tokened": counted votes that came through the widget (its token)
+       count(token_nonce) FILTER (WHERE state = 'counted') AS tokened
 FROM votes WHERE poll_id = ANY ($1::text[])
 GROUP BY 1
 """

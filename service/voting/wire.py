@@ -320,14 +320,14 @@ FIELD, RECORD = "\x1f", "\x1e"
 LEDGER_ROWS = """
 SELECT f[1]::uuid, f[2], string_to_array(f[3], ',')::bigint[], f[4], f[5], f[6],
        nullif(f[7], ''), nullif(f[8], ''), nullif(f[9], ''), nullif(f[10], ''),
-       nullif(f[11], ''), f[12], nullif(f[13], ''), nullif(f[14], '')
+       nullif(f[11], ''), f[12], nullif(f[13], ''), nullif(f[14], ''), nullif(f[15], '')
 FROM unnest(string_to_array($1::text, E'\\x1e')) AS r,
      LATERAL string_to_array(r, E'\\x1f') AS f
 """
 LEDGER_INSERT = f"""
 INSERT INTO votes (id, poll_id, option_ids, voter_hash, ip_hash, network_hash, voter_key,
                    ip_key, idempotency_key, page_url, user_agent, state,
-                   hold_reason, proof_key){LEDGER_ROWS}ON CONFLICT DO NOTHING
+                   hold_reason, proof_key, token_nonce){LEDGER_ROWS}ON CONFLICT DO NOTHING
 """
 
 
@@ -348,6 +348,7 @@ class LedgerRow(NamedTuple):
     state: str | None  # counted or held
     hold_reason: str | None
     proof_key: str | None  # the proof of work the vote spent (one vote per proof)
+    token_nonce: str | None  # the widget token's nonce (single use)
 
 
 def ledger_record(vote_id: str, b: Ballot, hold_reason: str = "") -> str:
@@ -369,6 +370,7 @@ def ledger_record(vote_id: str, b: Ballot, hold_reason: str = "") -> str:
             "held" if hold_reason else "counted",
             hold_reason,
             b.proof or "",
+            b.token_nonce or "",
         )
     )
 

@@ -485,3 +485,18 @@ async def test_integrity_figures_come_back_from_the_ledger(
     assert before == {"accepted": 2, "held": 2, "released": 1, "discarded": 1, "solved": 3}
     await lose_redis(state)
     assert await figures() == before
+
+
+async def test_a_used_widget_token_and_the_embedded_signal_survive_redis_forgetting(
+    client, admin, make_poll: PollMaker, state
+):
+    await limit_site(admin, tokened_min_votes=1)
+    poll = await make_poll(dedupe_mode="none")
+    token = await fresh_token(client, poll["id"])
+    assert (await vote(client, poll, ip="198.51.100.36", token=token)).status_code == 201
+    assert (await vote(client, poll, ip="198.51.100.37")).status_code == 202  # embedded
+    await lose_redis(state)
+    # Still embedded: a tokenless vote is held; and the token stays used.
+    assert (await vote(client, poll, ip="198.51.100.38")).status_code == 202
+    again = await vote(client, poll, ip="198.51.100.39", token=token)
+    assert again.status_code == 409 and again.json()["error"]["field"] == "token"

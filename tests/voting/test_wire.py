@@ -170,6 +170,7 @@ def expected_rows(ids: list[str], ballots: list[Ballot]) -> list[LedgerRow]:
             "held" if i == 1 else "counted",
             "flood" if i == 1 else None,
             b.proof,
+            b.token_nonce,
         )
         for i, (vote_id, b) in enumerate(zip(ids, ballots, strict=True))
     ]
