@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import asynccontextmanager
 
 from service.ops import metrics
 from service.voting.counts import (
@@ -103,11 +104,7 @@ async def test_a_rebuild_waits_for_votes_another_process_counted(
     poll = await make_poll()
     assert (await vote(client, poll)).status_code == 201
     async with running_app(settings) as (other, _):
-        blocker = await state.pool.acquire()
-        tx = blocker.transaction()
-        await tx.start()
-        await blocker.execute("LOCK TABLE votes IN EXCLUSIVE MODE")  # inserts wait
-        try:
+        async with ledger_locked(state):
             held = asyncio.create_task(vote(other, poll))
             await until(lambda: total(state, poll["id"]), 2)  # counted in Redis
             rebuild = asyncio.create_task(rebuild_poll(state.pool, state.redis, poll["id"]))
@@ -117,9 +114,6 @@ async def test_a_rebuild_waits_for_votes_another_process_counted(
                 return rebuild.done() or bool(await state.redis.exists(flag))
 
             await until(paused, True)
-        finally:
-            await tx.rollback()
-            await state.pool.release(blocker)
         assert (await held).status_code == 201
         counts = await rebuild
     assert sum(counts.values()) == 2
@@ -170,11 +164,7 @@ async def test_after_redis_forgot_a_rebuild_waits_for_another_process_vote(
     assert (await vote(client, poll)).status_code == 201
     async with running_app(settings) as (other, _):
         await forget(state)
-        blocker = await state.pool.acquire()
-        tx = blocker.transaction()
-        await tx.start()
-        await blocker.execute("LOCK TABLE votes IN EXCLUSIVE MODE")  # inserts wait
-        try:
+        async with ledger_locked(state):
             held = asyncio.create_task(vote(other, poll))
             await until(lambda: total(state, poll["id"]), 1)  # counted in the new Redis
             rebuild = asyncio.create_task(
@@ -190,9 +180,6 @@ async def test_after_redis_forgot_a_rebuild_waits_for_another_process_vote(
             # reads pass the lock); a slow machine only makes the check weaker, never false.
             await asyncio.wait({rebuild}, timeout=1.0)
             assert not rebuild.done()
-        finally:
-            await tx.rollback()
-            await state.pool.release(blocker)
         assert (await held).status_code == 201
         assert await asyncio.wait_for(rebuild, PATIENCE) == 1
     assert await read_counts(state.redis, poll["id"]) == await ledger_counts(state.pool, poll["id"])
@@ -204,3 +191,17 @@ async def forget(state):
     maintenance leaves the rebuild to the test."""
     await state.redis.flushdb()
     await state.redis.set(EPOCH, 1)
+
+
+@asynccontextmanager
+async def ledger_locked(state):
+    """While inside, the ledger takes no insert (they wait); reads still pass."""
+    blocker = await state.pool.acquire()
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("LOCK TABLE votes IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        await tx.rollback()
+        await state.pool.release(blocker)

@@ -77,6 +77,17 @@ async def lose_redis(state: Any) -> None:
     state.counts._entries.clear()
 
 
+async def solved_votes(
+    client: httpx.AsyncClient, poll: dict[str, Any], ip: str, n: int
+) -> list[int]:
+    """The statuses of `n` votes from `ip`, each challenged and then sent solved."""
+    codes = []
+    for _ in range(n):
+        proof = solved(await challenged(client, poll, ip))
+        codes.append((await vote(client, poll, ip=ip, altcha=proof)).status_code)
+    return codes
+
+
 async def results(client: httpx.AsyncClient, poll: dict[str, Any]) -> dict[str, Any]:
     r = await client.get(f"/v1/polls/{poll['id']}/results")
     assert r.status_code == 200
@@ -203,13 +214,7 @@ async def test_discarded_votes_stay_in_the_ledger_out_of_the_tally(
     poll = await make_poll()
     ip = "198.51.100.23"
     assert (await vote(client, poll, ip=ip)).status_code == 201
-    codes = [
-        (
-            await vote(client, poll, ip=ip, altcha=solved(await challenged(client, poll, ip)))
-        ).status_code
-        for _ in range(3)
-    ]
-    assert codes == [201, 202, 202]
+    assert await solved_votes(client, poll, ip, 3) == [201, 202, 202]
     assert (await results(client, poll))["held"] == 2
     bad = await admin.post(f"/v1/admin/polls/{poll['id']}/held/discard", json={})
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "ids"
@@ -462,13 +467,7 @@ async def test_integrity_figures_come_back_from_the_ledger(
     poll = await make_poll()
     ip = "198.51.100.35"
     assert (await vote(client, poll, ip=ip)).status_code == 201
-    codes = [
-        (
-            await vote(client, poll, ip=ip, altcha=solved(await challenged(client, poll, ip)))
-        ).status_code
-        for _ in range(3)
-    ]
-    assert codes == [201, 202, 202]
+    assert await solved_votes(client, poll, ip, 3) == [201, 202, 202]
     listed = (await admin.get(f"/v1/admin/polls/{poll['id']}/held")).json()
     first, second = (v["id"] for g in listed["groups"] for v in g["votes"])
     url = f"/v1/admin/polls/{poll['id']}/held"
