@@ -41,10 +41,10 @@ from asgi_lifespan import LifespanManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from service.admin.auth import create_token
 from service.app import create_app
 from service.core.settings import Settings
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.identity.principal import create_token
 from service.ops import metrics
 from service.storage.db import create_pool
 from service.voting import counts
