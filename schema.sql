@@ -243,3 +243,12 @@ CREATE INDEX IF NOT EXISTS votes_held ON votes (poll_id, cast_at) WHERE state = 
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
 
 INSERT INTO schema_version (version) VALUES (5) ON CONFLICT DO NOTHING;
+
+-- Version 6: sign-in limits per client network too (/24 IPv4, /64 IPv6). A sign-in
+-- reserves its row here before it hashes (service/console/throttle.py); a row from the
+-- previous release's code has no network and counts for its account and address only.
+
+ALTER TABLE login_failures ADD COLUMN IF NOT EXISTS network_key text NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS login_failures_network ON login_failures (network_key, at);
+
+INSERT INTO schema_version (version) VALUES (6) ON CONFLICT DO NOTHING;
