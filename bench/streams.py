@@ -345,7 +345,7 @@ async def setup(base: str, database_url: str) -> tuple[str, list[str]]:
                 "name": "Bench",
                 "rate_per_ip_per_minute": 10_000,
                 "burst_per_ip": 10_000,
-                "rate_per_network_per_minute": 100_000,
+                "rate_per_network_per_minute": 60_000,
                 "burst_per_network": 100_000,
             },
         )

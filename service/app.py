@@ -30,15 +30,17 @@ from service.feedback.comments import CommentDesk
 from service.live import dashboard
 from service.live import routes as live
 from service.live.hub import LiveHub
+from service.ops import apidocs
 from service.ops import routes as ops
 from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
+from service.ops.probes import ScrapeProbes
 from service.polls import routes as public
 from service.polls.cache import PollCache
 from service.server.hotlane import HotLane
 from service.services import Services
-from service.storage.db import apply_schema, create_pool
+from service.storage.db import create_pool, migrate
 from service.storage.redis import connect_redis
 from service.voting import routes as votes
 from service.voting.counts import maintain
@@ -101,9 +103,10 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+        # Pending migrations are applied here (docs/operations/upgrades.md says why): a
+        # database already at head is only read, so workers starting together never wait.
+        await migrate(settings.database_url)
         pool = await create_pool(settings.database_url, settings.db_pool_size)
-        async with pool.acquire() as con:
-            await apply_schema(con)
         redis = connect_redis(settings.redis_url)
         polls = PollCache(pool, redis)
         engine = VoteEngine(
@@ -149,6 +152,7 @@ def create_app(settings: Settings) -> Starlette:
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
                     signin_budget=Budget(settings.signin_hashes_per_second),
+                    probes=ScrapeProbes(pool, redis),
                 )
             }
         finally:
@@ -168,6 +172,7 @@ def create_app(settings: Settings) -> Starlette:
         *public.routes,
         *embed.routes,
         *ops.routes,
+        *apidocs.routes,
         *dashboard.routes,
         *admin.routes,
         *reports.routes,

@@ -95,17 +95,63 @@ def _workers(value: str) -> int:
     return count
 
 
+def _check_budget(settings: Settings, workers: int) -> None:
+    """Stop with one line when the workers' pools cannot fit PostgreSQL's limit. A server
+    that cannot be reached is not this check's to judge: the workers say so themselves."""
+    from service.storage.budget import ConnectionBudgetError, check_connection_budget
+
+    try:
+        asyncio.run(check_connection_budget(settings.database_url, workers, settings.db_pool_size))
+    except ConnectionBudgetError as exc:
+        sys.exit(f"civicpoll: {exc}")
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        logging.getLogger("civicpoll").warning(
+            "could not check the PostgreSQL connection budget: %s", type(exc).__name__
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     env = _env()
-    _settings(env)  # one clear error here rather than one per worker
+    settings = _settings(env)  # one clear error here rather than one per worker
+    _check_budget(settings, args.workers)
     _serve(env, args.host, args.port, args.workers)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    from service.storage.db import migrate
+    from service.storage.migrate import MigrationError
 
-    version = asyncio.run(migrate(_settings().database_url))
-    print(f"schema at version {version}")
+    try:
+        asyncio.run(_migrate(_settings().database_url, args.status, args.dry_run))
+    except MigrationError as exc:
+        sys.exit(f"civicpoll: {exc}")
+
+
+async def _migrate(dsn: str, status: bool, dry_run: bool) -> None:
+    from service.storage import migrate
+    from service.storage.db import connect
+
+    con = await connect(dsn)
+    try:
+        migrations = migrate.read_migrations()
+        if status or dry_run:
+            todo = await migrate.pending(con, migrations)
+            if dry_run:
+                for migration in todo:
+                    print(migrate.render(migration, migrate.Policy()))
+            else:
+                applied = await migrate.applied_versions(con)
+                names = {m.version: m.name for m in migrations}
+                for version, at in applied.items():
+                    print(f"applied  {names.get(version, f'{version:04d} (no such file)')}  {at}")
+                for migration in todo:
+                    print(f"pending  {migration.name}")
+        else:
+            await migrate.apply_pending(con, migrations)
+        version = max(await migrate.applied_versions(con), default=0)
+        pending = len(await migrate.pending(con, migrations))
+        print(f"schema at version {version}" + (f", {pending} pending" if pending else ""))
+    finally:
+        await con.close()
 
 
 def cmd_token(args: argparse.Namespace) -> None:
@@ -410,7 +456,10 @@ def main(argv: list[str] | None = None) -> None:
     dev.add_argument("--workers", type=_workers, default=1, help="server processes (or auto)")
     dev.set_defaults(func=cmd_dev)
 
-    sub.add_parser("migrate", help="apply schema.sql").set_defaults(func=cmd_migrate)
+    migrate = sub.add_parser("migrate", help="apply pending schema migrations")
+    migrate.add_argument("--status", action="store_true", help="list applied and pending ones")
+    migrate.add_argument("--dry-run", action="store_true", help="print the SQL it would run")
+    migrate.set_defaults(func=cmd_migrate)
 
     token = sub.add_parser("token", help="create or revoke admin API tokens")
     token_sub = token.add_subparsers(dest="action", required=True)

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from service.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from service.core.http import raw_header
+from service.core.invisible import is_invisible
 
 MAX_BODY = 64 * 1024
 T = TypeVar("T")
@@ -107,8 +108,9 @@ def clean_text(
             multiline and ch in "\n\t"
         ):
             raise BadRequest(f"{field} contains a control character (U+{ord(ch):04X})", field=field)
-    # Text of nothing but invisible format characters (zero-width space, BOM) is empty.
-    visible = sum(1 for ch in text if unicodedata.category(ch) != "Cf" and not ch.isspace())
+    # Text of nothing but invisible characters (zero-width space, BOM, variation
+    # selectors, Hangul fillers: core/invisible.py) is empty.
+    visible = sum(1 for ch in text if not is_invisible(ch))
     if visible < min_len:
         raise BadRequest(f"{field} must not be empty", field=field)
     if len(text) > max_len:

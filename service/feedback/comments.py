@@ -15,9 +15,10 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from service.core.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unavailable
+from service.core.invisible import shows_nothing
 from service.core.validation import clean_text
 from service.feedback.filters import fingerprint
-from service.feedback.own_words import first_state
+from service.feedback.intake import first_state, recent_texts
 from service.feedback.schemas import MAX_BODY, MAX_NAME, CommentBody
 from service.polls.model import Poll
 from service.storage.db import Conn
@@ -27,8 +28,6 @@ from service.voting.keys import comment_keys
 # held for review as a burst (votes have their own, far higher, limits).
 BURST_COMMENTS = 5
 BURST_WINDOW_SECONDS = 600
-# The filters compare a comment with this many of the poll's latest comments.
-RECENT_FOR_DUPLICATES = 50
 # Distinct readers' reports that take a published comment out of view for review.
 REPORTS_TO_HOLD = 3
 PAGE_DEFAULT, PAGE_MAX = 20, 50
@@ -48,6 +47,10 @@ class Author:
 
 
 def checked_text(body: CommentBody) -> tuple[str, str]:
+    if shows_nothing(body.body):
+        # Blank, or only invisible characters (zero-width space, variation selectors): a
+        # code of its own, so that the widget can say what is missing.
+        raise BadRequest("body must not be empty", field="body", code="comment_empty")
     text = clean_text(body.body, "body", max_len=MAX_BODY, multiline=True)
     name = clean_text(body.name or "", "name", max_len=MAX_NAME, min_len=0)
     return text, name
@@ -86,15 +89,7 @@ class CommentDesk:
         try:
             async with asyncio.timeout(5), self._pool.acquire() as con, con.transaction():
                 await self._check_quota(con, poll, author)
-                recent = [
-                    r["body"]
-                    for r in await con.fetch(
-                        "SELECT body FROM comments WHERE poll_id = $1"
-                        " ORDER BY created_at DESC, id DESC LIMIT $2",
-                        poll.id,
-                        RECENT_FOR_DUPLICATES,
-                    )
-                ]
+                recent = (await recent_texts(con, (poll.id,)))[poll.id]
                 if seen > BURST_COMMENTS:
                     state, reason = "held", "burst"
                     detail = f"{seen} comments from one network in {BURST_WINDOW_SECONDS // 60} min"

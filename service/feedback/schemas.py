@@ -15,8 +15,9 @@ class CommentBody(msgspec.Struct, forbid_unknown_fields=True):
         str,
         msgspec.Meta(
             extra_json_schema={"maxLength": MAX_BODY},
-            description="the comment: 1 to 1000 characters once trimmed; line breaks allowed,"
-            " no other control characters",
+            description="the comment: 1 to 1000 characters once trimmed, some of them visible"
+            " (not only zero-width or other invisible characters); line breaks allowed, no"
+            " other control characters",
         ),
     ]
     name: (

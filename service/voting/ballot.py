@@ -16,6 +16,7 @@ from typing import Annotated
 import msgspec
 
 from service.core.errors import BadRequest, Forbidden
+from service.core.invisible import shows_nothing
 from service.core.settings import Settings
 from service.core.urls import clean_page_url
 from service.core.validation import clean_text, decode, parse_form, whole_number
@@ -87,7 +88,8 @@ class VoteBody(msgspec.Struct, forbid_unknown_fields=True):
             msgspec.Meta(
                 extra_json_schema={"maxLength": 1000},
                 description="the voter's own words, with the option marked other: up to 1000"
-                " characters, no control characters; it enters the moderation queue",
+                " characters, no control characters, not only invisible ones; it enters the"
+                " moderation queue",
             ),
         ]
         | None
@@ -260,7 +262,16 @@ def checked_answer(
             "own words go with the option for another opinion; choose it too",
             field="other_text",
         )
-    return choices, clean_text(text, "other_text", max_len=1000, min_len=0, multiline=True) or None
+    cleaned = clean_text(text, "other_text", max_len=1000, min_len=0, multiline=True)
+    if cleaned and shows_nothing(cleaned):
+        # An empty box is a plain vote; a box of invisible characters is someone's test of
+        # the moderation queue, refused like an empty comment.
+        raise BadRequest(
+            "own words must not be empty: these are only invisible characters",
+            field="other_text",
+            code="other_text_empty",
+        )
+    return choices, cleaned or None
 
 
 def checked_choices(poll: Poll, choices: list[str]) -> tuple[str, ...]:

@@ -244,7 +244,7 @@ async def test_form_comment_redirects_back_to_the_poll(client, make_poll):
     assert r.status_code == 303
     assert r.headers["location"] == f"/embed/{poll['id']}?locale=en&comment=pending#comments"
     r = await client.post(f"/v1/polls/{poll['id']}/comments", data={"body": ""}, headers=reader())
-    assert r.headers["location"].endswith("comment=invalid#comments")
+    assert r.headers["location"].endswith("comment=comment_empty#comments")
 
 
 async def test_comment_durable_through_a_postgres_stop(settings, scratch_dir: Path):
