@@ -136,7 +136,12 @@ async def apply_pending(
     policy = policy or Policy()
     if not await pending(con, migrations):
         return []
-    await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    # Polled, not waited for in one statement: CREATE INDEX CONCURRENTLY waits for every
+    # open transaction, a statement waiting for this lock included, which holds the lock's
+    # owner's index build while it waits for the owner: a deadlock between starting processes.
+    # (The owner is another process: no asyncio.Event can say when it is done.)
+    while not await con.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
     try:
         await con.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("
