@@ -27,6 +27,7 @@ from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
 from service.feedback import routes as feedback
 from service.feedback.comments import CommentDesk
+from service.identity.keys import Hasher
 from service.live import dashboard
 from service.live import routes as live
 from service.live.hub import LiveHub
@@ -45,7 +46,6 @@ from service.storage.redis import connect_redis
 from service.voting import routes as votes
 from service.voting.counts import maintain
 from service.voting.engine import VoteEngine
-from service.voting.identity import Hasher
 from service.voting.integrity import OutcomeTally
 from service.voting.results import CountsCache
 from service.widget import routes as embed

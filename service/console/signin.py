@@ -11,8 +11,6 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.admin.audit import audit
-from service.admin.auth import Principal
 from service.console import hashing, passwords, sessions, throttle
 from service.console.web import (
     Form,
@@ -26,9 +24,11 @@ from service.console.web import (
 from service.core.errors import BadRequest
 from service.core.http import cookie, raw_header
 from service.core.validation import parse_form, read_body
+from service.identity.address import client_ip, network_of
+from service.identity.audit import audit
+from service.identity.principal import Principal
 from service.ops.metrics import SIGNIN_REFUSED
 from service.services import services
-from service.voting.identity import client_ip, network_of
 
 PRE_COOKIE = "cp_signin"  # ties the sign-in form's CSRF token to this browser
 
