@@ -21,6 +21,7 @@ from starlette.routing import Match, Route
 from service.admin import held, reports
 from service.admin import routes as admin
 from service.console import routes as console
+from service.console.hashing import Budget
 from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
@@ -150,6 +151,7 @@ def create_app(settings: Settings) -> Starlette:
                     pages=EmbedPages(settings.public_url, own_origin),
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
+                    signin_budget=Budget(settings.signin_hashes_per_second),
                     probes=ScrapeProbes(pool, redis),
                 )
             }

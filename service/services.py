@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     import asyncpg
     import redis.asyncio as aioredis
 
+    from service.console.hashing import Budget
     from service.core.settings import Settings
     from service.feedback.comments import CommentDesk
     from service.identity.context import IdentityContext
@@ -44,6 +45,7 @@ class Services:
     pages: EmbedPages  # the embed pages rendered so far
     comments: CommentDesk
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
+    signin_budget: Budget  # password hashes sign-in may still run this second
     probes: ScrapeProbes  # dependency health and the moderation queue, read at scrape time
 
     # What the layers below the features read through their Protocols (identity.context,

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from service.console import passwords
+from service.console import hashing
 from service.core.errors import BadRequest, Conflict, NotFound
 from service.identity.audit import audit
 from service.identity.principal import SCOPES, Principal
@@ -64,7 +64,7 @@ async def create_user(
     role = check_role(role)
     if role != "admin" and not sites:
         raise BadRequest(f"an {role} works on at least one site", field="site")
-    password_hash = passwords.hash_password(password)
+    password_hash = await hashing.hash_password(password)
     async with con.transaction():
         site_ids = await _site_ids(con, sites if role != "admin" else [])
         try:
@@ -102,7 +102,7 @@ async def _user_id(con: Conn, email: str) -> int:
 
 async def set_password(con: Conn, actor: Principal, email: str, password: str) -> int:
     """A new password; every session of the person ends (whoever held one is out)."""
-    password_hash = passwords.hash_password(password)
+    password_hash = await hashing.hash_password(password)
     async with con.transaction():
         user_id = await _user_id(con, email)
         await con.execute(
