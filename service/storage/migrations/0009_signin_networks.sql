@@ -1,5 +1,5 @@
 -- transactional: false
--- Migration 0008: sign-in limits per client network too (/24 IPv4, /64 IPv6). A sign-in
+-- Migration 0009: sign-in limits per client network too (/24 IPv4, /64 IPv6). A sign-in
 -- reserves its row in login_failures before it hashes (service/console/throttle.py); a
 -- row written by the previous release has no network ('') and counts for its account and
 -- address only. A constant default adds the column without rewriting the table; the
