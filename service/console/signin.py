@@ -4,8 +4,6 @@ for every wrong e-mail or password."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 
 from starlette.requests import Request
@@ -26,6 +24,7 @@ from service.core.http import cookie, raw_header
 from service.core.validation import parse_form, read_body
 from service.identity.address import client_ip, network_of
 from service.identity.audit import audit
+from service.identity.keys import SIGN_IN_FORM, digest, matches
 from service.identity.principal import Principal
 from service.ops.metrics import SIGNIN_REFUSED
 from service.services import services
@@ -39,7 +38,7 @@ def _person(user_id: int) -> Principal:
 
 
 def _form_token(secret: bytes, pre: str) -> str:
-    return hmac.new(secret, f"signin.{pre}".encode(), hashlib.sha256).hexdigest()
+    return digest(secret, SIGN_IN_FORM, pre)
 
 
 def _next(target: str) -> str:
@@ -98,7 +97,7 @@ async def signin(request: Request) -> Response:
     except BadRequest:
         form = Form([])
     pre = cookie(raw_header(request, b"cookie"), PRE_COOKIE) or ""
-    if not pre or not hmac.compare_digest(_form_token(secret, pre), form.get("csrf")):
+    if not pre or not matches(secret, SIGN_IN_FORM, pre, form.get("csrf") or ""):
         return _form(request, lang, 403, problem=t["csrf"])
     email = form.get("email").strip().lower()[:254]
     if not email.isprintable():

@@ -9,11 +9,10 @@ its account's rows back."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
+from service.identity.keys import SIGN_IN_THROTTLE, digest
 from service.storage.db import Conn
 
 WINDOW = timedelta(minutes=15)
@@ -43,7 +42,7 @@ class Keys:
 
 
 def _key(secret: bytes, kind: str, value: str) -> str:
-    return hmac.new(secret, f"login.{kind}.{value}".encode(), hashlib.sha256).hexdigest()
+    return digest(secret, SIGN_IN_THROTTLE, f"{kind}.{value}")
 
 
 def keys(secret: bytes, email: str, address: str, network: str) -> Keys:
