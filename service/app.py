@@ -30,6 +30,7 @@ from service.live import dashboard
 from service.live import routes as live
 from service.live.hub import LiveHub
 from service.ops import routes as ops
+from service.ops.hosts import HostWatch
 from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
@@ -97,6 +98,7 @@ async def _bounded(step: str, work: Awaitable[Any], seconds: float = 5.0) -> boo
 def create_app(settings: Settings) -> Starlette:
     configure(settings.log_level)
     access_log = AccessLog() if settings.access_log else None
+    hosts = HostWatch(settings.public_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -147,6 +149,7 @@ def create_app(settings: Settings) -> Starlette:
                     pages=EmbedPages(settings.public_url, own_origin),
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
+                    hosts=hosts,
                 )
             }
         finally:
@@ -179,7 +182,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(RequestContext, access_log=access_log),
+            Middleware(RequestContext, access_log=access_log, hosts=hosts),
             Middleware(HotLane, routes=routes),
         ],
         exception_handlers={ServiceError: handle_service_error, HTTPException: _http_error},

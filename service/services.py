@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     from service.core.settings import Settings
     from service.feedback.comments import CommentDesk
     from service.live.hub import LiveHub
+    from service.ops.hosts import HostWatch
     from service.polls.cache import PollCache
     from service.voting.engine import VoteEngine
     from service.voting.identity import Hasher
@@ -38,6 +39,7 @@ class Services:
     pages: EmbedPages  # the embed pages rendered so far
     comments: CommentDesk
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
+    hosts: HostWatch  # the hosts requests named other than PUBLIC_URL's
 
 
 def services(request: Request) -> Services:

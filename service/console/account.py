@@ -1,0 +1,54 @@
+"""A person's own account page: who they are, their role and sites, and a change of their
+own password (the current one required; their other sessions end)."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from service.admin import sites
+from service.console import passwords, users
+from service.console.web import Page, console_page
+from service.core.errors import BadRequest
+
+
+async def _account_page(
+    page: Page, *, status: int = 200, problem: str = "", done: bool = False
+) -> Response:
+    assert page.session is not None
+    return page.render(
+        "console_account.html",
+        status,
+        sites=await sites.list_sites(page.svc, page.session.principal),
+        problem=problem,
+        done=done,
+    )
+
+
+@console_page()
+async def account(page: Page) -> Response:
+    return await _account_page(page)
+
+
+@console_page()
+async def change_password(page: Page) -> Response:
+    assert page.session is not None
+    session = page.session
+    current, new = page.form.get("current"), page.form.get("password")
+    if new != page.form.get("repeat"):
+        return await _account_page(page, status=400, problem=page.t["passwords_differ"])
+    async with page.svc.pool.acquire() as con:
+        stored = await users.password_hash_of(con, session.user_id)
+    # Argon2id costs tens of milliseconds of CPU: in a worker thread, not on the event
+    # loop. (passwords.py has no off-loop helper of its own at the time of writing.)
+    if not await run_in_threadpool(passwords.verify, stored, current):
+        return await _account_page(page, status=400, problem=page.t["wrong_current_password"])
+    try:
+        new_hash = await run_in_threadpool(passwords.hash_password, new)
+    except BadRequest:
+        return await _account_page(page, status=400, problem=page.t["password_short"])
+    async with page.svc.pool.acquire() as con:
+        await users.change_own_password(
+            con, session.principal, session.user_id, new_hash, session.id_hash
+        )
+    return await _account_page(page, done=True)
