@@ -114,7 +114,9 @@ async def token_create(page: Page) -> Response:
     except (BadRequest, NotFound) as exc:
         return await _people_page(page, status=400, error=exc)
     return await _people_page(
-        page, status=201, shown_once={"who": f"token {token_id}", "secret": token}
+        page,
+        status=201,
+        shown_once={"who": f"{page.t['object_token']} {token_id}", "secret": token},
     )
 
 
