@@ -42,7 +42,7 @@ async def test_a_new_password_for_someone_else_is_confirmed_first(
     asked = await post_form(
         admin, "/console/people", "/console/people/disable", {"email": "bt@hoankiem.vn"}
     )
-    assert "Vô hiệu hoá bt@hoankiem.vn?" in asked.text
+    assert "Vô hiệu hóa bt@hoankiem.vn?" in asked.text
     assert await state.pool.fetchval("SELECT disabled_at FROM users WHERE id = 2") is None
     await admin.post("/console/people/disable", data=form_fields(asked.text))
     assert await state.pool.fetchval("SELECT disabled_at FROM users WHERE id = 2") is not None

@@ -238,7 +238,7 @@ async def test_people_and_tokens(
     assert api.status_code == 200
     token_id = await state.pool.fetchval("SELECT id FROM api_tokens WHERE label = 'CMS'")
     r = await post_form(admin, "/console/people", f"/console/tokens/{token_id}/revoke", {})
-    assert r.status_code == 200 and "Thu hồi khoá API" in r.text  # asked first
+    assert r.status_code == 200 and "Thu hồi khóa API" in r.text  # asked first
     api = await admin.get("/v1/admin/polls", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 200
     r = await admin.post(f"/console/tokens/{token_id}/revoke", data=form_fields(r.text))
