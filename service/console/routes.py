@@ -20,6 +20,7 @@ from service.console import (
 )
 from service.core.assets import favicon
 from service.core.errors import NotFound
+from service.ops.openapi import register
 
 
 async def root(request: Request) -> Response:
@@ -28,6 +29,8 @@ async def root(request: Request) -> Response:
         return RedirectResponse("/console", status_code=303)
     raise NotFound("nothing here: the API lives under /v1 (see /openapi.json)")
 
+
+register("get", "/favicon.ico", "The service's icon, for every page a browser shows")
 
 routes = [
     Route("/", root, methods=["GET"]),

@@ -225,8 +225,18 @@ def test_every_console_page_passes_axe(
     base = live_server.url
     site = live_server.make_site(f"ax-{uuid.uuid4().hex[:8]}", ["https://portal.example.vn"])
     poll = live_server.make_poll(
-        site["slug"], question=QUESTION, description="Ý kiến của bạn", comments="premoderated"
+        site["slug"],
+        question=QUESTION,
+        description="Ý kiến của bạn",
+        comments="premoderated",
+        options=["Có", "Không", {"label": "Ý kiến khác", "other": True}],
     )
+    # Own words with a vote: marked as such in the queue, with the option they answer.
+    said = live_server.admin.post(
+        f"/v1/polls/{poll['id']}/votes",
+        json={"choices": [poll["options"][2]["id"]], "other_text": "Làm thí điểm ở một phường."},
+    )
+    assert said.status_code == 201, said.text
     for body in ("Nên làm sớm, bắt đầu từ giao thông.", "Cần công khai chi phí dự án."):
         said = live_server.admin.post(
             f"/v1/polls/{poll['id']}/comments",
@@ -248,6 +258,7 @@ def test_every_console_page_passes_axe(
         "site": f"/console/sites/{site['slug']}",
         "people": "/console/people",
         "audit": "/console/audit",
+        "account": "/console/account",
         "moderation": f"/console/moderation?site={site['slug']}",
         "english": "/console/polls?lang=en",
     }
