@@ -7,12 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint check bench fmt clean
+.PHONY: help venv run test test-fast lint docs docs-serve check bench fmt clean
 
 help:
 	@echo "make venv   - create .venv and install civicpoll[dev]"
 	@echo "make run    - start the dev server on http://localhost:8000 (embedded PG/Redis)"
 	@echo "make test   - browser and cluster deps + pytest"
+	@echo "make test-fast - pytest without the tests marked slow"
+	@echo "make docs   - build the manual (mkdocs build --strict) into site/"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make check  - lint + test"
 	@echo "make bench  - vote throughput benchmark"
@@ -33,7 +35,17 @@ run: $(STAMP)
 test: $(STAMP)
 	scripts/browser-deps.sh
 	scripts/cluster-deps.sh
+	scripts/promtool-deps.sh
 	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow" --no-cov
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict -a 127.0.0.1:8001
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,5 +62,5 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache htmlcov .coverage tests/artifacts
+	rm -rf .pytest_cache .mypy_cache .ruff_cache htmlcov .coverage tests/artifacts site
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

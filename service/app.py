@@ -29,11 +29,13 @@ from service.feedback.comments import CommentDesk
 from service.live import dashboard
 from service.live import routes as live
 from service.live.hub import LiveHub
+from service.ops import apidocs
 from service.ops import routes as ops
 from service.ops.hosts import HostWatch
 from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
+from service.ops.probes import ScrapeProbes
 from service.polls import routes as public
 from service.polls.cache import PollCache
 from service.server.hotlane import HotLane
@@ -150,6 +152,7 @@ def create_app(settings: Settings) -> Starlette:
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
                     hosts=hosts,
+                    probes=ScrapeProbes(pool, redis),
                 )
             }
         finally:
@@ -169,6 +172,7 @@ def create_app(settings: Settings) -> Starlette:
         *public.routes,
         *embed.routes,
         *ops.routes,
+        *apidocs.routes,
         *dashboard.routes,
         *admin.routes,
         *reports.routes,

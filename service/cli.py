@@ -95,9 +95,25 @@ def _workers(value: str) -> int:
     return count
 
 
+def _check_budget(settings: Settings, workers: int) -> None:
+    """Stop with one line when the workers' pools cannot fit PostgreSQL's limit. A server
+    that cannot be reached is not this check's to judge: the workers say so themselves."""
+    from service.storage.budget import ConnectionBudgetError, check_connection_budget
+
+    try:
+        asyncio.run(check_connection_budget(settings.database_url, workers, settings.db_pool_size))
+    except ConnectionBudgetError as exc:
+        sys.exit(f"civicpoll: {exc}")
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        logging.getLogger("civicpoll").warning(
+            "could not check the PostgreSQL connection budget: %s", type(exc).__name__
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     env = _env()
-    _settings(env)  # one clear error here rather than one per worker
+    settings = _settings(env)  # one clear error here rather than one per worker
+    _check_budget(settings, args.workers)
     _serve(env, args.host, args.port, args.workers)
 
 

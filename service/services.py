@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     from service.feedback.comments import CommentDesk
     from service.live.hub import LiveHub
     from service.ops.hosts import HostWatch
+    from service.ops.probes import ScrapeProbes
     from service.polls.cache import PollCache
     from service.voting.engine import VoteEngine
     from service.voting.identity import Hasher
@@ -40,6 +41,7 @@ class Services:
     comments: CommentDesk
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
     hosts: HostWatch  # the hosts requests named other than PUBLIC_URL's
+    probes: ScrapeProbes  # dependency health and the moderation queue, read at scrape time
 
 
 def services(request: Request) -> Services:

@@ -246,3 +246,27 @@ async def make_database(database_url: str) -> AsyncIterator[DatabaseMaker]:
             await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await con.close()
+
+
+# Whole files whose tests start servers, processes, wheels or a browser: `make test-fast`
+# (pytest -m "not slow") leaves them out to keep the loop near a minute; .ci/run runs all.
+SLOW_FILES = frozenset(
+    {
+        "tests/test_workers.py",
+        "tests/test_instances.py",
+        "tests/test_packaging.py",
+        "tests/storage/test_cluster.py",
+        "tests/storage/test_sentinel.py",
+        "tests/ops/test_conformance.py",
+        "tests/ops/test_restore.py",
+        "tests/voting/test_vote_faults.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        if where in SLOW_FILES or where.startswith("tests/browser/"):
+            item.add_marker(pytest.mark.slow)

@@ -59,6 +59,9 @@ ASSETS: dict[str, Asset] = {
         _load("service.live", "dashboard.js"),
         _load("service.console", "console.css"),
         _load("service.console", "console.js"),
+        _load("service.ops", "apidocs.js"),
+        _load("service.ops", "swagger-ui.css"),
+        _load("service.ops", "swagger-ui-bundle.js"),
         _load("service.console", "favicon.ico"),
     )
 }

@@ -51,11 +51,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             database_url=_required_url(env, "DATABASE_URL", ("postgres://", "postgresql://")),
-            redis_url=_required_url(
-                env,
-                "REDIS_URL",
-                ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://"),
-            ),
+            redis_url=_redis_url(env, "REDIS_URL"),
             secret_key=_secret(env),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             public_url=_public_url(env, "PUBLIC_URL", "http://localhost:8000"),
@@ -85,6 +81,28 @@ def _required_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -
         raise SettingsError(f"{name} is not set (expected a URL starting with {schemes[0]})")
     if not value.startswith(schemes):
         raise SettingsError(f"{name} must start with one of {', '.join(schemes)}")
+    return value
+
+
+_REDIS_SCHEMES = (
+    "redis://",
+    "rediss://",
+    "unix://",
+    "redis+cluster://",
+    "rediss+cluster://",
+    "redis+sentinel://",
+    "rediss+sentinel://",
+)
+
+
+def _redis_url(env: Mapping[str, str], name: str) -> str:
+    value = _required_url(env, name, _REDIS_SCHEMES)
+    if value.startswith(("redis+sentinel://", "rediss+sentinel://")):
+        # Sentinel watches primaries by name: without it no primary can be found.
+        if not urlsplit(value).path.strip("/"):
+            raise SettingsError(
+                f"{name} must name the Sentinel master: redis+sentinel://host:26379/mymaster"
+            )
     return value
 
 

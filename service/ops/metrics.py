@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -14,6 +16,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 # Series labelled by poll: they reveal a poll's figures (also of polls whose results are
 # hidden), so /metrics shows them only to an all-sites API token with polls:read.
 POLL_REGISTRY = CollectorRegistry(auto_describe=True)
+_Async = TypeVar("_Async", bound=Callable[..., Awaitable[Any]])
 
 
 # The figures every request or vote updates are plain ints, read at scrape time:
@@ -137,6 +140,49 @@ DECIDE_REFUSALS = Counter(
     registry=REGISTRY,
 )
 STREAMS = Gauge("civicpoll_open_streams", "Open live-result streams.", registry=REGISTRY)
+LEDGER_SECONDS = PlainHistogram(
+    "civicpoll_ledger_commit_seconds",
+    "Time to write one batch of votes to the ledger (connection wait included).",
+    (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+REBUILDS_RUNNING = Gauge(
+    "civicpoll_rebuilds_running",
+    "Count rebuilds from the ledger running in this process now.",
+    registry=REGISTRY,
+)
+# Read at scrape time (ops/probes.py), at most every few seconds.
+DEPENDENCY_UP = Gauge(
+    "civicpoll_dependency_up",
+    "1 when the dependency answered the last probe, else 0.",
+    ["dependency"],
+    registry=REGISTRY,
+)
+MODERATION_WAITING = Gauge(
+    "civicpoll_moderation_waiting",
+    "Comments and own words waiting for a moderator, by state (pending, held).",
+    ["state"],
+    registry=REGISTRY,
+)
+MODERATION_OLDEST = Gauge(
+    "civicpoll_moderation_oldest_seconds",
+    "Age of the oldest comment waiting for a moderator (0 when none waits).",
+    registry=REGISTRY,
+)
+
+
+def running(gauge: Gauge) -> Callable[[_Async], _Async]:
+    """Decorate a coroutine function so that `gauge` counts its calls in progress
+    (prometheus_client's track_inprogress decorator would only see the coroutine made)."""
+
+    def decorate(function: _Async) -> _Async:
+        @functools.wraps(function)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with gauge.track_inprogress():
+                return await function(*args, **kwargs)
+
+        return cast(_Async, wrapper)
+
+    return decorate
 
 
 class _PollFigures(Collector):

@@ -71,6 +71,7 @@ OPERATIONS: list[tuple[str, str, str, str | None, str | None, int]] = [
     ),
     ("get", "/metrics", "Prometheus metrics", None, None, 200),
     ("get", "/openapi.json", "This document", None, None, 200),
+    ("get", "/docs", "This document, rendered (interactive API reference)", None, None, 200),
     ("get", "/v1/polls/{poll_id}", "A poll as a voter sees it", None, None, 200),
     (
         "get",

@@ -48,6 +48,7 @@ async def prometheus(request: Request) -> Response:
     """Process-wide series for anyone; per-poll series only for an all-sites API token
     with polls:read (a scraper's `authorization: Bearer cp_...`), since they would show
     the figures of polls whose results are hidden."""
+    await services(request).probes.refresh()
     body = generate_latest(REGISTRY)
     if raw_header(request, b"authorization") is not None:
         principal = await require_scope(request, "polls:read")

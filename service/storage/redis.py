@@ -1,6 +1,8 @@
 """The Redis client the service uses, with the timeouts the vote path relies on: one
-Redis server (`redis://`) or a Redis Cluster (`redis+cluster://host:port[,host:port]`),
-and the few operations that differ between the two (pub/sub, scans, per-node marks)."""
+Redis server (`redis://`), a primary watched by Sentinel
+(`redis+sentinel://host:port[,host:port]/master-name[/db]`) or a Redis Cluster
+(`redis+cluster://host:port[,host:port]`), and the few operations that differ between
+them (pub/sub, scans, per-node marks, a primary that changed)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import ClusterDownError, SlotNotCoveredError
@@ -26,6 +29,7 @@ CONNECT_TIMEOUT = 0.25
 READ_TIMEOUT = 0.5
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
 
 
 class _Cluster(RedisCluster):
@@ -51,6 +55,8 @@ def connect_redis(url: str) -> aioredis.Redis:
     # a resent vote script would then be decided twice.
     if url.startswith(CLUSTER_SCHEMES):
         return _connect_cluster(url)
+    if url.startswith(SENTINEL_SCHEMES):
+        return _connect_sentinel(url)
     return aioredis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT,
@@ -71,6 +77,73 @@ def cluster_nodes(url: str) -> list[tuple[str, int]]:
             host, port = port, "6379"
         nodes.append((host.strip("[]"), int(port)))
     return nodes
+
+
+def sentinel_target(url: str) -> tuple[list[tuple[str, int]], str, int]:
+    """The sentinels (port 26379 unless named), the master's name and the database of a
+    redis+sentinel://host[:port][,host[:port]]/master-name[/db] URL."""
+    nodes = []
+    for part in urlsplit(url).netloc.rpartition("@")[2].split(","):
+        part = part.strip()
+        if part.startswith("["):  # [IPv6]:port
+            host, _, rest = part[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            host, _, port = part.partition(":")
+        nodes.append((host, int(port) if port else 26379))
+    path = [p for p in urlsplit(url).path.split("/") if p]
+    if not path:
+        raise ValueError("a redis+sentinel:// URL names its master: .../master-name")
+    db = int(path[1]) if len(path) > 1 else 0
+    return nodes, unquote(path[0]), db
+
+
+def _connect_sentinel(url: str) -> aioredis.Redis:
+    """The primary Sentinel names, followed through a failover: a new connection asks the
+    sentinels where the primary is, and a connection to a primary that was demoted fails
+    with READONLY, which redis-py turns into a connection error (retried once: the
+    command did not run)."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    username, _, password = credentials.partition(":")
+    nodes, master, db = sentinel_target(url)
+    timeouts: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": READ_TIMEOUT,
+    }
+    sentinel = Sentinel(nodes, sentinel_kwargs=timeouts)
+    primary: aioredis.Redis = sentinel.master_for(
+        master,
+        db=db,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        ssl=url.startswith("rediss+"),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        health_check_interval=30,
+        max_connections=200,
+        **timeouts,
+    )
+    return primary
+
+
+class PrimaryWatch:
+    """Tells when Sentinel has moved the primary: writes the old primary acknowledged may
+    not have reached its replica (replication is asynchronous), so the counts must be
+    rebuilt from the ledger. Always False for one server or a cluster, which need it not
+    (a cluster's empty node is found by its missing per-node mark)."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        pool = redis.connection_pool
+        self._pool = pool if isinstance(pool, SentinelConnectionPool) else None
+        self._primary: Any = None
+
+    async def changed(self) -> bool:
+        if self._pool is None:
+            return False
+        primary = await self._pool.get_master_address()  # type: ignore[no-untyped-call]
+        moved = self._primary is not None and primary != self._primary
+        self._primary = primary
+        return moved
 
 
 def _connect_cluster(url: str) -> aioredis.Redis:

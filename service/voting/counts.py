@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from service.ops import metrics
 from service.storage.db import Conn
-from service.storage.redis import per_node_keys
+from service.storage.redis import PrimaryWatch, per_node_keys
 from service.voting.engine import LEDGER_BUDGET
 from service.voting.keys import (
     EPOCH,
@@ -152,6 +152,7 @@ async def settle_elsewhere(
             pause = min(pause * 2, 0.5)
 
 
+@metrics.running(metrics.REBUILDS_RUNNING)
 async def replace_counts(
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
@@ -200,6 +201,7 @@ async def replace_counts(
         await redis.delete(flag)
 
 
+@metrics.running(metrics.REBUILDS_RUNNING)
 async def rebuild_all(
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
@@ -321,6 +323,7 @@ async def maintain(
     """Background task: watch for an emptied Redis every 2 s, reconcile now and then, and
     keep the engine's estimate of Redis's clock fresh."""
     suspects: dict[str, int] = {}
+    primary = PrimaryWatch(redis)
     last_reconcile = time.monotonic()
     settle = engine.quiesce if engine is not None else _nothing
     while True:
@@ -328,6 +331,10 @@ async def maintain(
             if engine is not None:
                 await engine.sync_clock()
             await ensure_epoch(pool, redis, settle)
+            if await primary.changed():
+                # Sentinel moved the primary: what the old one acknowledged last may not
+                # have reached the new one (asynchronous replication).
+                await rebuild_all(pool, redis, "failover", settle)
             if reconcile_every and time.monotonic() - last_reconcile >= reconcile_every:
                 last_reconcile = time.monotonic()
                 suspects = await reconcile(pool, redis, suspects, settle)

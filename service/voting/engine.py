@@ -409,6 +409,7 @@ class VoteEngine:
             if not votes:
                 return
         records = ledger_batch([ledger_record(v.vote_id, v.ballot, v.hold_reason) for v in votes])
+        started = time.perf_counter()
         try:
             # asyncio.timeout rather than acquire(timeout=): that one wraps the wait in
             # a task of its own, on every batch.
@@ -456,6 +457,7 @@ class VoteEngine:
                 vote.fail(_unavailable("your vote could not be recorded; please try again"))
             return
         metrics.LEDGER_BATCH.observe(len(votes))
+        metrics.LEDGER_SECONDS.observe(time.perf_counter() - started)
         if refused:
             # Redis had lost these voters' marks (or idempotency keys); the ledger had not.
             # A key reused for another request is no vote of this voter's: forget its marks.

@@ -25,7 +25,7 @@ from tests.browser.conftest import ContextMaker, HostPages, LiveServer
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
-DOCS = Path(__file__).parent.parent.parent / "docs"
+DOCS = Path(__file__).parent.parent.parent / "docs" / "images"
 ARTIFACTS = Path(__file__).parent.parent / "artifacts"
 PASSWORD = "mật khẩu đủ dài cho biên tập"
 QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
@@ -205,7 +205,7 @@ def test_an_editors_day(
 
 @pytest.fixture
 def shots() -> Iterator[Path]:
-    """Where the screenshots go: tests/artifacts, or docs/ (the README's pictures) when
+    """Where the screenshots go: tests/artifacts, or docs/images/ (the manual's pictures) when
     UPDATE_DOCS_SCREENSHOTS=1, so that a test run leaves the tracked files alone."""
     folder = DOCS if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1" else ARTIFACTS
     folder.mkdir(exist_ok=True)
