@@ -7,9 +7,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.admin import sites
-from service.console import passwords, users
+from service.console import passwords, throttle, users
 from service.console.web import Page, console_page
 from service.core.errors import BadRequest
+from service.voting.identity import client_ip
 
 
 async def _account_page(
@@ -37,11 +38,21 @@ async def change_password(page: Page) -> Response:
     current, new = page.form.get("current"), page.form.get("password")
     if new != page.form.get("repeat"):
         return await _account_page(page, status=400, problem=page.t["passwords_differ"])
+    # Wrong current passwords spend the sign-in budget of the account and the address:
+    # a session left open must not test passwords faster than the sign-in page lets anyone.
+    request = page.request
+    peer = request.client.host if request.client else None
+    address = client_ip(request.scope["headers"], peer, page.svc.settings.trusted_proxies)
+    keys = throttle.keys(page.svc.settings.secret_key, session.email, address)
     async with page.svc.pool.acquire() as con:
+        if await throttle.blocked(con, *keys):
+            return await _account_page(page, status=429, problem=page.t["throttled"])
         stored = await users.password_hash_of(con, session.user_id)
     # Argon2id costs tens of milliseconds of CPU: in a worker thread, not on the event
     # loop. (passwords.py has no off-loop helper of its own at the time of writing.)
     if not await run_in_threadpool(passwords.verify, stored, current):
+        async with page.svc.pool.acquire() as con:
+            await throttle.record_failure(con, *keys)
         return await _account_page(page, status=400, problem=page.t["wrong_current_password"])
     try:
         new_hash = await run_in_threadpool(passwords.hash_password, new)

@@ -102,3 +102,18 @@ async def test_a_person_changes_their_own_password(
         "create",
         "change_password",
     ]
+
+
+async def test_wrong_current_passwords_spend_the_sign_in_budget(
+    browser_as: BrowserMaker, site: dict[str, Any]
+) -> None:
+    me = await browser_as("bt@hoankiem.vn", "editor", ["hoan-kiem"])
+    token = csrf_of((await me.get("/console/account")).text)
+    wrong = {"csrf": token, "current": "đoán thử lần nữa", "password": NEW, "repeat": NEW}
+    for _ in range(5):
+        assert (await me.post("/console/account/password", data=wrong)).status_code == 400
+    right = {**wrong, "current": PASSWORD}
+    r = await me.post("/console/account/password", data=right)
+    assert r.status_code == 429  # even the right one, like the sign-in page
+    async with await _fresh(me) as again:
+        assert (await sign_in(again, "bt@hoankiem.vn")).status_code == 429
