@@ -51,20 +51,20 @@ class Words:
         self._t = t
 
     def reason(self, code: str) -> str:
-        return self._t.get(f"reason_{code}") or self._t["reason_other"]
+        return self._t.get(f"reason_{code}") or self._t["reason_unknown"]
 
     def action(self, code: str) -> str:
-        return self._t.get(f"audit_do_{code.replace('.', '_')}") or self._t["audit_do_other"]
+        return self._t.get(f"audit_do_{code.replace('.', '_')}") or self._t["audit_do_unknown"]
 
     def object(self, code: str) -> str:
-        return self._t.get(f"object_{code}") or self._t["object_other"]
+        return self._t.get(f"object_{code}") or self._t["object_unknown"]
 
     def actor(self, code: str) -> str:
         """Who acted, when not a person: the command line, or an API token by number."""
         kind, _, number = code.partition(":")
         if kind == "token":
             return f"{self._t['object_token']} {number}"
-        return self._t["actor_cli"] if code == "cli" else self._t["object_other"]
+        return self._t["actor_cli"] if code == "cli" else self._t["object_unknown"]
 
     def scope(self, code: str) -> str:
         return self._t.get(f"scope_{code.replace(':', '_')}") or code

@@ -292,3 +292,17 @@ async def test_every_console_page_speaks_both_languages(
     queue = await me.get("/console/moderation?state=all&lang=vi")
     assert queue.text.count("Ý kiến riêng kèm phiếu") == 2
     assert "Câu trả lời kèm phiếu chọn “Ý kiến khác”" in queue.text
+
+
+def test_a_code_not_listed_yet_reads_as_words() -> None:
+    from service.console.words import Words
+    from service.core.i18n import messages
+
+    say = Words(messages("en", "console"))
+    assert say.reason("new_filter") == "Another reason"
+    assert say.action("thing.done") == "Other action"
+    assert (say.object("widget"), say.actor("token:7"), say.actor("cli")) == (
+        "Object",
+        "API token 7",
+        "Command line",
+    )
