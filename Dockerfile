@@ -3,7 +3,7 @@
 #   docker run -e DATABASE_URL=... -e REDIS_URL=... -e SECRET_KEY=... -p 8000:8000 civicpoll
 # The wheel is the product: the builder builds it from the source files and installs it
 # into /opt/venv; the runtime image gets that venv alone, no source tree. Everything the
-# service reads at run time (schema.sql, Lua, templates, locales, static files) is package
+# service reads at run time (migrations, Lua, templates, locales, static files) is package
 # data inside the wheel, and the development servers (service/dev) are not in it.
 
 FROM python:3.11-slim AS builder
@@ -20,11 +20,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
     && /opt/venv/bin/pip install -r /tmp/requirements.txt
 
-# The wheel: built from exactly these files (service/storage/schema.sql is a link to the
-# top-level schema.sql; the wheel holds its text), then installed like any other package.
+# The wheel: built from exactly these files (the schema is service/storage/migrations/,
+# package data), then installed like any other package.
 # Its dependencies are already satisfied above; pip checks them again, the dev extras stay out.
 # The import checks run from / so that they find the installed package, not /src/service.
-COPY README.md schema.sql ./
+COPY README.md ./
 COPY service ./service
 RUN /opt/venv/bin/pip wheel --no-deps -w /dist . \
     && /opt/venv/bin/pip install /dist/civicpoll-*.whl \

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-fast lint docs docs-serve check bench fmt clean
+.PHONY: help venv run test test-fast lint docs docs-serve check bench soak fmt clean
 
 help:
 	@echo "make venv   - create .venv and install civicpoll[dev]"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make check  - lint + test"
 	@echo "make bench  - vote throughput benchmark"
+	@echo "make soak   - an hour of mixed load on one process (SOAK_ARGS=\"--duration 30m\")"
 	@echo "make fmt    - ruff format + ruff check --fix"
 	@echo "make clean  - remove caches and test artefacts"
 
@@ -56,6 +57,10 @@ check: lint test
 
 bench: $(STAMP)
 	bench/vote.sh
+
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

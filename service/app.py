@@ -26,6 +26,7 @@ from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
 from service.feedback import routes as feedback
 from service.feedback.comments import CommentDesk
+from service.identity.keys import Hasher
 from service.live import dashboard
 from service.live import routes as live
 from service.live.hub import LiveHub
@@ -40,12 +41,11 @@ from service.polls import routes as public
 from service.polls.cache import PollCache
 from service.server.hotlane import HotLane
 from service.services import Services
-from service.storage.db import apply_schema, create_pool
+from service.storage.db import create_pool, migrate
 from service.storage.redis import connect_redis
 from service.voting import routes as votes
 from service.voting.counts import maintain
 from service.voting.engine import VoteEngine
-from service.voting.identity import Hasher
 from service.voting.integrity import OutcomeTally
 from service.voting.results import CountsCache
 from service.widget import routes as embed
@@ -104,9 +104,10 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+        # Pending migrations are applied here (docs/operations/upgrades.md says why): a
+        # database already at head is only read, so workers starting together never wait.
+        await migrate(settings.database_url)
         pool = await create_pool(settings.database_url, settings.db_pool_size)
-        async with pool.acquire() as con:
-            await apply_schema(con)
         redis = connect_redis(settings.redis_url)
         polls = PollCache(pool, redis)
         engine = VoteEngine(

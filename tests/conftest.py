@@ -15,10 +15,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from service.admin.auth import SCOPES, create_token
 from service.app import create_app
 from service.core.settings import Settings
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.identity.principal import SCOPES, create_token
 from service.polls.cache import ALL
 from service.voting.keys import EPOCH
 from tests.rediscluster import LocalCluster, cluster_binaries

@@ -14,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from service.admin.auth import SCOPES, create_token
 from service.dev.services import free_port
+from service.identity.principal import SCOPES, create_token
 from service.storage.db import apply_schema
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -34,10 +34,18 @@ async def admin_token(database_url: str, secret: str) -> str:
 
 @contextlib.contextmanager
 def uvicorn_process(
-    database_url: str, redis_url: str, secret: str, token: str, *, host: str, log_name: str
+    database_url: str,
+    redis_url: str,
+    secret: str,
+    token: str,
+    *,
+    host: str,
+    log_name: str,
+    code: Path | None = None,
 ) -> Iterator[tuple[str, httpx.Client]]:
     """The service on a free port until the block ends: its URL (PUBLIC_URL too, with
-    `host`) and an HTTP client carrying `token`, once /readyz answers 200."""
+    `host`) and an HTTP client carrying `token`, once /readyz answers 200. `code` is
+    another tree whose `service` package to serve (an earlier release's)."""
     port = free_port()
     url = f"http://{host}:{port}"
     env = {
@@ -51,6 +59,8 @@ def uvicorn_process(
         "LOG_LEVEL": "warning",
     }
     env.pop("TRUSTED_PROXIES", None)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / log_name).open("wb")
     proc = subprocess.Popen(
@@ -68,6 +78,7 @@ def uvicorn_process(
             "--no-access-log",
         ],
         env=env,
+        cwd=code,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

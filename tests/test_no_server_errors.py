@@ -13,7 +13,7 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from service.voting.identity import sign_voter
+from service.identity.tokens import sign_voter
 
 WAIT = 10.0  # a bound for one in-process request, never a pause
 

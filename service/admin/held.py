@@ -19,24 +19,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.admin.audit import audit
-from service.admin.auth import Principal, require_scope
 from service.core.errors import BadRequest
 from service.core.http import json_response
 from service.core.validation import read_json
+from service.identity.audit import audit
+from service.identity.principal import Principal, require_scope
 from service.polls.access import poll_for
 from service.services import Services, services
 from service.voting.keys import HELD_FIELD, counts_key, rebuilding_key, stats_key
 
 log = logging.getLogger("civicpoll.held")
 
+MAX_IDS = 1000
 MAX_LISTED = 2000  # votes listed in one answer (the oldest first); "total" counts them all
 
 
 class HeldSelection(msgspec.Struct, forbid_unknown_fields=True):
     """Which held votes an action takes: the listed ids, or all of them."""
 
-    ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=10_000)] | None = None
+    # 1,000 ids (about 39 KB of JSON) fit the 64 KiB body limit; more go in batches, or "all".
+    ids: Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=MAX_IDS)] | None = None
     all: bool = False
 
 

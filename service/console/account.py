@@ -10,7 +10,7 @@ from service.admin import sites
 from service.console import passwords, throttle, users
 from service.console.web import Page, console_page
 from service.core.errors import BadRequest
-from service.voting.identity import client_ip
+from service.identity.address import client_ip
 
 
 async def _account_page(

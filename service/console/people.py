@@ -6,11 +6,11 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from service.admin import sites, tokens
-from service.admin.auth import SCOPES
 from service.console import passwords, users
 from service.console.web import Page, console_page
 from service.core.errors import BadRequest, Conflict, NotFound, ServiceError
 from service.core.validation import whole_number
+from service.identity.principal import SCOPES
 
 
 async def _people_page(

@@ -10,8 +10,6 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.admin.audit import audit
-from service.admin.auth import Principal
 from service.console import passwords, sessions, throttle
 from service.console.web import (
     Form,
@@ -25,8 +23,10 @@ from service.console.web import (
 from service.core.errors import BadRequest
 from service.core.http import cookie, raw_header
 from service.core.validation import parse_form, read_body
+from service.identity.address import client_ip
+from service.identity.audit import audit
+from service.identity.principal import Principal
 from service.services import services
-from service.voting.identity import client_ip
 
 PRE_COOKIE = "cp_signin"  # ties the sign-in form's CSRF token to this browser
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import asyncpg
 
-from service.admin.audit import audit
-from service.admin.auth import SCOPES, Principal
 from service.console import passwords
 from service.core.errors import BadRequest, Conflict, NotFound
+from service.identity.audit import audit
+from service.identity.principal import SCOPES, Principal
 from service.storage.db import Conn
 
 ROLES = ("admin", "editor", "moderator")

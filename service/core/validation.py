@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from service.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from service.core.http import raw_header
+from service.core.invisible import is_invisible
 
 MAX_BODY = 64 * 1024
 T = TypeVar("T")
@@ -66,7 +67,18 @@ def decode(body: bytes, type_: type[T]) -> T:
     if not body:
         raise BadRequest("request body is empty; send a JSON object")
     try:
-        return msgspec.json.decode(body, type=type_, strict=True)
+        try:
+            return msgspec.json.decode(body, type=type_, strict=True)
+        except msgspec.ValidationError as exc:
+            if "got `float`" not in str(exc):
+                raise
+            # JSON Schema's integer is any number without a fractional part, 4.0 too, and
+            # the document says integer: take what it promises (off the fast path).
+            try:
+                whole = _whole(msgspec.json.decode(body))
+            except RecursionError:  # deeper than any of our bodies
+                raise BadRequest("malformed JSON: nested too deeply") from None
+            return msgspec.convert(whole, type_, strict=True)
     except msgspec.ValidationError as exc:
         # msgspec checks types while it parses: a body cut short after a wrong-typed value
         # (`{"choices": [1`) is reported as that type error. Say what is really wrong.
@@ -81,6 +93,17 @@ def decode(body: bytes, type_: type[T]) -> T:
         raise BadRequest(message, field=match.group(1) if match else None) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+def _whole(value: Any) -> Any:
+    """`value` with every float that is a whole number (4.0, 1e3) made an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    return value
 
 
 async def read_json(request: Request, type_: type[T]) -> T:
@@ -100,15 +123,20 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
 def clean_text(
     value: str, field: str, *, max_len: int, min_len: int = 1, multiline: bool = False
 ) -> str:
-    """NFC-normalise, trim, and refuse control characters and bad lengths."""
+    """NFC-normalise, trim, and refuse control characters and bad lengths. Multi-line text
+    has its line breaks made LF first: a browser's form sends a textarea's breaks as CRLF
+    (HTML's form encoding), so CR is a line break there, not a control character."""
+    if multiline:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", value).strip()
     for ch in text:
         if (unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch in _BIDI_CONTROLS) and not (
             multiline and ch in "\n\t"
         ):
             raise BadRequest(f"{field} contains a control character (U+{ord(ch):04X})", field=field)
-    # Text of nothing but invisible format characters (zero-width space, BOM) is empty.
-    visible = sum(1 for ch in text if unicodedata.category(ch) != "Cf" and not ch.isspace())
+    # Text of nothing but invisible characters (zero-width space, BOM, variation
+    # selectors, Hangul fillers: core/invisible.py) is empty.
+    visible = sum(1 for ch in text if not is_invisible(ch))
     if visible < min_len:
         raise BadRequest(f"{field} must not be empty", field=field)
     if len(text) > max_len:

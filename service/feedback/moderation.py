@@ -8,12 +8,12 @@ import re
 import uuid
 from typing import Any
 
-from service.admin.audit import audit
-from service.admin.auth import Principal
 from service.admin.sites import site_row
 from service.core.errors import BadRequest, NotFound
 from service.feedback.comments import STATES, decode_cursor, encode_cursor
 from service.feedback.schemas import MAX_BULK
+from service.identity.audit import audit
+from service.identity.principal import Principal
 from service.polls.access import poll_for
 from service.services import Services
 from service.storage.db import Conn
@@ -29,9 +29,16 @@ ACTIONS = {
 }
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
+# The networks that reported a comment, as the first 8 hex digits of their poll-scoped
+# keyed hash: enough to tell three networks from one and to match the author's, never an
+# address (docs/security/reports.md).
+REPORT_NETWORK_DIGITS = 8
 _COLUMNS = (
     "c.id, c.poll_id, c.vote_id, c.body, c.name, c.state, c.reason, c.detail, c.reports,"
-    " c.page_url, c.created_at, c.updated_at"
+    " c.page_url, c.created_at, c.updated_at,"
+    f" ARRAY(SELECT DISTINCT left(r.network_hash, {REPORT_NETWORK_DIGITS})"
+    " FROM comment_reports r WHERE r.comment_id = c.id AND r.network_hash IS NOT NULL"
+    " ORDER BY 1) AS report_networks"
 )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service.feedback.filters import fingerprint, screen
-from service.polls.model import Poll
+from service.feedback.filters import fingerprint
+from service.feedback.intake import RECENT_FOR_DUPLICATES, first_state, recent_texts
+from service.storage.db import Conn
 from service.voting.ballot import Ballot
 
 # Only votes the ledger took get their text: the join finds the rows just inserted (vote
@@ -23,24 +24,18 @@ JOIN votes v ON v.id = t.vote_id
 """
 
 
-def first_state(poll: Poll, text: str, recent: Sequence[str] = ()) -> tuple[str, str, str]:
-    """(state, reason, detail) of a new text: held when a filter says so, else public at
-    once only on a post-moderated poll, else waiting for a moderator."""
-    hold = screen(text, recent)
-    if hold is not None:
-        return "held", hold.reason, hold.detail
-    if poll.comments == "postmoderated":
-        return "published", "", ""
-    return "pending", "", ""
-
-
-def own_words_args(votes: Sequence[tuple[str, Ballot]]) -> list[Any]:
-    """OWN_WORDS_INSERT's arguments for (vote id, ballot) pairs whose ballot has text."""
+async def own_words_args(con: Conn, votes: Sequence[tuple[str, Ballot]]) -> list[Any]:
+    """OWN_WORDS_INSERT's arguments for (vote id, ballot) pairs whose ballot has text,
+    each text screened like a comment: against its poll's recent texts, and against the
+    texts before it in the same batch (they are not in the table yet)."""
+    recent = await recent_texts(con, (ballot.poll.id for _, ballot in votes))
     columns: list[list[str]] = [[], [], [], [], [], []]
     for vote_id, ballot in votes:
         text = ballot.other_text
         assert text is not None
-        state, reason, detail = first_state(ballot.poll, text)
+        earlier = recent[ballot.poll.id]
+        state, reason, detail = first_state(ballot.poll, text, earlier[:RECENT_FOR_DUPLICATES])
+        earlier.insert(0, text)
         for column, value in zip(
             columns, (vote_id, text, state, reason, detail, fingerprint(text)), strict=True
         ):

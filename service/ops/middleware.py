@@ -87,9 +87,12 @@ class RequestContext:
                 response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
+                # Defaults only: a page that chose its own policy (the console's
+                # same-origin, the dashboard's no-referrer) must not send two.
+                present = {k for k, _ in headers}
                 headers.append((b"x-request-id", request_id))
-                headers.extend(_DEFAULT_HEADERS)
-                if is_api and not any(k == b"content-security-policy" for k, _ in headers):
+                headers.extend(h for h in _DEFAULT_HEADERS if h[0] not in present)
+                if is_api and _API_CSP[0] not in present:
                     headers.append(_API_CSP)
                 message["headers"] = headers
             await send(message)

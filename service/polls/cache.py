@@ -23,6 +23,9 @@ _TTL_MISSING = 5.0
 # Unknown ids are remembered briefly so a flood of one bad id costs one query, but a
 # flood of random ids must not grow the process: the oldest misses go first.
 MAX_MISSING = 10_000
+# Polls found: a portal that has run for years has many thousands; past this many, the
+# expired entries go (and, if none has expired, the oldest), so memory stays flat.
+MAX_FOUND = 10_000
 
 
 class PollCache:
@@ -58,9 +61,18 @@ class PollCache:
                 self._entries.pop(self._missing.pop(next(iter(self._missing))), None)
             self._missing[poll_id] = poll_id
         ttl = _TTL_FOUND if poll is not None else _TTL_MISSING
+        if len(self._entries) >= MAX_FOUND + MAX_MISSING:
+            self._evict()
         self._entries[poll_id] = (time.monotonic() + ttl, poll)
         future.set_result(poll)
         return poll
+
+    def _evict(self) -> None:
+        now = time.monotonic()
+        expired = [pid for pid, (until, _) in self._entries.items() if until <= now]
+        for pid in expired or [next(iter(self._entries))]:
+            self._entries.pop(pid, None)
+            self._missing.pop(pid, None)
 
     def drop(self, poll_id: str) -> None:
         if poll_id == ALL:

@@ -1,20 +1,11 @@
-"""PostgreSQL: the connection pool and the schema."""
+"""PostgreSQL: the connection pool, single connections, and applying the schema."""
 
 from __future__ import annotations
 
 import json
-import re
-from importlib.resources import files
 from typing import Any
 
 import asyncpg
-
-# schema.sql at the top of the repository is the one source; this package carries it (a
-# symlink in the tree, the file itself in the wheel) so an installed service can migrate.
-SCHEMA_PATH = files("service.storage").joinpath("schema.sql")
-# Any constant works; it only keeps two starting processes from migrating at once.
-_MIGRATION_LOCK = 7_312_001
-
 
 # What `pool.acquire()` and `asyncpg.connect()` give: both run queries the same way.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -50,29 +41,16 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
     return pool
 
 
-_VERSION_MARK = re.compile(r"INSERT INTO schema_version \(version\) VALUES \((\d+)\)")
+async def apply_schema(con: Conn) -> int:
+    """Apply the pending migrations (storage/migrate.py) and return the schema version.
 
+    The name is the one callers (start-up, the command line, tests, benchmarks) have used
+    since the schema was one file; the work is the migration runner's."""
+    # Imported here: the runner needs this module's Conn, and this module stays its base.
+    from service.storage.migrate import applied_versions, apply_pending
 
-async def apply_schema(con: Conn, sql: str | None = None) -> int:
-    """Apply schema.sql (idempotent, additive) and return the schema version.
-
-    A database already at the file's version is left alone: the file's ALTER TABLEs take
-    exclusive locks even when they change nothing, and a worker starting beside others
-    that already serve (``--workers``, a rolling restart) would then deadlock with them."""
-    sql = SCHEMA_PATH.read_text(encoding="utf-8") if sql is None else sql
-    wanted = max((int(v) for v in _VERSION_MARK.findall(sql)), default=0)
-    async with con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        if await _version(con) < wanted or wanted == 0:
-            await con.execute(sql)
-    return await _version(con)
-
-
-async def _version(con: Conn) -> int:
-    if await con.fetchval("SELECT to_regclass('schema_version') IS NULL"):
-        return 0
-    version: int | None = await con.fetchval("SELECT max(version) FROM schema_version")
-    return version or 0
+    await apply_pending(con)
+    return max(await applied_versions(con), default=0)
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
@@ -83,6 +61,8 @@ async def connect(dsn: str) -> asyncpg.Connection:
 
 
 async def migrate(dsn: str) -> int:
+    """Migrate over a connection of its own: no pool's command timeout cuts short an index
+    that takes minutes to build."""
     con = await asyncpg.connect(dsn)
     try:
         return await apply_schema(con)

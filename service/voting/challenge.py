@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 from altcha.v1 import ChallengeOptions, create_challenge, verify_solution
 
 from service.core.errors import BadRequest, Forbidden
+from service.identity.keys import subkey
 from service.polls.model import Limits
-from service.voting.identity import subkey
 from service.voting.keys import CHALLENGE_TTL
 
 MAX_PAYLOAD = 2000  # characters of a base64 payload; a genuine one is about 400

@@ -32,6 +32,7 @@ COMMENT_MESSAGES = {
     "already_commented": "comment_limit",
     "unavailable": "unavailable",
     "invalid": "comment_error",
+    "comment_empty": "comment_empty",
     "bad_origin": "bad_origin",
     "bad_token": "token",
     "token_expired": "token",

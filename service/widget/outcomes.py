@@ -19,6 +19,7 @@ OUTCOME_MESSAGES = {
     "unknown_option": "invalid",
     "invalid_rating": "invalid",
     "invalid_choice_count": "choice_rule",
+    "other_text_empty": "other_text_empty",
     "bad_token": "token",
     "token_expired": "token",
     # The shared page's form carries no token: without a script, a site that requires one

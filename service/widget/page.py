@@ -21,8 +21,8 @@ from service.core.http import PreparedResponse, not_modified
 from service.core.i18n import CATALOGS, DEFAULT_LOCALE, LOCALES, choice_rule, format_time, gettext
 from service.core.templates import template_source, templates
 from service.feedback.scales import end_labels, value_label
+from service.identity.tokens import widget_token
 from service.polls.model import Poll
-from service.voting.identity import widget_token
 from service.widget.discussion import COMMENT_MESSAGES, PublishedComments, comments_section
 from service.widget.figures import point_label, result_rows
 from service.widget.outcomes import DONE, OUTCOME_MESSAGES, hidden_note, script_messages

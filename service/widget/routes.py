@@ -13,6 +13,7 @@ from service.core.assets import ASSETS, serve_asset, static_file
 from service.core.errors import NotFound, NotSupported
 from service.core.http import PreparedResponse, json_body, json_response, not_modified
 from service.core.i18n import DEFAULT_LOCALE, LOCALES
+from service.identity.tokens import WIDGET_TOKEN_TTL, widget_token
 from service.ops import openapi
 from service.polls.access import (
     PUBLIC,
@@ -23,7 +24,6 @@ from service.polls.access import (
 )
 from service.server.hotlane import HotRoute
 from service.services import services
-from service.voting.identity import WIDGET_TOKEN_TTL, widget_token
 from service.voting.results import shape
 from service.widget import oembed as oembeds
 from service.widget import svg

@@ -119,6 +119,28 @@ def test_an_answer_in_own_words(live_server: LiveServer, new_context: ContextMak
     assert [c["body"] for c in queue["items"]] == ["Nên giữ lại hàng cây cổ thụ"]
 
 
+def test_own_words_of_invisible_characters_are_refused_with_a_message(
+    live_server: LiveServer, new_context: ContextMaker
+) -> None:
+    slug = _site(live_server)
+    poll = live_server.make_poll(
+        slug, options=["Có", "Không", {"label": "Ý kiến khác", "other": True}]
+    )
+    page = new_context().new_page()
+    _open(page, live_server, poll["id"], "locale=vi")
+    page.get_by_label("Ý kiến khác").check()
+    box = page.get_by_label("Ý kiến của bạn (không bắt buộc, tối đa 1.000 ký tự)")
+    box.fill("\u200b\u200b\u2060")  # the script sends it: String.trim() keeps these
+    page.get_by_role("button", name="Bình chọn").click()
+    expect(page.locator("#cp0-msg")).to_have_text(
+        "Ý kiến của bạn chỉ có ký tự vô hình. Hãy viết ý kiến, hoặc để trống ô này."
+    )
+    assert live_server.admin.get(f"/v1/polls/{poll['id']}/results").json()["total"] == 0
+    box.fill("Nên giữ lại hàng cây cổ thụ")  # the reader writes, and the vote goes in
+    page.get_by_role("button", name="Bình chọn").click()
+    expect(page.locator("#cp0-msg")).to_have_text("Cảm ơn bạn! Bạn đã bình chọn.")
+
+
 def test_a_comment_appears_only_after_approval(
     live_server: LiveServer, new_context: ContextMaker
 ) -> None:
@@ -154,6 +176,9 @@ def test_a_comment_appears_only_after_approval(
     item.get_by_role("button", name="Report").click()
     item.get_by_role("button", name="Spam").click()
     expect(item.locator("[role=status]")).to_have_text("Thank you, your report has been recorded.")
+    # It counted: the page sends a reader (the cookie, else a form token) with the report.
+    held = live_server.admin.get(f"/v1/admin/polls/{poll['id']}/comments").json()["items"]
+    assert [c["reports"] for c in held if c["id"] == comment_id] == [1]
     reader.screenshot(path=str(ARTIFACTS / "feedback-comment-approved.png"), full_page=True)
 
 
@@ -296,7 +321,7 @@ def test_more_comments_by_button(live_server: LiveServer, new_context: ContextMa
         r = live_server.admin.post(
             f"/v1/polls/{poll['id']}/comments",
             json={"body": text},
-            headers={"Cookie": f"cpv=writer{n}"},
+            headers={"Cookie": f"pv=writer-{n:03d}"},  # twelve readers
         )
         assert r.status_code in (201, 202), r.text
         if r.status_code == 202:  # a burst from one address is held for a moderator

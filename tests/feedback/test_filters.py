@@ -13,12 +13,12 @@ from service.feedback.filters import (
     NEAR_DUPLICATE_MIN_CHARS,
     REASONS,
     Hold,
-    _Lexicon,
     _offensive,
     fingerprint,
     normalize,
     screen,
 )
+from service.feedback.lexicon import Lexicon
 
 
 def _reason(text: str, recent: tuple[str, ...] = ()) -> str | None:
@@ -86,6 +86,75 @@ def test_english_offensive_terms_hold(text: str) -> None:
     assert _reason(text) == "offensive"
 
 
+# One listed insult ("đéo") in every disguise a reader cannot see through: each one reads
+# as the plain word on screen, and each one must be held.
+DISGUISED = [
+    "đéo",
+    "đ\u200béo",  # zero-width space
+    "đé\u200co",  # zero-width non-joiner
+    "đ\u200déo",  # zero-width joiner
+    "đ\u00adéo",  # soft hyphen
+    "đé\u2060o",  # word joiner
+    "\ufeffđ\ufeffé\ufeffo",  # BOM between every letter
+    "đ\ufe0féo",  # variation selector
+    "đ\U000e0020é\U000e007fo",  # tag characters
+    "đ\u034féo",  # combining grapheme joiner
+    "đ\u3164éo",  # Hangul filler
+    "đ\u180eéo",  # Mongolian vowel separator
+    "đ\u0435\u0301o",  # Cyrillic е with a combining acute
+    "đé\u043e",  # Cyrillic о
+    "đé\u03bf",  # Greek omicron
+    "đé\u0585",  # Armenian oh
+    "Đ\u0415\u0301\u041e",  # capitals: Cyrillic Е and О
+    "đ\uff45\u0301\uff4f",  # fullwidth e and o
+    "ĐÉ\uff2f",  # fullwidth capital O
+    "d\u0335éo",  # d with a short stroke overlay, TR39's reading of đ
+    "\u00d0éo",  # eth for Đ
+    unicodedata.normalize("NFD", "đéo"),  # decomposed
+    "đe\u0301o",  # only the é decomposed
+    "đ\u0336é\u0336o\u0336",  # struck through
+    "đé\u0332o\u0332",  # underlined
+    "đé\U0001d428",  # mathematical bold o
+    "đé\u24de",  # circled o
+    "đé\u1d0f",  # small capital o
+    "đ é o",  # spaced letters
+    "đ.é.o",  # dotted letters
+    "đ♥é♥o",  # symbols between the letters
+    "đ😀é😀o",  # emoji between the letters
+    "đ\u200b é\u200b o",  # spaced, with zero-width spaces too
+    "đ\u200béééo",  # stretched, with a zero-width space
+    "Đ\u200b\u0415\u0301\uff4f",  # mixed: zero-width, Cyrillic, fullwidth
+]
+
+
+@pytest.mark.parametrize("disguise", DISGUISED)
+def test_a_disguised_term_holds(disguise: str) -> None:
+    hold = screen(f"Tôi {disguise} quan tâm")
+    assert hold is not None and hold.reason == "offensive", ascii(disguise)
+    assert hold.detail.startswith('"') and "~ đéo" in hold.detail
+    # A moderator is told when the text was dressed up in characters that hide it; plain,
+    # decomposed or visibly spelled-out text shows as it is.
+    plain = ("đéo", "đe\u0301o", unicodedata.normalize("NFD", "đéo"), "đ é o", "đ.é.o", "đ♥é♥o")
+    plain += ("đ😀é😀o",)
+    assert hold.detail.endswith("(disguised)") != (disguise in plain), hold.detail
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        "f\u200buck",
+        "\uff46\uff55\uff43\uff4b",  # fullwidth
+        "\U0001d41f\U0001d42e\U0001d41c\U0001d424",  # mathematical bold
+        "fu\u0441k",  # Cyrillic с
+        "f\u057dck",  # Armenian seh for u
+        "f\u0336u\u0336c\u0336k\u0336",  # struck through
+        "f\u00fcck",  # a diacritic Vietnamese does not write
+    ],
+)
+def test_a_disguised_english_term_holds(disguise: str) -> None:
+    assert _reason(f"this is {disguise}ing stupid") == "offensive", ascii(disguise)
+
+
 def test_the_detail_names_what_was_written_and_the_term() -> None:
     assert screen("Đ.m bọn quan chức") == Hold("offensive", '"Đ.m" ~ đm')
     assert screen("đồ ngguuu") == Hold("offensive", '"đồ ngguuu" ~ đồ ngu')
@@ -129,9 +198,48 @@ def test_the_detail_names_what_was_written_and_the_term() -> None:
         "shiitake mushrooms",
         "as soon as possible",
         "Dickens",
+        # Single letters between punctuation that join into no listed term.
+        "Đ/c Hùng nói đúng",
+        "v/v tổ chức họp tổ dân phố",
+        "Phương án A, B, C đều được",
+        "Chọn a, b hoặc c",
+        "Lớp 10A, 10B",
     ],
 )
 def test_ordinary_words_pass(text: str) -> None:
+    assert screen(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Everyday Vietnamese, read through the skeleton: diacritics, đ, ơ, ư and tones kept.
+        "Tôi ủng hộ đề xuất này ❤️",  # an emoji with its variation selector
+        "Gia đình tôi 👨\u200d👩\u200d👧 sống ở Đống Đa",  # joined by zero-width joiners
+        "Đường Điện Biên Phủ đông xe quá",
+        "Ước gì có thêm công viên ở Đà Nẵng",
+        "Người dân cần được hỏi ý kiến trước",
+        "Thủ tục hành chính còn rườm rà",
+        "Cầu Long Biên cần được bảo tồn",
+        "Đêm qua mưa to, đường ngập",
+        "Tôi đi ngủ sớm để mai đi làm",
+        "Ông ấy nói ngược với hôm qua",
+        "Ứng dụng dễ dùng, cảm ơn",
+        "Chị Nguyễn Thị Đào ở Đắk Lắk",
+        "Thừa Thiên Huế mùa này đẹp",
+        "Mọi người đeo khẩu trang đi",
+        "Con đường ướt sũng sau cơn mưa",
+        "công\u00adviên Thống Nhất",  # a soft hyphen in an ordinary word
+        "\uff58\uff49\uff4e ch\u00e0o",  # fullwidth "xin chào"
+        "Diện tích 50 m² là đủ",
+        "Trận đấu 2–1 rất hay",
+        # Other scripts are folded only where they pass for Latin: no term appears.
+        "Привет, как дела?",
+        "Καλημέρα σας",
+        "你好，我同意",
+    ],
+)
+def test_ordinary_sentences_pass_after_normalisation(text: str) -> None:
     assert screen(text) is None
 
 
@@ -156,8 +264,8 @@ def test_every_data_file_names_its_source() -> None:
 
 def test_an_allowlist_line_fixes_a_false_positive() -> None:
     """What README tells a moderator to do: add the ordinary phrase to the allowlist."""
-    before = _Lexicon.build(["chó má", "ngu"], [])
-    after = _Lexicon.build(["chó má", "ngu"], ["gửi cho má", "ngủ"])
+    before = Lexicon.build(["chó má", "ngu"], [])
+    after = Lexicon.build(["chó má", "ngu"], ["gửi cho má", "ngủ"])
     assert _offensive("Tôi gửi cho má ít tiền", before) is not None
     assert _offensive("Tôi gửi cho má ít tiền", after) is None
     # An allowlisted phrase protects only what lies inside it.
@@ -170,14 +278,14 @@ def test_an_allowlist_line_fixes_a_false_positive() -> None:
 
 def test_bad_list_lines_are_refused() -> None:
     with pytest.raises(ValueError, match="one word"):
-        _Lexicon.build(["son of a*"], [])
+        Lexicon.build(["son of a*"], [])
     with pytest.raises(ValueError, match="no words"):
-        _Lexicon.build(["?!"], [])
+        Lexicon.build(["?!"], [])
     with pytest.raises(ValueError, match="teencode"):
-        _Lexicon.build([], [], ["ko không"])
+        Lexicon.build([], [], ["ko không"])
     with pytest.raises(ValueError, match="teencode"):
-        _Lexicon.build([], [], ["ko dc = không được"])  # one word on the left
-    lexicon = _Lexicon.build(["  # only a comment", "", "vcl  # inline comment"], [])
+        Lexicon.build([], [], ["ko dc = không được"])  # one word on the left
+    lexicon = Lexicon.build(["  # only a comment", "", "vcl  # inline comment"], [])
     assert _offensive("vcl", lexicon) is not None
 
 
@@ -206,11 +314,36 @@ def test_links_hold(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "xem example\u200b.com nhé",  # a zero-width space in the name
+        "vào bit\u00ad.ly/abc",  # a soft hyphen
+        "https\u2060://tin.vn/x",
+        "h t t p s://example.org",  # the scheme spelled out
+        "h t t p s : / / e x a m p l e . c o m",
+        "\uff57\uff57\uff57\uff0e\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+        "\u0435\u0445\u0430mpl\u0435.com",  # Cyrillic е, х, а
+        "example[.]com",
+        "example (dot) com",
+        "example\u3002com",  # an ideographic full stop
+        "w w w . khuyenmai . vn",
+        "vào example . com xem",
+        "giare .vn",
+    ],
+)
+def test_disguised_links_hold(text: str) -> None:
+    assert _reason(text) == "link", ascii(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "Tăng 2.5 lần trong 3.5 năm",
         "v.v. và TP.HCM",
         "Ông A.Nguyễn nói đúng",
         "Đà Nẵng.Com thì sao",  # no ASCII name before the dot
         "I agree.To be fair",
+        "Tôi đồng ý . Còn anh?",
+        "It is done . Co-workers agree",
+        "Q 1 và Q 3 . Có ai ở đó?",
     ],
 )
 def test_dotted_text_that_is_no_link_passes(text: str) -> None:
@@ -241,6 +374,28 @@ def test_vietnamese_phone_numbers_hold(text: str, number: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "gọi \uff10\uff19\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18",  # fullwidth
+        "gọi \uff10\uff19\uff11\uff12\uff0e\uff13\uff14\uff15\uff0e\uff16\uff17\uff18",
+        "\uff0b\uff18\uff14 \uff19\uff11\uff12 \uff13\uff14\uff15 \uff16\uff17\uff18",
+        "sđt 0912\u200b345\u200b678",  # zero-width spaces between the groups
+        "sđt 0\u200b9\u200b1\u200b2\u200b3\u200b4\u200b5\u200b6\u200b7\u200b8",
+        "gọi 0 9 1 2 3 4 5 6 7 8",  # a space between every digit
+        "gọi 0.9.1.2.3.4.5.6.7.8",  # a dot between every digit
+        "gọi 0-9-1-2 3-4-5 6-7-8",
+        "zalo0912345678",  # glued to a word
+        "sđt 0912_345_678",
+        "\u0660\u0669\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668",  # Arabic-Indic digits
+        "gọi 0912\u00ad345\u00ad678",  # soft hyphens
+        "tổng đài 1900 1234",
+    ],
+)
+def test_disguised_phone_numbers_hold(text: str) -> None:
+    assert _reason(text) == "phone", ascii(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "Năm 2025 sẽ khác",
         "5 năm nữa",
         "Giá 1.000.000 đồng",
@@ -249,6 +404,14 @@ def test_vietnamese_phone_numbers_hold(text: str, number: str) -> None:
         "CCCD 001203004567",  # 12 digits: no phone
         "0912 345",
         "Mã số 0123456789",  # 01x is no longer a mobile prefix
+        "từ năm 1800 đến 1900",
+        "Giá 1900 đồng",
+        "Quận 10, phường 12, tổ 3",
+        "Mã bưu chính 100000",
+        "\uff12\uff10\uff12\uff15",  # a fullwidth year
+        # Figures libphonenumber would read as a number dialled without its 0.
+        "Mỗi dòng một mạng CIDR như 203.0.113.0/24.",
+        "p50 / p99 / max: 348 / 409 / 432 ms",
     ],
 )
 def test_numbers_that_are_no_phone_pass(text: str) -> None:

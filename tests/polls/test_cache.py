@@ -35,3 +35,17 @@ async def test_a_miss_that_later_exists_is_no_longer_counted_as_one(
     for n in range(5):
         await polls.get(f"nosuchpoll{n}")
     assert poll["id"] in polls._entries
+
+
+async def test_found_polls_are_kept_within_a_bound(
+    state: Any, make_poll: PollMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "MAX_FOUND", 3)
+    monkeypatch.setattr(cache, "MAX_MISSING", 1)
+    polls = PollCache(state.pool, state.redis)
+    made = [await make_poll() for _ in range(6)]
+    for poll in made:
+        assert (await polls.get(poll["id"])) is not None
+    # None has expired: the oldest go first, the newest stay cached.
+    assert len(polls._entries) <= 4
+    assert made[-1]["id"] in polls._entries and made[0]["id"] not in polls._entries

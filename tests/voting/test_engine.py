@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from service.voting.identity import Hasher
+from service.identity.keys import Hasher
 from service.voting.keys import idempotency_key
 from service.voting.results import read_counts
 from tests.conftest import PollMaker

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from service.core.i18n import VIETNAM_TIME
-from service.voting.identity import check_widget_token
+from service.identity.tokens import check_widget_token
 from service.widget.page import EmbedPages
 from service.widget.view import parse_view
 

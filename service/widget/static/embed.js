@@ -309,6 +309,7 @@
       cmsg.textContent = msgs[key] || msgs.comment_error;
       cmsg.classList.toggle("cp-error", !!isError);
     };
+    var reportTokens = new Tokens(clist); // the list holds no token field of its own
     var reportButton = function (item) {
       var id = item.getAttribute("data-comment");
       var button = el("button", "cp-report", msgs.report);
@@ -320,7 +321,12 @@
           var choice = el("button", "", msgs["report_" + reason]);
           choice.type = "button";
           choice.addEventListener("click", function () {
-            post(api + "/comments/" + encodeURIComponent(id) + "/reports", { reason: reason })
+            // A form token with the report: the reader of a browser that keeps no cookie.
+            reportTokens.get().then(function (token) {
+              var report = { reason: reason };
+              if (token) report.token = token;
+              return post(api + "/comments/" + encodeURIComponent(id) + "/reports", report);
+            })
               .catch(function () { return { status: 0 }; })
               .then(function (r) {
                 var done = el("p", "cp-note", r.status && r.status < 300 ? msgs.report_thanks : msgs.error);

@@ -1,0 +1,43 @@
+"""core/urls.py: the page rule (clean_page_url) and the on-site rule (site_page_url)."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.core.urls import site_page_url
+
+ALLOWED = ("https://portal.example.vn", "http://localhost:8080", "https://[2001:db8::1]")
+
+
+@pytest.mark.parametrize(
+    ("page", "kept"),
+    [
+        ("https://portal.example.vn/tin/a?utm=x#c", "https://portal.example.vn/tin/a"),
+        ("https://PORTAL.example.vn/a", "https://PORTAL.example.vn/a"),
+        ("https://portal.example.vn:443/a", "https://portal.example.vn:443/a"),
+        ("http://localhost:8080/", "http://localhost:8080/"),
+        ("https://[2001:db8::1]/x", "https://[2001:db8::1]/x"),
+        ("https://evil.example/a", None),
+        ("https://portal.example.vn.evil.example/a", None),
+        ("https://evil.example/https://portal.example.vn/a", None),
+        ("http://portal.example.vn/a", None),  # another scheme is another origin
+        ("https://portal.example.vn:8443/a", None),
+        ("http://localhost/a", None),
+        ("http://localhost:99999/a", None),
+        ("https://u:p@portal.example.vn/a", None),
+        ("javascript:alert(1)", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_only_pages_on_an_allowed_origin_are_kept(page: str | None, kept: str | None) -> None:
+    assert site_page_url(page, ALLOWED) == kept
+
+
+def test_an_origin_stored_with_its_default_port_matches_pages_without_it() -> None:
+    assert site_page_url("https://a.vn/x", ["https://a.vn:443"]) == "https://a.vn/x"
+    assert site_page_url("https://a.vn:443/x", ["https://a.vn"]) == "https://a.vn:443/x"
+
+
+def test_no_allowed_origins_keeps_no_page() -> None:
+    assert site_page_url("https://portal.example.vn/a", ()) is None
