@@ -201,6 +201,7 @@
       var actions = el("p", "cp-actions");
       actions.appendChild(link);
       out.parentNode.insertBefore(actions, out.nextSibling);
+      bringComments(link);
     }
     if (results) {
       showResults(results).focus({ preventScroll: true });
@@ -297,8 +298,7 @@
   }
 
   // ---- comments
-  var comments = document.getElementById(prefix + "comments");
-  if (comments) {
+  function enhanceComments(comments) {
     var cform = document.getElementById(prefix + "cform");
     var cmsg = document.getElementById(prefix + "cmsg");
     var clist = document.getElementById(prefix + "clist");
@@ -423,6 +423,25 @@
           .catch(function () { window.location.href = more.href; }); // the no-script way
       });
     }
+  }
+  var comments = document.getElementById(prefix + "comments");
+  if (comments) enhanceComments(comments);
+
+  // After a scripted vote: the comments section the plain form's result page shows
+  // (form, premoderation hint, the first page of comments), taken from that very page
+  // (shared, cacheable, no token: the form fetches one when the reader starts). Inert
+  // until parsed as our own markup; a failure leaves the link to it.
+  function bringComments(link) {
+    fetch(data.comments_href, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw r; return r.text(); })
+      .then(function (html) {
+        var found = new DOMParser().parseFromString(html, "text/html").getElementById(prefix + "comments");
+        if (!found || document.getElementById(prefix + "comments")) return;
+        var section = document.importNode(found, true);
+        link.parentNode.replaceWith(section);
+        enhanceComments(section);
+      })
+      .catch(function () {});
   }
 
   // Times are printed in Vietnam time; show them in the reader's own zone.
