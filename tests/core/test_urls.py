@@ -61,7 +61,5 @@ FRAMING_SITE = ("https://portal.example.vn", "http://127.0.0.2:8080")
         (None, None),
     ],
 )
-def test_a_framing_page_is_kept_only_on_site(
-    url: str | None, kept: str | None
-) -> None:
+def test_a_framing_page_is_kept_only_on_site(url: str | None, kept: str | None) -> None:
     assert site_page_url(url, FRAMING_SITE) == kept
