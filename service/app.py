@@ -33,6 +33,7 @@ from service.live import routes as live
 from service.live.hub import LiveHub
 from service.ops import apidocs
 from service.ops import routes as ops
+from service.ops.hosts import HostWatch
 from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
@@ -100,6 +101,7 @@ async def _bounded(step: str, work: Awaitable[Any], seconds: float = 5.0) -> boo
 def create_app(settings: Settings) -> Starlette:
     configure(settings.log_level)
     access_log = AccessLog() if settings.access_log else None
+    hosts = HostWatch(settings.public_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -152,6 +154,7 @@ def create_app(settings: Settings) -> Starlette:
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
                     signin_budget=Budget(settings.signin_hashes_per_second),
+                    hosts=hosts,
                     probes=ScrapeProbes(pool, redis),
                 )
             }
@@ -186,7 +189,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(RequestContext, access_log=access_log),
+            Middleware(RequestContext, access_log=access_log, hosts=hosts),
             Middleware(HotLane, routes=routes),
         ],
         exception_handlers={ServiceError: handle_service_error, HTTPException: _http_error},

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     from service.identity.keys import Hasher
     from service.identity.links import LinkTokens
     from service.live.hub import LiveHub
+    from service.ops.hosts import HostWatch
     from service.ops.probes import ScrapeProbes
     from service.polls.access import AccessContext
     from service.polls.cache import PollCache
@@ -46,6 +47,7 @@ class Services:
     comments: CommentDesk
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
     signin_budget: Budget  # password hashes sign-in may still run this second
+    hosts: HostWatch  # the hosts requests named other than PUBLIC_URL's
     probes: ScrapeProbes  # dependency health and the moderation queue, read at scrape time
 
     # What the layers below the features read through their Protocols (identity.context,

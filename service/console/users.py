@@ -178,3 +178,31 @@ async def list_users(con: Conn) -> list[dict[str, Any]]:
         " LEFT JOIN sites s ON s.id = us.site_id GROUP BY u.id ORDER BY u.email"
     )
     return [dict(r) for r in rows]
+
+
+async def password_hash_of(con: Conn, user_id: int) -> str | None:
+    found: str | None = await con.fetchval(
+        "SELECT password_hash FROM users WHERE id = $1 AND disabled_at IS NULL", user_id
+    )
+    return found
+
+
+async def change_own_password(
+    con: Conn, actor: Principal, user_id: int, password_hash: str, keep_session: str
+) -> None:
+    """The person's own new password (already checked and hashed): their other sessions
+    end, the one they asked from goes on."""
+    async with con.transaction():
+        await con.execute(
+            "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+            user_id,
+            password_hash,
+        )
+        await con.execute(
+            "DELETE FROM console_sessions WHERE user_id = $1 AND id_hash <> $2",
+            user_id,
+            keep_session,
+        )
+        await audit(
+            con, actor, action="change_password", object_type="user", object_id=str(user_id)
+        )
