@@ -372,10 +372,14 @@ def refused_frame_page(request: Request, poll: Poll, framer: str) -> Response:
     if locale not in LOCALES:
         locale = poll.locale if poll.locale in LOCALES else DEFAULT_LOCALE
     hint = gettext(locale, "frame_refused_hint", origin=framer)
-    return _notice_page(locale, gettext(locale, "frame_refused"), hint, 403)
+    # The framer's origin (checked by foreign_framer) hears the notice's height, as an
+    # allowed host hears the poll's: the frame shrinks to the notice, no blank gap below.
+    return _notice_page(locale, gettext(locale, "frame_refused"), hint, 403, origin=framer)
 
 
-def _notice_page(locale: str, notice: str, hint: str | None, status: int) -> Response:
+def _notice_page(
+    locale: str, notice: str, hint: str | None, status: int, *, origin: str | None = None
+) -> Response:
     style = theme_css(DEFAULT_THEME["accent"], DEFAULT_THEME["radius"], DEFAULT_THEME["font"])
     html = _PAGE.render(
         missing=notice,
@@ -392,6 +396,7 @@ def _notice_page(locale: str, notice: str, hint: str | None, status: int) -> Res
         worker_href=_WORKER_HREF,
         theme_css=Markup(style),  # noqa: S704 -- built only from fixed theme values
         data={},
+        origin=origin,
     )
     # Nothing on this page acts for the reader, so any site may frame it.
     headers = {"Content-Security-Policy": _csp("*", style), "Cache-Control": "no-store"}

@@ -204,6 +204,14 @@ def test_a_site_not_on_the_allowlist_is_told_it_may_not_show_the_poll(
     expect(frame.locator("main")).to_contain_text(host.origin)
     expect(frame.locator("form")).to_have_count(0)
     assert not blocked
+    # The frame shrinks to the notice: no blank gap under it on the article.
+    page.wait_for_function(
+        "() => { const f = document.querySelector('iframe');"
+        " return f && f.style.height !== '' && parseInt(f.style.height) < 300; }"
+    )
+    notice = frame.locator("main").evaluate("m => Math.ceil(m.getBoundingClientRect().height)")
+    height = page.locator("iframe").evaluate("f => f.getBoundingClientRect().height")
+    assert abs(height - max(notice, 80)) <= 2, (height, notice)
 
 
 def test_xss_payload_renders_inert(

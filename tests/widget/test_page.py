@@ -359,6 +359,8 @@ async def test_a_site_that_may_not_frame_the_poll_is_told_so(
     assert "https://blog.example.com" in r.text and "<form" not in r.text
     assert r.headers["content-security-policy"].endswith("frame-ancestors *")
     assert r.headers["cache-control"] == "no-store"
+    # The framer hears the notice's height (embed.js), so its frame has no blank gap.
+    assert 'data-origin="https://blog.example.com"' in r.text
     en = await client.get(f"{path}?locale=en", headers=framed)
     assert "This site may not show this poll." in en.text
     assert "Editors: add https://blog.example.com to the site’s allowed origins." in en.text

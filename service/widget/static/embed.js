@@ -7,7 +7,20 @@
   var root = document.documentElement;
   var data = JSON.parse(document.getElementById("cp-data").textContent || "{}");
   var main = document.querySelector("main.cp");
-  if (!main || !data.poll) return;
+  if (!main) return;
+  // Resize messages go only to the host page's exact origin (validated by the server);
+  // first, so that a notice page (no poll to act on) also fits its frame.
+  var origin = root.getAttribute("data-origin");
+  if (origin && window.parent !== window && window.ResizeObserver) {
+    var last = 0;
+    new ResizeObserver(function () {
+      var height = Math.ceil(main.getBoundingClientRect().height);
+      if (height === last) return;
+      last = height;
+      window.parent.postMessage({ type: "civicpoll:height", height: height, title: document.title }, origin);
+    }).observe(main);
+  }
+  if (!data.poll) return;
   var prefix = main.id.slice(0, -4); // "cp<wid>-" from "cp<wid>-main"
   var msgs = data.messages;
   var api = "/v1/polls/" + encodeURIComponent(data.poll);
@@ -461,16 +474,4 @@
     shown = JSON.stringify(Array.prototype.map.call(rows, function (li) { return Number(li.getAttribute("data-votes")); }));
   }
   if (document.querySelector("[data-live]")) watch();
-
-  // Resize messages go only to the host page's exact origin (validated by the server).
-  var origin = root.getAttribute("data-origin");
-  if (origin && window.parent !== window && window.ResizeObserver) {
-    var last = 0;
-    new ResizeObserver(function () {
-      var height = Math.ceil(main.getBoundingClientRect().height);
-      if (height === last) return;
-      last = height;
-      window.parent.postMessage({ type: "civicpoll:height", height: height, title: document.title }, origin);
-    }).observe(main);
-  }
 })();
