@@ -21,6 +21,7 @@ from starlette.routing import Match, Route
 from service.admin import held, reports
 from service.admin import routes as admin
 from service.console import routes as console
+from service.console.hashing import Budget
 from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
@@ -32,6 +33,7 @@ from service.live import routes as live
 from service.live.hub import LiveHub
 from service.ops import apidocs
 from service.ops import routes as ops
+from service.ops.hosts import HostWatch
 from service.ops.logs import AccessLog, configure
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
@@ -101,6 +103,7 @@ async def _bounded(step: str, work: Awaitable[Any], seconds: float = 5.0) -> boo
 def create_app(settings: Settings) -> Starlette:
     configure(settings.log_level)
     access_log = AccessLog() if settings.access_log else None
+    hosts = HostWatch(settings.public_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -154,6 +157,8 @@ def create_app(settings: Settings) -> Starlette:
                     pages=EmbedPages(settings.public_url, own_origin),
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
+                    signin_budget=Budget(settings.signin_hashes_per_second),
+                    hosts=hosts,
                     probes=ScrapeProbes(pool, redis),
                     placements=placed,
                 )
@@ -190,7 +195,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(RequestContext, access_log=access_log),
+            Middleware(RequestContext, access_log=access_log, hosts=hosts),
             Middleware(HotLane, routes=routes),
         ],
         exception_handlers={ServiceError: handle_service_error, HTTPException: _http_error},

@@ -13,12 +13,14 @@ if TYPE_CHECKING:  # the feature packages import this module; only types flow ba
     import asyncpg
     import redis.asyncio as aioredis
 
+    from service.console.hashing import Budget
     from service.core.settings import Settings
     from service.feedback.comments import CommentDesk
     from service.identity.context import IdentityContext
     from service.identity.keys import Hasher
     from service.identity.links import LinkTokens
     from service.live.hub import LiveHub
+    from service.ops.hosts import HostWatch
     from service.ops.probes import ScrapeProbes
     from service.placements.cache import PlacementCache
     from service.polls.access import AccessContext
@@ -45,6 +47,8 @@ class Services:
     pages: EmbedPages  # the embed pages rendered so far
     comments: CommentDesk
     own_origin: str  # scheme://host[:port] of PUBLIC_URL: this service's own pages
+    signin_budget: Budget  # password hashes sign-in may still run this second
+    hosts: HostWatch  # the hosts requests named other than PUBLIC_URL's
     probes: ScrapeProbes  # dependency health and the moderation queue, read at scrape time
     placements: PlacementCache  # each site's placements, for the page lookup
 

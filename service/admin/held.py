@@ -1,9 +1,9 @@
 """Held votes under review: list them grouped by network, reason and minute, and release
 them into the tally or discard them, each action audited.
 
-A release moves ledger rows from held to released in one transaction, then sets the
-poll's Redis counts to the ledger's (counts.replace_counts): the same ledger-then-counts
-path a Redis restart takes, so a released vote is counted exactly once either way.
+A release moves ledger rows from held to released in one transaction, then adds them to
+the poll's Redis counts (voting/review.lua, skipped while a rebuild runs, which reads them
+from the ledger), so a released vote is counted exactly once either way.
 """
 
 from __future__ import annotations
@@ -110,6 +110,8 @@ async def review_held(
         )
     counted = True
     if ids:
+        # This process's figure for /metrics; the poll's Redis figure is added below.
+        svc.tally.note(poll.id, state, in_redis=True, n=len(ids))
         # Ledger first (committed above), then the counts: the votes that left held in
         # this transaction, each once, whoever else reviews at the same time.
         added = [str(o) for row in rows for o in row["option_ids"]] if state == "released" else []

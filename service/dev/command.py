@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> None:
             raise SystemExit(1) from None
         env.setdefault("SECRET_KEY", stored.get("SECRET_KEY") or secrets.token_urlsafe(48))
         env.setdefault("PUBLIC_URL", f"http://localhost:{args.port}")
+        # A line per request would bury the banner and the errors a developer looks
+        # for; ACCESS_LOG=1 turns it back on (docs/operations/dev-server.md).
+        env.setdefault("ACCESS_LOG", "false")
         _write_dev_env({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
         settings = load_settings(env)
         token, poll_id, origins, login = asyncio.run(seed(settings))

@@ -42,11 +42,24 @@ _COLUMNS = (
 )
 
 
+# Own words arrive with a vote, for the option marked "other": the queue names that
+# option so a moderator reads the text as an answer, not as a comment of its own.
+_OWN_WORDS_OPTION = (
+    " LEFT JOIN LATERAL (SELECT o.id AS option_id, o.label AS option_label"
+    " FROM votes v JOIN poll_options o ON o.id = ANY(v.option_ids) AND o.other"
+    " WHERE v.id = c.vote_id ORDER BY o.position LIMIT 1) ow ON true"
+)
+
+
 def _view(row: Any) -> dict[str, Any]:
     view = dict(row)
     view["id"] = str(view["id"])
     view["vote_id"] = str(view["vote_id"]) if view["vote_id"] else None
     view["name"] = view["name"] or None
+    view["own_words"] = view["vote_id"] is not None
+    if "option_id" in view:
+        option_id, label = view.pop("option_id"), view.pop("option_label")
+        view["option"] = {"id": str(option_id), "label": label} if option_id else None
     return view
 
 
@@ -96,7 +109,8 @@ async def list_comments(
             " AND ($2::bigint[] IS NULL OR p.site_id = ANY($2::bigint[]))"
         )
         rows = await con.fetch(
-            f"SELECT {_COLUMNS}, p.question FROM comments c JOIN polls p ON p.id = c.poll_id"
+            f"SELECT {_COLUMNS}, p.question, ow.option_id, ow.option_label FROM comments c"
+            f" JOIN polls p ON p.id = c.poll_id{_OWN_WORDS_OPTION}"
             f" WHERE {where} AND ($3::text IS NULL OR c.state = $3)"
             " AND ($4::text IS NULL OR c.reason = $4)"
             " AND ($5::timestamptz IS NULL OR (c.created_at, c.id) > ($5, $6::uuid))"

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.core.errors import Internal, ServiceError, Unavailable
 from service.core.http import error_response
 from service.ops import metrics
+from service.ops.hosts import HostWatch
 from service.ops.logs import AccessLog
 
 log = logging.getLogger("civicpoll.error")
@@ -45,20 +46,29 @@ def _valid_request_id(raw: bytes) -> bool:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, access_log: AccessLog | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: AccessLog | None, hosts: HostWatch | None = None
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = b""
+        request_id = host = forwarded_host = b""
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _valid_request_id(value):
                 request_id = value
-                break
+            elif name == b"host":
+                host = value
+            elif name == b"x-forwarded-host":
+                # Behind a proxy the Host may be the upstream's; the reader's is this one.
+                forwarded_host = value.partition(b",")[0].strip()
+        if self.hosts is not None:
+            self.hosts.see(forwarded_host or host)
         if not request_id:
             request_id = _next_request_id()
         path: str = scope["path"]

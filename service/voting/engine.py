@@ -226,12 +226,16 @@ class VoteEngine:
                 vote.fail(unavailable("the vote service is busy; please try again"))
             return
         metrics.DECIDE_BATCH.observe(len(votes))
-        now_ms = time.time_ns() // 1_000_000
         counted_at = time.monotonic()
         for group, reply in zip(by_poll.values(), replies, strict=True):
-            minute, verdicts, counts = decode_decide_reply(reply, len(group))
-            for vote, (outcome, detail, limit) in zip(group, verdicts, strict=True):
+            # Ids in Redis's time of decision: a rebuild tells this Redis's votes by them.
+            minute, now_ms, verdicts, counts = decode_decide_reply(reply, len(group))
+            for vote, (outcome, detail, limit, spent) in zip(group, verdicts, strict=True):
                 verdict = Verdict(outcome, detail, counts, limit)
+                if not spent:
+                    # From here on a ballot's proof is the one it spent: the ledger keeps
+                    # that (one vote per proof) and an undo gives only that back.
+                    vote.ballot.proof = None
                 if outcome in ("accepted", "held"):
                     if outcome == "held":
                         vote.hold_reason = verdict.hold_reason = HOLD_REASONS[detail]

@@ -26,7 +26,7 @@ EPOCH_REBUILDING = EPOCH + ":rebuilding"
 
 # The poll's hashes.
 COUNTS = "c"  # option id -> votes
-STATS = "s"  # outcome -> attempts
+STATS = "s"  # outcome -> attempts; `since`: when this Redis first decided a vote of the poll
 MINUTES = "m"  # unix minute -> accepted votes
 # Set while the poll's counts are rebuilt from the ledger: vote.lua decides nothing then
 # (the engine answers 503), so no vote lands in counts the rebuild is about to replace.

@@ -145,6 +145,9 @@ async def cast_vote(request: Request) -> Response:
         )
         verdict = await svc.engine.cast(ballot)
         svc.tally.note(poll.id, _TALLIED.get(verdict.outcome, verdict.outcome), in_redis=True)
+        if ballot.proof is not None and verdict.outcome in ("accepted", "held"):
+            # The engine leaves a proof on the ballot only when the vote spent it.
+            svc.tally.note(poll.id, "solved", in_redis=True)
         if verdict.outcome not in _ANSWERED:
             raise _refusal(poll, verdict)
     except ServiceError as exc:

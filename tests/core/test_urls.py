@@ -74,3 +74,25 @@ def test_no_allowed_origins_keeps_no_page() -> None:
 )
 def test_canonical_page_url(page: str | None, canonical: str | None) -> None:
     assert canonical_page_url(page) == canonical
+
+
+FRAMING_SITE = ("https://portal.example.vn", "http://127.0.0.2:8080")
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://portal.example.vn/tin/bai-1?s=1#x", "https://portal.example.vn/tin/bai-1"),
+        ("https://PORTAL.example.vn/a", "https://PORTAL.example.vn/a"),
+        ("http://127.0.0.2:8080/a", "http://127.0.0.2:8080/a"),
+        ("http://127.0.0.2:8081/a", None),  # another port is another origin
+        ("http://portal.example.vn/a", None),  # another scheme too
+        ("https://portal.example.vn.evil.example/a", None),
+        ("https://evil.example/?u=https://portal.example.vn/", None),
+        ("javascript:alert(1)", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_a_framing_page_is_kept_only_on_site(url: str | None, kept: str | None) -> None:
+    assert site_page_url(url, FRAMING_SITE) == kept

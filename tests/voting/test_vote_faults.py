@@ -28,6 +28,7 @@ from service.identity.keys import Hasher
 from service.ops import metrics
 from service.voting import ledger
 from service.voting.counts import ledger_counts
+from service.voting.integrity import read_figures
 from service.voting.keys import idempotency_key, voter_mark_key
 from service.voting.results import read_counts
 from tests.voting.voter import vote
@@ -409,5 +410,10 @@ async def test_counts_are_exact_after_redis_comes_back_empty_under_load(
                 return r.status_code == 200 and r.json()["total"] == rows
 
             await until(public_total)
+            # The integrity figures came back with the counts: every row is "accepted".
+            await st.tally.flush()
+            assert (await read_figures(st.redis, poll["id"]))["accepted"] == rows
+            # ...and the voters' marks: one who voted before the restart is refused.
+            assert (await vote(client, poll, cookie="load-00-00000")).status_code == 409
     finally:
         redis.stop()

@@ -7,7 +7,20 @@
   var root = document.documentElement;
   var data = JSON.parse(document.getElementById("cp-data").textContent || "{}");
   var main = document.querySelector("main.cp");
-  if (!main || !data.poll) return;
+  if (!main) return;
+  // Resize messages go only to the host page's exact origin (validated by the server);
+  // first, so that a notice page (no poll to act on) also fits its frame.
+  var origin = root.getAttribute("data-origin");
+  if (origin && window.parent !== window && window.ResizeObserver) {
+    var last = 0;
+    new ResizeObserver(function () {
+      var height = Math.ceil(main.getBoundingClientRect().height);
+      if (height === last) return;
+      last = height;
+      window.parent.postMessage({ type: "civicpoll:height", height: height, title: document.title }, origin);
+    }).observe(main);
+  }
+  if (!data.poll) return;
   var prefix = main.id.slice(0, -4); // "cp<wid>-" from "cp<wid>-main"
   var msgs = data.messages;
   var api = "/v1/polls/" + encodeURIComponent(data.poll);
@@ -201,6 +214,7 @@
       var actions = el("p", "cp-actions");
       actions.appendChild(link);
       out.parentNode.insertBefore(actions, out.nextSibling);
+      bringComments(link);
     }
     if (results) {
       showResults(results).focus({ preventScroll: true });
@@ -297,8 +311,7 @@
   }
 
   // ---- comments
-  var comments = document.getElementById(prefix + "comments");
-  if (comments) {
+  function enhanceComments(comments) {
     var cform = document.getElementById(prefix + "cform");
     var cmsg = document.getElementById(prefix + "cmsg");
     var clist = document.getElementById(prefix + "clist");
@@ -424,6 +437,25 @@
       });
     }
   }
+  var comments = document.getElementById(prefix + "comments");
+  if (comments) enhanceComments(comments);
+
+  // After a scripted vote: the comments section the plain form's result page shows
+  // (form, premoderation hint, the first page of comments), taken from that very page
+  // (shared, cacheable, no token: the form fetches one when the reader starts). Inert
+  // until parsed as our own markup; a failure leaves the link to it.
+  function bringComments(link) {
+    fetch(data.comments_href, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw r; return r.text(); })
+      .then(function (html) {
+        var found = new DOMParser().parseFromString(html, "text/html").getElementById(prefix + "comments");
+        if (!found || document.getElementById(prefix + "comments")) return;
+        var section = document.importNode(found, true);
+        link.parentNode.replaceWith(section);
+        enhanceComments(section);
+      })
+      .catch(function () {});
+  }
 
   // Times are printed in Vietnam time; show them in the reader's own zone.
   Array.prototype.forEach.call(document.querySelectorAll("time[datetime]"), function (t) {
@@ -442,16 +474,4 @@
     shown = JSON.stringify(Array.prototype.map.call(rows, function (li) { return Number(li.getAttribute("data-votes")); }));
   }
   if (document.querySelector("[data-live]")) watch();
-
-  // Resize messages go only to the host page's exact origin (validated by the server).
-  var origin = root.getAttribute("data-origin");
-  if (origin && window.parent !== window && window.ResizeObserver) {
-    var last = 0;
-    new ResizeObserver(function () {
-      var height = Math.ceil(main.getBoundingClientRect().height);
-      if (height === last) return;
-      last = height;
-      window.parent.postMessage({ type: "civicpoll:height", height: height, title: document.title }, origin);
-    }).observe(main);
-  }
 })();
