@@ -1,4 +1,4 @@
--- Migration 0009: placements map a site's page URLs (one exact URL, or a prefix ending in
+-- Migration 0010: placements map a site's page URLs (one exact URL, or a prefix ending in
 -- "*") to the poll shown there, so one snippet in an article template serves every
 -- article. A new table: nothing the previous release reads changes, and its indexes are
 -- built on an empty table.
