@@ -41,8 +41,7 @@ async def create_placement(
             )
         if not allowed(match, site["allowed_origins"]):
             raise BadRequest("match is not on one of the site's allowed origins", field="match")
-        poll_site = await con.fetchval("SELECT site_id FROM polls WHERE id = $1", body.poll_id)
-        if poll_site != site["id"]:
+        if await store.poll_site_id(con, body.poll_id) != site["id"]:
             raise BadRequest(f"the site has no poll {body.poll_id!r}", field="poll_id")
         if await store.count_for_site(con, site["id"]) >= store.MAX_PER_SITE:
             raise BadRequest(

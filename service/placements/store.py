@@ -25,6 +25,11 @@ async def site_placements(con: Conn | asyncpg.Pool, site_id: int) -> list[Placem
     return [_placement(r) for r in rows]
 
 
+async def poll_site_id(con: Conn, poll_id: str) -> int | None:
+    site_id: int | None = await con.fetchval("SELECT site_id FROM polls WHERE id = $1", poll_id)
+    return site_id
+
+
 async def count_for_site(con: Conn, site_id: int) -> int:
     count: int = await con.fetchval("SELECT count(*) FROM placements WHERE site_id = $1", site_id)
     return count
