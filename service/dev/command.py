@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
         base = settings.public_url
         print("\ncivicpoll is starting:")
         print(f"  open                {base}/embed/{poll_id}  (also at 127.0.0.1)")
-        print(f"  API docs (OpenAPI)  {base}/openapi.json")
+        print(f"  API reference       {base}/docs  (OpenAPI: {base}/openapi.json)")
         print(f"  health              {base}/readyz")
         print(f"  demo poll (widget)  {base}/embed/{poll_id}")
         print(f"  demo poll (JSON)    {base}/v1/polls/{poll_id}")
