@@ -91,7 +91,7 @@ async def main() -> None:
         ) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                from service.admin.auth import SCOPES, create_token
+                from service.identity.principal import SCOPES, create_token
 
                 con = await asyncpg.connect(pg.dsn)
                 _, token = await create_token(con, settings.secret_key, list(SCOPES), None)

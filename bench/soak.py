@@ -41,8 +41,8 @@ from bench.streams import (  # noqa: E402 -- after the path fix above
     percentile,
     send_votes,
 )
-from service.admin.auth import create_token  # noqa: E402
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port  # noqa: E402
+from service.identity.principal import create_token  # noqa: E402
 
 ORIGIN = "https://portal.example.vn"
 

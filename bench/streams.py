@@ -31,8 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.admin.auth import create_token  # noqa: E402 -- after the path fix above
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port  # noqa: E402
+from service.identity.principal import create_token  # noqa: E402 -- after the path fix above
 from service.storage.db import apply_schema  # noqa: E402
 
 SECRET = "bench-secret-key-not-for-production-0123456789"

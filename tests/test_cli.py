@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from service import cli
-from service.admin.auth import hash_token
 from service.core.settings import Settings
+from service.identity.principal import hash_token
 from tests.storage.test_db import CURRENT_VERSION
 
 DatabaseMaker = Callable[[], Awaitable[str]]

@@ -6,6 +6,7 @@ disconnected once they start), so nothing in a client library tidies the input f
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -13,7 +14,7 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from service.voting.identity import sign_voter
+from service.identity.tokens import sign_voter
 
 WAIT = 10.0  # a bound for one in-process request, never a pause
 
@@ -45,6 +46,35 @@ HOSTILE_HEADER = (
     b"Bearer \xc3\xa9",
     b"pv=\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
     b"",
+)
+
+
+def _altcha(value: object) -> str:
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
+_SOLUTION = {
+    "algorithm": "SHA-256",
+    "challenge": "ab" * 32,
+    "number": 7,
+    "salt": "c0ffee?expires=9999999999&poll=x&",
+    "signature": "cd" * 32,
+}
+HOSTILE_ALTCHA = (
+    *(_altcha({**_SOLUTION, "salt": bad}) for bad in ([], 5, {}, None, "", "x" * 1400)),
+    *(_altcha(bad) for bad in (5, None, True, [], "x", {}, [_SOLUTION])),
+    *(_altcha({k: v for k, v in _SOLUTION.items() if k != name}) for name in _SOLUTION),
+    *(
+        _altcha({**_SOLUTION, name: bad})
+        for name in _SOLUTION
+        for bad in ([], {}, None, 5, "1", 1.5, -1, 10**40, "é" * 300)
+    ),
+    _altcha({**_SOLUTION, "algorithm": "MD5"}),
+    base64.b64encode(b"\xff\xfe{").decode(),  # not UTF-8
+    base64.b64encode(b"[" * 500 + b"]" * 500).decode(),  # nested deeply
+    "not base64 at all",
+    "x" * 100_000,
+    "",
 )
 HEADERS_READ = (
     b"authorization",
@@ -353,5 +383,13 @@ async def test_a_sweep_of_hostile_values_never_gets_a_5xx(world: dict[str, Any])
             sent += 1
             if status >= 500:
                 bad.append((method, path[:100], "", status))
+    # ALTCHA payloads of every wrong shape (the altcha library once raised on them).
+    for payload in HOSTILE_ALTCHA:
+        status = await call(
+            app, "POST", f"/v1/polls/{pid}/votes", [JSON], _vote(choice, altcha=payload)
+        )
+        sent += 1
+        if status >= 500:
+            bad.append(("POST", f"/v1/polls/{pid}/votes", f"altcha {payload[:40]!r}", status))
     assert sent > 1000
     assert not bad, "\n".join(map(str, bad))

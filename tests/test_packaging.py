@@ -167,7 +167,10 @@ def test_the_installed_wheel_is_what_runs(venv: Path, workdir: Path) -> None:
         env=_env(venv),
     )
     assert dev.returncode == 2, dev.stderr
-    assert dev.stderr.strip() == "civicpoll dev needs a source checkout (make run)"
+    assert dev.stderr.strip() == (
+        "civicpoll dev needs a source checkout with the dev extra"
+        " (pip install -e '.[dev]', or make venv; then make run)"
+    )
 
 
 def _flush(redis_url: str) -> None:

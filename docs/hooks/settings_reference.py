@@ -70,6 +70,8 @@ DESCRIPTIONS: dict[str, str] = {
     "RECONCILE_SECONDS": "Period of the Redis-versus-ledger comparison (0: off).",
     "STREAM_HEARTBEAT_SECONDS": "Comment heartbeat on quiet live streams, for proxies.",
     "STREAM_SEND_TIMEOUT_SECONDS": "A stream reader slower than this to take one event is dropped.",
+    "SIGNIN_HASHES_PER_SECOND": "Password hashes a process runs per second for console sign-in;"
+    " past it, sign-in answers 429 with Retry-After without hashing (see security/sign-in.md).",
 }
 
 

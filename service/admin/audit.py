@@ -1,36 +1,13 @@
-"""The audit log: every admin change written with who made it, and the trail read back."""
+"""The audit log read back: a poll's trail and the search (identity/audit.py writes it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from service.admin.auth import Principal
+from service.identity.audit import audit
 from service.storage.db import Conn
 
-
-async def audit(
-    con: Conn,
-    principal: Principal,
-    *,
-    action: str,
-    object_type: str,
-    object_id: str,
-    before: Any = None,
-    after: Any = None,
-) -> None:
-    await con.execute(
-        "INSERT INTO audit_log"
-        " (token_id, user_id, actor, action, object_type, object_id, before, after)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        principal.token_id,
-        principal.user_id,
-        principal.actor,
-        action,
-        object_type,
-        object_id,
-        before,
-        after,
-    )
+__all__ = ["audit", "poll_trail", "search_audit"]
 
 
 async def poll_trail(con: Conn, poll_id: str) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ or raises BadRequest naming the field at fault."""
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import re
 import unicodedata
@@ -18,11 +17,12 @@ from confusable_homoglyphs import confusables
 from msgspec import UNSET
 
 from service.admin.schemas import MAX_OPTIONS, Kind, OptionSpec, SiteCreate, SiteUpdate
+from service.core import cursor as cursors
 from service.core.errors import BadRequest
 from service.core.i18n import gettext
 from service.core.validation import clean_text
 from service.feedback.scales import checked_points, checked_scale, scale_values
-from service.polls.model import RATING_KINDS, Poll, looks_like_poll_id
+from service.polls.model import RATING_KINDS, Poll
 from service.widget.theme import check_theme
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -290,23 +290,12 @@ def query_int(raw: str | None, field: str, default: int, low: int, high: int) ->
 
 
 def encode_cursor(created_at: datetime, poll_id: str) -> str:
-    """The opaque next_cursor of a page of polls that ends with this poll."""
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{poll_id}".encode()).decode()
+    """The next_cursor of a page of polls that ends with this poll (core/cursor.py)."""
+    return cursors.encode_cursor(created_at, poll_id)
 
 
 def decode_cursor(raw: str | None) -> tuple[datetime | None, str | None]:
-    if raw is None:
-        return None, None
-    poll_id = ""
-    try:
-        at, _, poll_id = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-        created_at = datetime.fromisoformat(at)
-    except ValueError:
-        created_at = None
-    # A forged cursor must not reach PostgreSQL with a NUL byte or a naive time.
-    if created_at is None or created_at.tzinfo is None or not looks_like_poll_id(poll_id):
-        raise BadRequest("cursor is not one this API gave out", field="cursor")
-    return created_at, poll_id
+    return cursors.decode_cursor(raw, cursors.POLL_ID)
 
 
 def site_values(body: SiteCreate | SiteUpdate) -> dict[str, Any]:

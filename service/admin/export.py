@@ -3,13 +3,12 @@ streamed from PostgreSQL as CSV or JSON lines."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
 
 import asyncpg
 
 from service.core.http import encode_json
+from service.core.spreadsheet import csv_chunks
 
 _EXPORT = (
     "SELECT id::text, cast_at, option_ids, voter_hash, ip_hash, network_hash, page_url,"
@@ -66,20 +65,11 @@ async def comment_rows(pool: asyncpg.Pool, poll_id: str) -> AsyncIterator[tuple[
             yield (row[0], row[1].isoformat(), *row[2:12], row[12].isoformat())
 
 
-async def as_csv(
+def as_csv(
     rows: AsyncIterator[tuple[object, ...]], columns: tuple[str, ...] = COLUMNS
 ) -> AsyncIterator[str]:
-    """A header line and the rows, in chunks of about 32 KiB."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    async for row in rows:
-        writer.writerow(row)
-        if buffer.tell() > 32_768:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    """A header line and the rows, formula-safe (core.spreadsheet), in chunks of ~32 KiB."""
+    return csv_chunks(columns, rows)
 
 
 async def as_json_lines(

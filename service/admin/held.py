@@ -1,9 +1,9 @@
 """Held votes under review: list them grouped by network, reason and minute, and release
 them into the tally or discard them, each action audited.
 
-A release moves ledger rows from held to released in one transaction, then sets the
-poll's Redis counts to the ledger's (counts.replace_counts): the same ledger-then-counts
-path a Redis restart takes, so a released vote is counted exactly once either way.
+A release moves ledger rows from held to released in one transaction, then adds them to
+the poll's Redis counts (voting/review.lua, skipped while a rebuild runs, which reads them
+from the ledger), so a released vote is counted exactly once either way.
 """
 
 from __future__ import annotations
@@ -19,24 +19,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.admin.audit import audit
-from service.admin.auth import Principal, require_scope
 from service.core.errors import BadRequest
 from service.core.http import json_response
 from service.core.validation import read_json
+from service.identity.audit import audit
+from service.identity.principal import Principal, require_scope
 from service.polls.access import poll_for
 from service.services import Services, services
 from service.voting.keys import HELD_FIELD, counts_key, rebuilding_key, stats_key
 
 log = logging.getLogger("civicpoll.held")
 
+MAX_IDS = 1000
 MAX_LISTED = 2000  # votes listed in one answer (the oldest first); "total" counts them all
 
 
 class HeldSelection(msgspec.Struct, forbid_unknown_fields=True):
     """Which held votes an action takes: the listed ids, or all of them."""
 
-    ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=10_000)] | None = None
+    # 1,000 ids (about 39 KB of JSON) fit the 64 KiB body limit; more go in batches, or "all".
+    ids: Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=MAX_IDS)] | None = None
     all: bool = False
 
 
@@ -108,6 +110,8 @@ async def review_held(
         )
     counted = True
     if ids:
+        # This process's figure for /metrics; the poll's Redis figure is added below.
+        svc.tally.note(poll.id, state, in_redis=True, n=len(ids))
         # Ledger first (committed above), then the counts: the votes that left held in
         # this transaction, each once, whoever else reviews at the same time.
         added = [str(o) for row in rows for o in row["option_ids"]] if state == "released" else []

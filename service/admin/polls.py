@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from service.admin import checks
-from service.admin.audit import audit
-from service.admin.auth import Principal
 from service.admin.columns import POLL_SETTABLE, set_clause
 from service.admin.schemas import SAFE_AFTER_VOTES, OptionSpec, PollCreate, PollUpdate
 from service.admin.sites import site_row
 from service.admin.views import poll_audit_view, poll_view
 from service.core.errors import BadRequest, Conflict
 from service.feedback.scales import checked_scale
+from service.identity.audit import audit
+from service.identity.principal import Principal
 from service.polls.access import checked_poll_id, poll_for
 from service.polls.model import Poll, new_poll_id
 from service.polls.store import insert_options, load_poll, load_polls

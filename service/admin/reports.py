@@ -7,7 +7,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from service.admin.audit import poll_trail
-from service.admin.auth import require_scope
 from service.admin.export import (
     COLUMNS,
     COMMENT_COLUMNS,
@@ -18,6 +17,7 @@ from service.admin.export import (
 )
 from service.core.errors import BadRequest
 from service.core.http import json_response
+from service.identity.principal import require_scope
 from service.polls.access import poll_for
 from service.services import services
 from service.voting.counts import ledger_counts

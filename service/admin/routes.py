@@ -8,11 +8,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from service.admin import checks, polls, sites
-from service.admin.auth import require_scope
 from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate
 from service.core.errors import BadRequest
 from service.core.http import json_response
 from service.core.validation import read_json
+from service.identity.principal import require_scope
 from service.services import services
 
 _LIST_QUERY = frozenset({"site", "status", "limit", "cursor"})

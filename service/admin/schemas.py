@@ -46,9 +46,16 @@ Slug = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}(?!\n)$")]
 
 # No control, surrogate, private-use or bidi-control characters, and at least one
 # character that is neither space nor an invisible format character.
+# Every control (Cc), format (Cf) and private-use (Co) code point: clean_text refuses the
+# first and last and does not count format characters as text (tests/ops/test_schema_valid.py
+# checks the list against unicodedata). Characters beyond the BMP are written as
+# themselves: JSON Schema's regex dialect has no escape for them that Python's shares.
 _BAD = (
-    "\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u08e2\\u180e"
-    "\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u206f\\ue000-\\uf8ff\\ufeff\\ufff9-\\ufffb"
+    "\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891"
+    "\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u206f\\ue000-\\uf8ff\\ufeff"
+    "\\ufff9-\\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f\U000f0000-\U0010ffff"
 )
 _SPACE = "\\s\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 _LINE = f"^[^{_BAD}]*[^{_BAD}{_SPACE}][^{_BAD}]*$"
@@ -92,15 +99,28 @@ Options = Annotated[
         " characters are set aside; at most one marked other (choice kinds only)",
     ),
 ]
+# checks.origins, as a pattern no wider than it: a lower-case ASCII (or punycode-free) host
+# of labels up to 63 long with single inner hyphens (IDNA refuses "ab--c"), or an IPv4
+# literal; a port from 1 to 65535; nothing after but one slash.
+_LABEL = "(?![a-z0-9-]{64})[a-z0-9]+(?:-[a-z0-9]+)*"
+_PORT = "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+ORIGIN_PATTERN = f"^https?://{_LABEL}(?:\\.{_LABEL})*(?::{_PORT})?/?(?!\\n)$"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_HEX = "[0-9a-f]{1,4}"
+NETWORK_PATTERN = (
+    f"^(?:{_OCTET}(?:\\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?[0-9]))?"
+    f"|(?:(?:{_HEX}:){{7}}{_HEX}|(?:{_HEX}:){{1,7}}:)(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)"
+    "(?!\\n)$"
+)
 Origins = Annotated[
-    list[Annotated[str, Meta(extra_json_schema={"maxLength": 200})]],
+    list[Annotated[str, Meta(extra_json_schema={"maxLength": 200, "pattern": ORIGIN_PATTERN})]],
     Meta(
         max_length=50,
         description="up to 50 origins like https://news.example.vn (scheme, host, port only)",
     ),
 ]
 Networks = Annotated[
-    list[str],
+    list[Annotated[str, Meta(extra_json_schema={"pattern": NETWORK_PATTERN})]],
     Meta(max_length=100, description="up to 100 CIDR networks like 203.0.113.0/24"),
 ]
 RatePerIp = Annotated[int, Meta(ge=1, le=10_000)]
@@ -139,7 +159,10 @@ Moment = Annotated[
     datetime,
     Meta(
         extra_json_schema={
-            "pattern": "^(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+            # A day its month has (29 February in leap years only), then the time.
+            "pattern": "^(?!0000)(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+            "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+            "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
             "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?"
             "(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9])$"
         }

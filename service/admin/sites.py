@@ -10,12 +10,12 @@ import asyncpg
 from msgspec import UNSET
 
 from service.admin import checks
-from service.admin.audit import audit
-from service.admin.auth import Principal
 from service.admin.columns import SITE_SETTABLE, set_clause
 from service.admin.schemas import SiteCreate, SiteUpdate
 from service.admin.views import site_audit_view, site_view
 from service.core.errors import BadRequest, Conflict, NotFound
+from service.identity.audit import audit
+from service.identity.principal import Principal
 from service.polls.cache import ALL
 from service.polls.store import SITE_COLUMNS
 from service.services import Services

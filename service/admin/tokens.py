@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.admin.audit import audit
-from service.admin.auth import Principal, create_token
 from service.admin.sites import require_all_sites, site_row
 from service.core.errors import BadRequest, NotFound
+from service.identity.audit import audit
+from service.identity.principal import Principal, create_token
 from service.services import Services
 
 

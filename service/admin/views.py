@@ -9,6 +9,7 @@ import asyncpg
 
 from service.polls.model import Limits, Poll
 from service.polls.store import SITE_COLUMNS
+from service.widget.sizing import frame_heights
 
 _SITE_FIELDS = SITE_COLUMNS.replace(" ", "").split(",")
 
@@ -31,19 +32,32 @@ def poll_view(poll: Poll, public_url: str) -> dict[str, Any]:
         dedupe_window_hours=poll.dedupe_window_hours,
         created_at=poll.created_at,
         updated_at=poll.updated_at,
-        embed={
-            "url": f"{public_url}/embed/{poll.id}",
-            "snippet": (
-                f'<div data-civicpoll="{poll.id}"></div>'
-                f'<script async src="{public_url}/widget.js"></script>'
-            ),
-            "iframe": (
-                f'<iframe src="{public_url}/embed/{poll.id}" title="{_attr(poll.question)}"'
-                ' loading="lazy" style="width:100%;border:0;min-height:320px"></iframe>'
-            ),
-        },
+        embed=embed_snippets(poll, public_url),
     )
     return view
+
+
+def embed_snippets(poll: Poll, public_url: str) -> dict[str, str]:
+    """The embed codes an editor pastes (docs/embedding/snippets.md). The iframe is as
+    tall as the poll's tallest state (widget/sizing.py); it asks the browser to send the
+    full article address, which credits the vote to it. The loader's frame reserves the
+    form's height and then follows the page; without JavaScript its <noscript> iframe
+    shows instead of nothing."""
+    heights = frame_heights(poll)
+    iframe = (
+        f'<iframe src="{public_url}/embed/{poll.id}" title="{_attr(poll.question)}"'
+        ' loading="lazy" referrerpolicy="no-referrer-when-downgrade"'
+        f' style="width:100%;border:0;height:{heights.tallest}px"></iframe>'
+    )
+    return {
+        "url": f"{public_url}/embed/{poll.id}",
+        "snippet": (
+            f'<div data-civicpoll="{poll.id}" data-height="{heights.form}">'
+            f"<noscript>{iframe}</noscript></div>"
+            f'<script async src="{public_url}/widget.js"></script>'
+        ),
+        "iframe": iframe,
+    }
 
 
 def _attr(text: str) -> str:

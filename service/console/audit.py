@@ -10,6 +10,7 @@ from starlette.responses import Response
 from service.admin.audit import search_audit
 from service.console import users
 from service.console.web import Page, console_page
+from service.console.words import AUDIT_ACTIONS
 from service.core.validation import whole_number
 
 PAGE_SIZE = 50
@@ -48,5 +49,6 @@ async def audit_log(page: Page) -> Response:
         filters=filters,
         people=people,
         names=names,
+        actions=AUDIT_ACTIONS,
         next_url=next_url,
     )

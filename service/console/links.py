@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from service.admin.auth import create_token
 from service.console.users import link_token_label
-from service.live.links import view_key
+from service.identity.links import view_key
+from service.identity.principal import create_token
 from service.services import Services
 
 

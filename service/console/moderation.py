@@ -10,11 +10,16 @@ from starlette.responses import Response
 
 from service.admin import sites
 from service.console.web import Page, console_page, redirect
+from service.console.words import REASONS
 from service.core.errors import BadRequest
+from service.core.i18n import plural
 from service.feedback import moderation
 from service.feedback.comments import STATES
 
 PAGE_SIZE = 50
+# Bulk moves that take comments out of sight ask first (one at a time they do not: the
+# keyboard's r works the queue, and every move can be restored).
+CONFIRMED = ("reject", "spam")
 _FILTERS = ("site", "poll", "state", "reason", "cursor")
 
 
@@ -70,6 +75,7 @@ async def queue(page: Page) -> Response:
         next_url=next_url,
         by_state=by_state,
         states=STATES,
+        reasons=REASONS,
         actions=tuple(moderation.ACTIONS),
         sites=own_sites,
         here="/console/moderation?" + urlencode(kept),
@@ -86,5 +92,12 @@ async def act(page: Page) -> Response:
         ids = [comment_id]
     else:
         ids, action = form.getlist("ids"), form.get("action")
+        if action in CONFIRMED and ids and not page.confirmed:
+            return page.ask(
+                title=page.t[f"moderate_{action}"],
+                message=plural(page.lang, f"console_confirm_bulk_{action}", len(ids)),
+                button=page.t[f"moderate_{action}"],
+                back=_back(form.get("back")),
+            )
     await moderation.moderate(page.svc, page.session.principal, ids, action)
     return redirect(_back(form.get("back")))

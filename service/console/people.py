@@ -6,11 +6,11 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from service.admin import sites, tokens
-from service.admin.auth import SCOPES
 from service.console import passwords, users
 from service.console.web import Page, console_page
 from service.core.errors import BadRequest, Conflict, NotFound, ServiceError
 from service.core.validation import whole_number
+from service.identity.principal import SCOPES
 
 
 async def _people_page(
@@ -65,6 +65,17 @@ async def person_change(page: Page) -> Response:
     assert page.session is not None
     email = page.form.get("email")
     action = page.request.path_params["action"]
+    if action == "password" and email.strip().lower() == page.session.email:
+        # One's own password is changed on one's own page, with the old one (this would
+        # end the very session that asks, and take no proof it is still the same person).
+        return await _people_page(page, status=400, error=BadRequest(page.t["own_password_here"]))
+    if action in ("password", "disable") and not page.confirmed:
+        return page.ask(
+            title=page.t[f"confirm_{action}_title"],
+            message=page.t[f"confirm_{action}"].format(who=email),
+            button=page.t["new_password" if action == "password" else "disable"],
+            back="/console/people",
+        )
     async with page.svc.pool.acquire() as con:
         if action == "disable":
             await users.disable_user(con, page.session.principal, email)
@@ -103,7 +114,9 @@ async def token_create(page: Page) -> Response:
     except (BadRequest, NotFound) as exc:
         return await _people_page(page, status=400, error=exc)
     return await _people_page(
-        page, status=201, shown_once={"who": f"token {token_id}", "secret": token}
+        page,
+        status=201,
+        shown_once={"who": f"{page.t['object_token']} {token_id}", "secret": token},
     )
 
 
@@ -113,5 +126,12 @@ async def token_revoke(page: Page) -> Response:
     token_id = whole_number(page.request.path_params["token_id"])
     if token_id is None:
         raise NotFound("no such token")
+    if not page.confirmed:
+        return page.ask(
+            title=page.t["confirm_revoke_title"],
+            message=page.t["confirm_revoke"].format(who=token_id),
+            button=page.t["revoke"],
+            back="/console/people",
+        )
     await tokens.revoke_token(page.svc, page.session.principal, token_id)
     return await _people_page(page)

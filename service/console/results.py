@@ -4,6 +4,8 @@ and the ledger export; all through the functions the admin reports use."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.responses import Response, StreamingResponse
 
 from service.admin.export import as_csv, as_json_lines, ledger_rows
@@ -20,6 +22,11 @@ from service.voting.results import read_counts, shape
 
 FRAME_HOURS = 12  # the framed dashboard's own key: a working day
 MAX_LINK_HOURS = 30 * 24
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
 
 
 async def _poll(page: Page) -> Poll:
@@ -47,7 +54,10 @@ async def _results_page(page: Page, status: int = 200, **extra: object) -> Respo
         ledger=shape(poll, truth),
         figures=await read_figures(page.svc.redis, poll.id),
         held=held,
-        frame=f"{frame}&lang={page.lang}",
+        # Same-origin paths, not PUBLIC_URL: the console may be open at another of the
+        # machine's names (127.0.0.1 beside localhost), and the page's CSP frames 'self'.
+        frame=f"{_path(frame)}&lang={page.lang}",
+        stream=f"/v1/polls/{poll.id}/results/stream?{urlsplit(frame).query}",
         **extra,
     )
 

@@ -6,8 +6,22 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service.console import audit, held, moderation, people, polls, preview, results, signin, sites
+from service.console import (
+    account,
+    audit,
+    held,
+    moderation,
+    people,
+    polls,
+    preview,
+    results,
+    signin,
+    sites,
+)
+from service.console import placements as placement_pages
+from service.core.assets import favicon
 from service.core.errors import NotFound
+from service.ops.openapi import register
 
 
 async def root(request: Request) -> Response:
@@ -17,12 +31,17 @@ async def root(request: Request) -> Response:
     raise NotFound("nothing here: the API lives under /v1 (see /openapi.json)")
 
 
+register("get", "/favicon.ico", "The service's icon, for every page a browser shows")
+
 routes = [
     Route("/", root, methods=["GET"]),
+    Route("/favicon.ico", favicon, methods=["GET"]),
     Route("/console", polls.home, methods=["GET"]),
     Route("/console/login", signin.signin_form, methods=["GET"]),
     Route("/console/login", signin.signin, methods=["POST"]),
     Route("/console/logout", signin.signout, methods=["POST"]),
+    Route("/console/account", account.account, methods=["GET"]),
+    Route("/console/account/password", account.change_password, methods=["POST"]),
     Route("/console/polls", polls.poll_list, methods=["GET"]),
     Route("/console/polls", polls.poll_create, methods=["POST"]),
     Route("/console/polls/new", polls.poll_new, methods=["GET"]),
@@ -48,4 +67,7 @@ routes = [
     Route("/console/audit", audit.audit_log, methods=["GET"]),
     Route("/console/moderation", moderation.queue, methods=["GET"]),
     Route("/console/moderation", moderation.act, methods=["POST"]),
+    Route("/console/placements", placement_pages.placement_sites, methods=["GET"]),
+    Route("/console/sites/{slug}/placements", placement_pages.placements, methods=["GET"]),
+    Route("/console/sites/{slug}/placements", placement_pages.placement_change, methods=["POST"]),
 ]

@@ -4,14 +4,14 @@ password and by disabling the person."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from service.admin.auth import Principal
 from service.console.users import principal_of
+from service.identity.keys import SESSION, digest
+from service.identity.principal import Principal
 from service.storage.db import Conn
 
 COOKIE = "cp_console"
@@ -32,7 +32,7 @@ class Session:
 
 
 def _id_hash(secret: bytes, session_id: str) -> str:
-    return hmac.new(secret, f"session.{session_id}".encode(), hashlib.sha256).hexdigest()
+    return digest(secret, SESSION, session_id)
 
 
 async def start(con: Conn, secret: bytes, user_id: int) -> str:

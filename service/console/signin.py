@@ -1,18 +1,15 @@
 """Signing in and out: the sign-in form (its own CSRF token before any session exists),
-throttled per account and per address, one answer for every wrong e-mail or password."""
+within the process's hash budget, throttled per account, address and network, one answer
+for every wrong e-mail or password."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.admin.audit import audit
-from service.admin.auth import Principal
-from service.console import passwords, sessions, throttle
+from service.console import hashing, passwords, sessions, throttle
 from service.console.web import (
     Form,
     Page,
@@ -25,8 +22,12 @@ from service.console.web import (
 from service.core.errors import BadRequest
 from service.core.http import cookie, raw_header
 from service.core.validation import parse_form, read_body
+from service.identity.address import client_ip, network_of
+from service.identity.audit import audit
+from service.identity.keys import SIGN_IN_FORM, digest, matches
+from service.identity.principal import Principal
+from service.ops.metrics import SIGNIN_REFUSED
 from service.services import services
-from service.voting.identity import client_ip
 
 PRE_COOKIE = "cp_signin"  # ties the sign-in form's CSRF token to this browser
 
@@ -37,7 +38,7 @@ def _person(user_id: int) -> Principal:
 
 
 def _form_token(secret: bytes, pre: str) -> str:
-    return hmac.new(secret, f"signin.{pre}".encode(), hashlib.sha256).hexdigest()
+    return digest(secret, SIGN_IN_FORM, pre)
 
 
 def _next(target: str) -> str:
@@ -96,42 +97,63 @@ async def signin(request: Request) -> Response:
     except BadRequest:
         form = Form([])
     pre = cookie(raw_header(request, b"cookie"), PRE_COOKIE) or ""
-    if not pre or not hmac.compare_digest(_form_token(secret, pre), form.get("csrf")):
+    if not pre or not matches(secret, SIGN_IN_FORM, pre, form.get("csrf") or ""):
         return _form(request, lang, 403, problem=t["csrf"])
     email = form.get("email").strip().lower()[:254]
     if not email.isprintable():
         email = ""  # PostgreSQL refuses NUL; no account has such an address anyway
     password = form.get("password")
     target = _next(form.get("next", "/console"))
+
+    def refused(problem: str, retry_after: int) -> Response:
+        response = _form(request, lang, 429, problem=problem, email=email, next=target)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    # The process's hash budget first: during a flood it refuses without a database trip.
+    wait = svc.signin_budget.take()
+    if wait:
+        SIGNIN_REFUSED.labels("budget").inc()
+        return refused(t["busy"], wait)
     peer = request.client.host if request.client else None
     address = client_ip(request.scope["headers"], peer, svc.settings.trusted_proxies)
-    account_key, address_key = throttle.keys(secret, email, address)
+    k = throttle.keys(secret, email, address, network_of(address))
     async with svc.pool.acquire() as con:
-        if await throttle.blocked(con, account_key, address_key):
-            return _form(request, lang, 429, problem=t["throttled"], email=email, next=target)
-        row = await con.fetchrow(
-            "SELECT id, password_hash, disabled_at FROM users WHERE email = $1", email
-        )
-        good = passwords.verify(row["password_hash"] if row else None, password)
-        if row is None or not good or row["disabled_at"] is not None:
-            await throttle.record_failure(con, account_key, address_key)
-            return _form(request, lang, 401, problem=t["wrong_login"], email=email, next=target)
-        async with con.transaction():
-            await throttle.clear_account(con, account_key)
-            if passwords.needs_rehash(row["password_hash"]):
-                await con.execute(
-                    "UPDATE users SET password_hash = $2 WHERE id = $1",
-                    row["id"],
-                    passwords.hash_password(password),
-                )
-            session_id = await sessions.start(con, secret, row["id"])
-            await audit(
-                con,
-                _person(row["id"]),
-                action="sign_in",
-                object_type="user",
-                object_id=str(row["id"]),
+        reserved = await throttle.reserve(con, k)
+        row = None
+        if reserved is not None:
+            row = await con.fetchrow(
+                "SELECT id, password_hash, disabled_at FROM users WHERE email = $1", email
             )
+    if reserved is None:
+        svc.signin_budget.give_back()  # nothing was hashed
+        SIGNIN_REFUSED.labels("throttled").inc()
+        return refused(t["throttled"], int(throttle.WINDOW.total_seconds()))
+    # An unknown e-mail verifies against a dummy hash: the same time, the same budget and
+    # the same reservation as a wrong password, so neither the timing nor the limit tells.
+    # No connection is held while the hash runs.
+    stored = row["password_hash"] if row else None
+    good = await hashing.verify(stored, password)
+    if row is None or not good or row["disabled_at"] is not None:
+        # The reserved row stays: it is this failure.
+        return _form(request, lang, 401, problem=t["wrong_login"], email=email, next=target)
+    # Hashes made with older costs are remade at a good sign-in (the thread, not the loop).
+    old = passwords.needs_rehash(row["password_hash"])
+    rehashed = await hashing.hash_password(password) if old else None
+    async with svc.pool.acquire() as con, con.transaction():
+        await throttle.clear_account(con, k)
+        if rehashed is not None:
+            await con.execute(
+                "UPDATE users SET password_hash = $2 WHERE id = $1", row["id"], rehashed
+            )
+        session_id = await sessions.start(con, secret, row["id"])
+        await audit(
+            con,
+            _person(row["id"]),
+            action="sign_in",
+            object_type="user",
+            object_id=str(row["id"]),
+        )
     response = redirect(target)
     response.set_cookie(
         sessions.COOKIE,

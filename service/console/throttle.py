@@ -1,53 +1,95 @@
-"""Sign-in throttling: failed attempts counted per account and per client address over a
-window; past either limit, sign-in is refused for a while, whatever the password."""
+"""Sign-in throttling: failed attempts counted per account, per client address and per
+client network (/24, /64) over a window; past any limit, sign-in is refused for a while,
+whatever the password.
+
+An attempt reserves its failure row BEFORE the password is hashed, under a lock per key,
+so that concurrent attempts cannot all pass the check and then all be verified: at most
+PER_ACCOUNT passwords are ever checked per account and window. A good sign-in then takes
+its account's rows back."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from dataclasses import dataclass
 from datetime import timedelta
 
+from service.identity.keys import SIGN_IN_THROTTLE, digest
 from service.storage.db import Conn
 
 WINDOW = timedelta(minutes=15)
 PER_ACCOUNT = 5
 PER_ADDRESS = 20
+# A /24 or /64 holds many people (an office, a newsroom behind one NAT, a phone carrier's
+# customer's devices): more than one address's worth, still a bound for a guesser who
+# rotates addresses inside a network.
+PER_NETWORK = 60
+
+# Advisory lock classes (the two-int form; apply_schema's single-bigint lock is apart).
+# Taken in this order by every attempt, so two attempts never wait on each other in a circle.
+_LOCKS = (
+    "SELECT pg_advisory_xact_lock(61, hashtext($1)), pg_advisory_xact_lock(62, hashtext($2)),"
+    " pg_advisory_xact_lock(63, hashtext($3))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Keyed hashes of the e-mail as typed (known account or not: the limit must not tell),
+    of the client address and of its network."""
+
+    account: str
+    address: str
+    network: str
 
 
 def _key(secret: bytes, kind: str, value: str) -> str:
-    return hmac.new(secret, f"login.{kind}.{value}".encode(), hashlib.sha256).hexdigest()
+    return digest(secret, SIGN_IN_THROTTLE, f"{kind}.{value}")
 
 
-def keys(secret: bytes, email: str, address: str) -> tuple[str, str]:
-    """Keyed hashes of the e-mail as typed (known account or not: the limit must not tell)
-    and of the client address."""
-    return _key(secret, "account", email.strip().lower()), _key(secret, "address", address)
-
-
-async def blocked(con: Conn, account_key: str, address_key: str) -> bool:
-    row = await con.fetchrow(
-        "SELECT count(*) FILTER (WHERE account_key = $1) AS account,"
-        " count(*) FILTER (WHERE address_key = $2) AS address"
-        " FROM login_failures WHERE (account_key = $1 OR address_key = $2)"
-        " AND at > now() - $3::interval",
-        account_key,
-        address_key,
-        WINDOW,
+def keys(secret: bytes, email: str, address: str, network: str) -> Keys:
+    return Keys(
+        _key(secret, "account", email.strip().lower()),
+        _key(secret, "address", address),
+        _key(secret, "network", network),
     )
-    assert row is not None  # an aggregate always gives a row
-    return bool(row["account"] >= PER_ACCOUNT or row["address"] >= PER_ADDRESS)
 
 
-async def record_failure(con: Conn, account_key: str, address_key: str) -> None:
-    await con.execute(
-        "INSERT INTO login_failures (account_key, address_key) VALUES ($1, $2)",
-        account_key,
-        address_key,
-    )
-    # Old rows say nothing any more; dropping them here keeps the table small.
-    await con.execute("DELETE FROM login_failures WHERE at < now() - $1::interval", WINDOW * 2)
+async def reserve(con: Conn, k: Keys) -> int | None:
+    """The id of this attempt's failure row, or None when a limit is reached already."""
+    async with con.transaction():
+        await con.execute(_LOCKS, k.account, k.network, k.address)
+        # A statement of its own after the locks: its snapshot sees every row that the
+        # attempts which held the locks before us committed.
+        reserved: int | None = await con.fetchval(
+            "INSERT INTO login_failures (account_key, address_key, network_key)"
+            " SELECT $1, $2, $3 FROM ("
+            "  SELECT count(*) FILTER (WHERE account_key = $1) AS account,"
+            "   count(*) FILTER (WHERE address_key = $2) AS address,"
+            "   count(*) FILTER (WHERE network_key = $3) AS network"
+            "  FROM login_failures"
+            "  WHERE (account_key = $1 OR address_key = $2 OR network_key = $3)"
+            "   AND at > now() - $4::interval) AS seen"
+            " WHERE account < $5 AND address < $6 AND network < $7"
+            " RETURNING id",
+            k.account,
+            k.address,
+            k.network,
+            WINDOW,
+            PER_ACCOUNT,
+            PER_ADDRESS,
+            PER_NETWORK,
+        )
+    if reserved is not None:
+        # Old rows say nothing any more; dropping them here keeps the table small.
+        await con.execute("DELETE FROM login_failures WHERE at < now() - $1::interval", WINDOW * 2)
+    return reserved
 
 
-async def clear_account(con: Conn, account_key: str) -> None:
-    """After a good sign-in the account's failures are forgiven (the address's are not)."""
-    await con.execute("DELETE FROM login_failures WHERE account_key = $1", account_key)
+async def clear_account(con: Conn, k: Keys) -> None:
+    """After a good sign-in the account's failures are forgiven, this attempt's reservation
+    with them (the address's and network's other failures are not)."""
+    await con.execute("DELETE FROM login_failures WHERE account_key = $1", k.account)
+
+
+async def release(con: Conn, reserved: int) -> None:
+    """An attempt that was reserved but did not check a password (over the hash budget)."""
+    await con.execute("DELETE FROM login_failures WHERE id = $1", reserved)

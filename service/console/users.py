@@ -8,10 +8,10 @@ from typing import Any
 
 import asyncpg
 
-from service.admin.audit import audit
-from service.admin.auth import SCOPES, Principal
-from service.console import passwords
+from service.console import hashing
 from service.core.errors import BadRequest, Conflict, NotFound
+from service.identity.audit import audit
+from service.identity.principal import SCOPES, Principal
 from service.storage.db import Conn
 
 ROLES = ("admin", "editor", "moderator")
@@ -64,7 +64,7 @@ async def create_user(
     role = check_role(role)
     if role != "admin" and not sites:
         raise BadRequest(f"an {role} works on at least one site", field="site")
-    password_hash = passwords.hash_password(password)
+    password_hash = await hashing.hash_password(password)
     async with con.transaction():
         site_ids = await _site_ids(con, sites if role != "admin" else [])
         try:
@@ -102,7 +102,7 @@ async def _user_id(con: Conn, email: str) -> int:
 
 async def set_password(con: Conn, actor: Principal, email: str, password: str) -> int:
     """A new password; every session of the person ends (whoever held one is out)."""
-    password_hash = passwords.hash_password(password)
+    password_hash = await hashing.hash_password(password)
     async with con.transaction():
         user_id = await _user_id(con, email)
         await con.execute(
@@ -178,3 +178,31 @@ async def list_users(con: Conn) -> list[dict[str, Any]]:
         " LEFT JOIN sites s ON s.id = us.site_id GROUP BY u.id ORDER BY u.email"
     )
     return [dict(r) for r in rows]
+
+
+async def password_hash_of(con: Conn, user_id: int) -> str | None:
+    found: str | None = await con.fetchval(
+        "SELECT password_hash FROM users WHERE id = $1 AND disabled_at IS NULL", user_id
+    )
+    return found
+
+
+async def change_own_password(
+    con: Conn, actor: Principal, user_id: int, password_hash: str, keep_session: str
+) -> None:
+    """The person's own new password (already checked and hashed): their other sessions
+    end, the one they asked from goes on."""
+    async with con.transaction():
+        await con.execute(
+            "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+            user_id,
+            password_hash,
+        )
+        await con.execute(
+            "DELETE FROM console_sessions WHERE user_id = $1 AND id_hash <> $2",
+            user_id,
+            keep_session,
+        )
+        await audit(
+            con, actor, action="change_password", object_type="user", object_id=str(user_id)
+        )

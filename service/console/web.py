@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from service.console import sessions
 from service.console.sessions import Session
+from service.console.words import Words
 from service.core.errors import Forbidden, ServiceError
 from service.core.http import cookie, raw_header, status_of
 from service.core.i18n import DEFAULT_LOCALE, LOCALES, format_number, format_time, messages
@@ -35,6 +36,7 @@ HEADERS = {
 }
 LANG_COOKIE = "cp_lang"
 _MESSAGES = {locale: messages(locale, "console") for locale in LOCALES}
+_WORDS = {locale: Words(_MESSAGES[locale]) for locale in LOCALES}
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -71,6 +73,27 @@ class Page:
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         return render(self.request, template, self.lang, self.session, status, **context)
 
+    @property
+    def confirmed(self) -> bool:
+        """Whether the person said yes on the confirmation page (`ask`)."""
+        return self.form.get("confirmed") == "1"
+
+    def ask(
+        self, *, title: str, message: str, button: str, back: str, warning: str = ""
+    ) -> Response:
+        """A destructive action's confirmation: the same form posted to the same address
+        again, with `confirmed`; the CSRF token is the session's, as on every form."""
+        fields = [(k, v) for k, v in self.form.pairs if k not in ("csrf", "confirmed")]
+        return self.render(
+            "console_ask.html",
+            title=title,
+            message=message,
+            button=button,
+            back=back,
+            warning=warning,
+            fields=fields,
+        )
+
 
 def language(request: Request) -> str:
     lang = request.query_params.get("lang") or cookie(raw_header(request, b"cookie"), LANG_COOKIE)
@@ -90,6 +113,9 @@ def render(
     **context: Any,
 ) -> Response:
     t = _MESSAGES[lang]
+    svc = services(request)
+    # Admins hear that this service is reached at an address its codes do not name.
+    elsewhere = svc.hosts.elsewhere if session and "sites:admin" in session.principal.scopes else []
     other = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     html = templates.get_template(template).render(
         t=t,
@@ -100,6 +126,9 @@ def render(
         other_lang_name=t["lang_" + _other(lang)],
         num=lambda n: format_number(n, lang),
         when=lambda moment: format_time(moment, lang) if moment else "",
+        say=_WORDS[lang],
+        elsewhere=elsewhere,
+        public_url=svc.settings.public_url,
         **context,
     )
     response = HTMLResponse(html, status_code=status, headers=HEADERS)
@@ -111,7 +140,7 @@ def render(
             path="/console",
             samesite="lax",
             httponly=True,
-            secure=secure_cookies(services(request)),
+            secure=secure_cookies(svc),
         )
     return response
 

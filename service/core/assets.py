@@ -18,6 +18,7 @@ UNVERSIONED = "public, max-age=300"
 _TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
+    ".ico": "image/x-icon",
 }
 
 
@@ -61,6 +62,7 @@ ASSETS: dict[str, Asset] = {
         _load("service.ops", "apidocs.js"),
         _load("service.ops", "swagger-ui.css"),
         _load("service.ops", "swagger-ui-bundle.js"),
+        _load("service.console", "favicon.ico"),
     )
 }
 
@@ -75,6 +77,12 @@ def serve_asset(request: Request, asset: Asset, cache: str) -> Response:
     if not_modified(request, asset.etag):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+async def favicon(request: Request) -> Response:
+    """GET /favicon.ico: what every browser asks for on every page (the console's, the
+    widget's, the dashboard's), so that none of them logs a 404."""
+    return serve_asset(request, ASSETS["favicon.ico"], "public, max-age=86400")
 
 
 async def static_file(request: Request) -> Response:

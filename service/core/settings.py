@@ -45,6 +45,9 @@ class Settings:
     # takes longer than the send timeout to accept one event is dropped.
     stream_heartbeat_seconds: float = 15.0
     stream_send_timeout_seconds: float = 10.0
+    # Password hashes a process runs per second for sign-in (Argon2id, ~28 ms of CPU each):
+    # past it, sign-in answers 429 without hashing (docs/security/sign-in.md).
+    signin_hashes_per_second: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +72,7 @@ class Settings:
             stream_send_timeout_seconds=_float(
                 env, "STREAM_SEND_TIMEOUT_SECONDS", 10.0, 0.05, 300.0
             ),
+            signin_hashes_per_second=_float(env, "SIGNIN_HASHES_PER_SECOND", 5.0, 0.01, 1000.0),
         )
 
     def with_changes(self, **changes: Any) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -67,7 +67,18 @@ def decode(body: bytes, type_: type[T]) -> T:
     if not body:
         raise BadRequest("request body is empty; send a JSON object")
     try:
-        return msgspec.json.decode(body, type=type_, strict=True)
+        try:
+            return msgspec.json.decode(body, type=type_, strict=True)
+        except msgspec.ValidationError as exc:
+            if "got `float`" not in str(exc):
+                raise
+            # JSON Schema's integer is any number without a fractional part, 4.0 too, and
+            # the document says integer: take what it promises (off the fast path).
+            try:
+                whole = _whole(msgspec.json.decode(body))
+            except RecursionError:  # deeper than any of our bodies
+                raise BadRequest("malformed JSON: nested too deeply") from None
+            return msgspec.convert(whole, type_, strict=True)
     except msgspec.ValidationError as exc:
         # msgspec checks types while it parses: a body cut short after a wrong-typed value
         # (`{"choices": [1`) is reported as that type error. Say what is really wrong.
@@ -82,6 +93,17 @@ def decode(body: bytes, type_: type[T]) -> T:
         raise BadRequest(message, field=match.group(1) if match else None) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+def _whole(value: Any) -> Any:
+    """`value` with every float that is a whole number (4.0, 1e3) made an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    return value
 
 
 async def read_json(request: Request, type_: type[T]) -> T:
@@ -101,7 +123,11 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
 def clean_text(
     value: str, field: str, *, max_len: int, min_len: int = 1, multiline: bool = False
 ) -> str:
-    """NFC-normalise, trim, and refuse control characters and bad lengths."""
+    """NFC-normalise, trim, and refuse control characters and bad lengths. Multi-line text
+    has its line breaks made LF first: a browser's form sends a textarea's breaks as CRLF
+    (HTML's form encoding), so CR is a line break there, not a control character."""
+    if multiline:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", value).strip()
     for ch in text:
         if (unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch in _BIDI_CONTROLS) and not (

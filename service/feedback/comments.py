@@ -4,8 +4,8 @@ the filters, stored durably before the answer, one per voter unless the poll all
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -14,22 +14,29 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from service.core import cursor as cursors
 from service.core.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unavailable
 from service.core.invisible import shows_nothing
 from service.core.validation import clean_text
 from service.feedback.filters import fingerprint
 from service.feedback.intake import first_state, recent_texts
 from service.feedback.schemas import MAX_BODY, MAX_NAME, CommentBody
+from service.identity.request import Hashes
 from service.polls.model import Poll
 from service.storage.db import Conn
-from service.voting.keys import comment_keys
+from service.voting.keys import comment_keys, report_keys
 
 # A network writing more than this many comments on one poll within the window is
 # held for review as a burst (votes have their own, far higher, limits).
 BURST_COMMENTS = 5
 BURST_WINDOW_SECONDS = 600
-# Distinct readers' reports that take a published comment out of view for review.
+# Reports that take a published comment out of view for review: from this many readers on
+# as many networks (/24, /64), each network counted once (docs/security/reports.md).
 REPORTS_TO_HOLD = 3
+# One network (/24, /64) may write this many readers' quotas of comments on one poll: an
+# office or a household shares a network, a reader rotating addresses within it does not
+# get fresh quotas (docs/security/reports.md).
+NETWORK_QUOTA_READERS = 10
 PAGE_DEFAULT, PAGE_MAX = 20, 50
 
 _SCRIPT = resources.files("service.feedback").joinpath("comment.lua").read_text("utf-8")
@@ -37,13 +44,13 @@ _SCRIPT = resources.files("service.feedback").joinpath("comment.lua").read_text(
 
 @dataclass(frozen=True, slots=True)
 class Author:
-    """Who writes, as keyed hashes only, and whether the site's limits apply to them."""
+    """Who writes or reports, as keyed hashes only (identity's Hashes), whether the site's
+    limits apply to them, and whether they came without a reader cookie."""
 
-    voter_hash: str
-    ip_hash: str
-    network_hash: str
+    hashes: Hashes
     limited: bool
     page_url: str | None
+    fresh: bool = False  # no cookie: the quota knows this reader by address, not by id
 
 
 def checked_text(body: CommentBody) -> tuple[str, str]:
@@ -85,7 +92,7 @@ class CommentDesk:
     async def submit(self, poll: Poll, text: str, name: str, author: Author) -> dict[str, Any]:
         """Store a comment and say where it stands: {"status": published|pending, ...}.
         Nothing is answered before the row is committed."""
-        seen = await self._admitted(poll, author)
+        seen = await self._admitted(poll, author, comment_keys, "comments")
         try:
             async with asyncio.timeout(5), self._pool.acquire() as con, con.transaction():
                 await self._check_quota(con, poll, author)
@@ -108,9 +115,9 @@ class CommentDesk:
                     reason,
                     detail,
                     fingerprint(text),
-                    author.voter_hash,
-                    author.ip_hash,
-                    author.network_hash,
+                    author.hashes.voter,
+                    author.hashes.address,
+                    author.hashes.network,
                     author.page_url,
                 )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
@@ -126,14 +133,21 @@ class CommentDesk:
         # moderator's business, and telling a spammer which filter caught them helps them.
         return {"status": "pending", "comment": {"id": str(row["id"])}}
 
-    async def _admitted(self, poll: Poll, author: Author) -> int:
-        """Spend the writer's rate budget; the network's comments in the burst window."""
+    async def _admitted(
+        self,
+        poll: Poll,
+        author: Author,
+        keys: Callable[[str, str, str], list[str]],
+        what: str,
+    ) -> int:
+        """Spend the writer's rate budget (comment or report keys, one limiter script);
+        the network's comments (or reports) in the burst window."""
         site = poll.site
         ip_interval = max(1, 60_000 // site.rate_per_ip_per_minute)
         net_interval = max(1, 60_000 // site.rate_per_network_per_minute)
         try:
             verdict, figure = await self._admit(
-                keys=comment_keys(poll.id, author.ip_hash, author.network_hash),
+                keys=keys(poll.id, author.hashes.address, author.hashes.network),
                 args=[
                     ip_interval,
                     ip_interval * (site.burst_per_ip - 1),
@@ -145,7 +159,7 @@ class CommentDesk:
             )
         except (aioredis.RedisError, OSError) as exc:
             raise Unavailable(
-                "comments cannot be taken right now; please try again",
+                f"{what} cannot be taken right now; please try again",
                 code="unavailable",
                 retry_after=2,
             ) from exc
@@ -153,7 +167,7 @@ class CommentDesk:
             seconds = max(1, -(-int(figure) // 1000))
             whom = "your address" if verdict == 1 else "your network"
             raise RateLimited(
-                f"too many comments from {whom}; please try again later",
+                f"too many {what} from {whom}; please try again later",
                 field="address" if verdict == 1 else "network",
                 retry_after=seconds,
                 headers={"Retry-After": str(seconds)},
@@ -162,34 +176,103 @@ class CommentDesk:
 
     @staticmethod
     async def _check_quota(con: Conn, poll: Poll, author: Author) -> None:
-        """One comment per voter (or the poll's max), as the poll's dedupe mode knows
-        voters; serialised per author so two at once cannot both pass."""
+        """One comment per reader (or the poll's max), as the poll's dedupe mode knows
+        readers, and NETWORK_QUOTA_READERS readers' worth per network: a reader without a
+        cookie is known by their address (an IPv6 /64), so dropping the cookie gives no
+        fresh quota. Serialised per network and reader, so two at once cannot both pass."""
         mode = poll.dedupe_mode
-        by_voter = mode in ("cookie", "cookie_ip", "verified")
-        by_ip = mode in ("ip", "cookie_ip")
+        by_voter = mode in ("cookie", "cookie_ip", "verified") and not author.fresh
+        by_ip = mode in ("ip", "cookie_ip") or (mode != "none" and author.fresh)
         if not (by_voter or by_ip):
             return
-        lock_on = author.voter_hash if by_voter else author.ip_hash
-        await con.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{poll.id}:{lock_on}"
-        )
-        written: int = await con.fetchval(
-            "SELECT count(*) FROM comments WHERE poll_id = $1 AND vote_id IS NULL"
-            " AND (($2 AND voter_hash = $3) OR ($4 AND ip_hash = $5))",
+        hashes = author.hashes
+        # Network first, then reader: every transaction takes them in this order.
+        for lock_on in (f"net:{hashes.network}", hashes.voter if by_voter else hashes.address):
+            await con.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{poll.id}:{lock_on}"
+            )
+        row = await con.fetchrow(
+            "SELECT count(*) FILTER (WHERE ($2 AND voter_hash = $3) OR ($4 AND ip_hash = $5))"
+            " AS reader, count(*) FILTER (WHERE network_hash = $6) AS network"
+            " FROM comments WHERE poll_id = $1 AND vote_id IS NULL"
+            " AND ((voter_hash = $3 OR ip_hash = $5) OR network_hash = $6)",
             poll.id,
             by_voter,
-            author.voter_hash,
+            hashes.voter,
             by_ip,
-            author.ip_hash,
+            hashes.address,
+            hashes.network,
         )
-        if written >= poll.max_comments_per_voter:
-            many = poll.max_comments_per_voter
+        assert row is not None  # an aggregate always answers one row
+        many = poll.max_comments_per_voter
+        if row["reader"] >= many:
             raise Conflict(
                 "you have already commented on this poll"
                 if many == 1
                 else f"you have already written {many} comments on this poll",
                 code="already_commented",
             )
+        if author.limited and row["network"] >= many * NETWORK_QUOTA_READERS:
+            raise Conflict(
+                "your network has written as many comments on this poll as it may",
+                code="already_commented",
+                field="network",
+            )
+
+    async def report(self, poll: Poll, comment_id: str, reason: str, author: Author) -> None:
+        """A reader's report of a published comment: within the report limits of the
+        address and network; held once REPORTS_TO_HOLD networks have reported it."""
+        cid = checked_comment_id(comment_id)
+        await self._admitted(poll, author, report_keys, "reports")
+        try:
+            async with asyncio.timeout(5), self._pool.acquire() as con, con.transaction():
+                await _record_report(con, poll, cid, reason, author.hashes)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise Unavailable(
+                "your report could not be stored; please try again",
+                code="unavailable",
+                retry_after=2,
+            ) from exc
+
+
+async def _record_report(
+    con: Conn, poll: Poll, cid: uuid.UUID, reason: str, hashes: Hashes
+) -> None:
+    row = await con.fetchrow(
+        "SELECT state FROM comments WHERE id = $1 AND poll_id = $2 FOR UPDATE", cid, poll.id
+    )
+    if row is None or row["state"] != "published":
+        raise NotFound("no such comment")
+    added = await con.fetchval(
+        "INSERT INTO comment_reports (comment_id, voter_hash, network_hash, reason)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+        cid,
+        hashes.voter,
+        hashes.network,
+        reason,
+    )
+    if added is None:
+        return  # this reader reported it already: one report each
+    # A network counts once, whatever number of readers (or fresh cookies) it brings.
+    networks: int = await con.fetchval(
+        "SELECT count(DISTINCT network_hash) FROM comment_reports WHERE comment_id = $1",
+        cid,
+    )
+    await con.execute("UPDATE comments SET reports = $2 WHERE id = $1", cid, networks)
+    if networks >= REPORTS_TO_HOLD:
+        await con.execute(
+            "UPDATE comments SET state = 'held', reason = 'reports', previous_state = state,"
+            " detail = $2, updated_at = now() WHERE id = $1",
+            cid,
+            f"readers on {networks} networks reported it",
+        )
+        await con.execute(
+            "INSERT INTO audit_log (actor, action, object_type, object_id, before, after)"
+            " VALUES ('system:reports', 'comment.hold', 'comment', $1, $2, $3)",
+            str(cid),
+            {"state": "published"},
+            {"state": "held", "reason": "reports"},
+        )
 
 
 async def published_page(
@@ -229,43 +312,6 @@ async def state_counts(pool: asyncpg.Pool | Conn, poll_id: str) -> dict[str, int
 STATES = ("pending", "published", "held", "rejected", "spam")
 
 
-async def report(pool: asyncpg.Pool, poll: Poll, comment_id: str, reason: str, voter: str) -> None:
-    """A reader's report of a published comment; the third distinct reader's holds it."""
-    cid = checked_comment_id(comment_id)
-    async with pool.acquire() as con, con.transaction():
-        row = await con.fetchrow(
-            "SELECT state FROM comments WHERE id = $1 AND poll_id = $2 FOR UPDATE", cid, poll.id
-        )
-        if row is None or row["state"] != "published":
-            raise NotFound("no such comment")
-        added = await con.fetchval(
-            "INSERT INTO comment_reports (comment_id, voter_hash, reason) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING 1",
-            cid,
-            voter,
-            reason,
-        )
-        if added is None:
-            return  # this reader reported it already: one report each
-        reports: int = await con.fetchval(
-            "UPDATE comments SET reports = reports + 1 WHERE id = $1 RETURNING reports", cid
-        )
-        if reports >= REPORTS_TO_HOLD:
-            await con.execute(
-                "UPDATE comments SET state = 'held', reason = 'reports', previous_state = state,"
-                " detail = $2, updated_at = now() WHERE id = $1",
-                cid,
-                f"{reports} readers reported it",
-            )
-            await con.execute(
-                "INSERT INTO audit_log (actor, action, object_type, object_id, before, after)"
-                " VALUES ('system:reports', 'comment.hold', 'comment', $1, $2, $3)",
-                str(cid),
-                {"state": "published"},
-                {"state": "held", "reason": "reports"},
-            )
-
-
 def checked_comment_id(raw: str) -> uuid.UUID:
     try:
         if len(raw) > 36:
@@ -276,18 +322,8 @@ def checked_comment_id(raw: str) -> uuid.UUID:
 
 
 def encode_cursor(created_at: datetime, comment_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{comment_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return cursors.encode_cursor(created_at, comment_id)
 
 
-def decode_cursor(raw: str | None) -> tuple[datetime | None, uuid.UUID | None]:
-    if raw is None:
-        return None, None
-    try:
-        at, _, cid = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-        created_at = datetime.fromisoformat(at)
-        if created_at.tzinfo is None or len(cid) != 36:
-            raise ValueError
-        return created_at, uuid.UUID(cid)
-    except ValueError:
-        raise BadRequest("cursor is not one this API gave out", field="cursor") from None
+def decode_cursor(raw: str | None) -> tuple[datetime | None, str | None]:
+    return cursors.decode_cursor(raw, cursors.UUID)

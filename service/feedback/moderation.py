@@ -8,12 +8,12 @@ import re
 import uuid
 from typing import Any
 
-from service.admin.audit import audit
-from service.admin.auth import Principal
 from service.admin.sites import site_row
 from service.core.errors import BadRequest, NotFound
 from service.feedback.comments import STATES, decode_cursor, encode_cursor
 from service.feedback.schemas import MAX_BULK
+from service.identity.audit import audit
+from service.identity.principal import Principal
 from service.polls.access import poll_for
 from service.services import Services
 from service.storage.db import Conn
@@ -29,9 +29,25 @@ ACTIONS = {
 }
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
+# The networks that reported a comment, as the first 8 hex digits of their poll-scoped
+# keyed hash: enough to tell three networks from one and to match the author's, never an
+# address (docs/security/reports.md).
+REPORT_NETWORK_DIGITS = 8
 _COLUMNS = (
     "c.id, c.poll_id, c.vote_id, c.body, c.name, c.state, c.reason, c.detail, c.reports,"
-    " c.page_url, c.created_at, c.updated_at"
+    " c.page_url, c.created_at, c.updated_at,"
+    f" ARRAY(SELECT DISTINCT left(r.network_hash, {REPORT_NETWORK_DIGITS})"
+    " FROM comment_reports r WHERE r.comment_id = c.id AND r.network_hash IS NOT NULL"
+    " ORDER BY 1) AS report_networks"
+)
+
+
+# Own words arrive with a vote, for the option marked "other": the queue names that
+# option so a moderator reads the text as an answer, not as a comment of its own.
+_OWN_WORDS_OPTION = (
+    " LEFT JOIN LATERAL (SELECT o.id AS option_id, o.label AS option_label"
+    " FROM votes v JOIN poll_options o ON o.id = ANY(v.option_ids) AND o.other"
+    " WHERE v.id = c.vote_id ORDER BY o.position LIMIT 1) ow ON true"
 )
 
 
@@ -40,6 +56,10 @@ def _view(row: Any) -> dict[str, Any]:
     view["id"] = str(view["id"])
     view["vote_id"] = str(view["vote_id"]) if view["vote_id"] else None
     view["name"] = view["name"] or None
+    view["own_words"] = view["vote_id"] is not None
+    if "option_id" in view:
+        option_id, label = view.pop("option_id"), view.pop("option_label")
+        view["option"] = {"id": str(option_id), "label": label} if option_id else None
     return view
 
 
@@ -89,7 +109,8 @@ async def list_comments(
             " AND ($2::bigint[] IS NULL OR p.site_id = ANY($2::bigint[]))"
         )
         rows = await con.fetch(
-            f"SELECT {_COLUMNS}, p.question FROM comments c JOIN polls p ON p.id = c.poll_id"
+            f"SELECT {_COLUMNS}, p.question, ow.option_id, ow.option_label FROM comments c"
+            f" JOIN polls p ON p.id = c.poll_id{_OWN_WORDS_OPTION}"
             f" WHERE {where} AND ($3::text IS NULL OR c.state = $3)"
             " AND ($4::text IS NULL OR c.reason = $4)"
             " AND ($5::timestamptz IS NULL OR (c.created_at, c.id) > ($5, $6::uuid))"

@@ -10,10 +10,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from service.admin import checks
-from service.admin.auth import require_scope
+from service.core import cursor as cursors
 from service.core.errors import BadRequest, Forbidden, NotFound, ServiceError
-from service.core.http import cookie, json_response
-from service.core.urls import clean_page_url
+from service.core.http import json_response
+from service.core.urls import site_page_url
 from service.core.validation import decode, parse_form, read_body, read_json
 from service.feedback import moderation
 from service.feedback.comments import (
@@ -24,25 +24,22 @@ from service.feedback.comments import (
     check_open_for_comments,
     checked_text,
     published_page,
-    report,
 )
-from service.feedback.schemas import ActionBody, BulkBody, CommentBody, ReportBody
+from service.feedback.schemas import (
+    REASON_SCHEMA,
+    ActionBody,
+    BulkBody,
+    CommentBody,
+    ReportBody,
+)
+from service.identity.principal import require_scope
+from service.identity.reader import new_voter_id, voter_cookie_header
+from service.identity.request import RequestIdentity, request_identity
+from service.identity.tokens import check_widget_token, verify_voter
 from service.ops import openapi
 from service.polls.access import find_public_poll
 from service.polls.model import Poll
 from service.services import Services, services
-from service.voting.ballot import check_origin
-from service.voting.identity import (
-    VOTER_COOKIE,
-    check_widget_token,
-    client_ip,
-    in_networks,
-    network_of,
-    new_voter_id,
-    verify_voter,
-    voter_cookie,
-    voter_cookie_header,
-)
 from service.widget.view import back_to_embed
 
 _FORM = "application/x-www-form-urlencoded"
@@ -56,14 +53,12 @@ async def _public_poll(svc: Services, poll_id: str) -> Poll:
 
 
 def _author(
-    request: Request, svc: Services, poll: Poll, voter_id: str, body: CommentBody
+    who: RequestIdentity, svc: Services, poll: Poll, voter_id: str, body: CommentBody
 ) -> Author:
-    peer = request.scope.get("client")
-    ip = client_ip(
-        request.scope["headers"], peer[0] if peer else None, svc.settings.trusted_proxies
-    )
+    fresh = who.reader is None
     if poll.dedupe_mode == "verified":
         voter_id = verify_voter(poll.site.voter_secret, body.voter)
+        fresh = False
     if body.token:
         # Checked, not spent: the same form token still casts the reader's vote.
         check_widget_token(svc.settings.secret_key, poll.id, body.token)
@@ -73,13 +68,15 @@ def _author(
             field="token",
             code="token_required",
         )
-    referer = request.headers.get("referer")
+    referer = who.headers.get(b"referer")
     return Author(
-        voter_hash=svc.hasher(poll.id, "voter", voter_id),
-        ip_hash=svc.hasher(poll.id, "ip", ip),
-        network_hash=svc.hasher(poll.id, "net", network_of(ip)),
-        limited=not in_networks(ip, poll.site.allowlisted_networks),
-        page_url=clean_page_url(body.page or referer),
+        hashes=who.hashes(svc.hasher, poll.id, voter_id),
+        limited=who.limited(poll.site.allowlisted_networks),
+        page_url=site_page_url(
+            body.page or (referer.decode("latin-1") if referer else None),
+            poll.site.allowed_origins,
+        ),
+        fresh=fresh,
     )
 
 
@@ -96,13 +93,13 @@ def _form_comment(raw: bytes) -> CommentBody:
 
 async def post_comment(request: Request) -> Response:
     svc = services(request)
-    headers = dict(request.scope["headers"])
-    is_form = headers.get(b"content-type", b"").startswith(_FORM.encode())
-    known = voter_cookie(cookie(headers.get(b"cookie"), VOTER_COOKIE))
+    who = request_identity(request, svc.settings.trusted_proxies)
+    is_form = who.headers.get(b"content-type", b"").startswith(_FORM.encode())
+    known = who.reader
     voter_id = known or new_voter_id()
     poll = await _public_poll(svc, request.path_params["poll_id"])
     try:
-        check_origin(headers, poll, svc.own_origin, request.scope["scheme"])
+        who.check_origin(svc.own_origin, poll.site.allowed_origins, (poll.id, poll.site.slug))
         raw = await read_body(request)
         if is_form and raw[:1] == b"{":
             is_form = False  # JSON under the form type (curl -d): answered in JSON
@@ -110,7 +107,7 @@ async def post_comment(request: Request) -> Response:
         check_open_for_comments(poll)
         text, name = checked_text(body)
         answer = await svc.comments.submit(
-            poll, text, name, _author(request, svc, poll, voter_id, body)
+            poll, text, name, _author(who, svc, poll, voter_id, body)
         )
     except ServiceError as exc:
         if is_form:
@@ -151,24 +148,32 @@ async def list_comments(request: Request) -> Response:
 
 
 async def report_comment(request: Request) -> Response:
+    """A reader's report (docs/security/reports.md): it counts only from a reader (the
+    cookie, or the widget's form token for a browser without one), once per network,
+    within the site's rate limits per address and network."""
     svc = services(request)
-    headers = dict(request.scope["headers"])
+    who = request_identity(request, svc.settings.trusted_proxies)
     poll = await _public_poll(svc, request.path_params["poll_id"])
-    check_origin(headers, poll, svc.own_origin, request.scope["scheme"])
+    who.check_origin(svc.own_origin, poll.site.allowed_origins, (poll.id, poll.site.slug))
     body = await read_json(request, ReportBody)
-    known = voter_cookie(cookie(headers.get(b"cookie"), VOTER_COOKIE))
-    voter_id = known or new_voter_id()
-    await report(
-        svc.pool,
-        poll,
-        request.path_params["comment_id"],
-        body.reason,
-        svc.hasher(poll.id, "voter", voter_id),
+    reader = who.reader
+    if reader is None and body.token:
+        # A browser that keeps no cookie: the genuine form token's nonce stands for the
+        # reader (one page view); the network rule still counts its network once.
+        reader = "token:" + check_widget_token(svc.settings.secret_key, poll.id, body.token)
+    if reader is None:
+        raise Forbidden(
+            "a report counts only from a reader of the poll; reload the poll and try again",
+            field="token",
+            code="reader_required",
+        )
+    author = Author(
+        hashes=who.hashes(svc.hasher, poll.id, reader),
+        limited=who.limited(poll.site.allowlisted_networks),
+        page_url=None,
     )
-    response = json_response({"status": "received"}, 202, headers={"Cache-Control": "no-store"})
-    if known is None:
-        response.headers["Set-Cookie"] = voter_cookie_header(voter_id)
-    return response
+    await svc.comments.report(poll, request.path_params["comment_id"], body.reason, author)
+    return json_response({"status": "received"}, 202, headers={"Cache-Control": "no-store"})
 
 
 # ------------------------------------------------------------------ the admin API
@@ -239,7 +244,7 @@ async def moderate_many(request: Request) -> Response:
 
 
 _PAGE: dict[str, tuple[str, dict[str, Any]]] = {
-    "cursor": ("next_cursor of the previous page", {"type": "string"})
+    "cursor": ("next_cursor of the previous page", cursors.cursor_schema(cursors.UUID))
 }
 openapi.QUERY[("get", "/v1/polls/{poll_id}/comments")] = {
     **_PAGE,
@@ -248,7 +253,7 @@ openapi.QUERY[("get", "/v1/polls/{poll_id}/comments")] = {
 _QUEUE_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     **_PAGE,
     "state": ("only comments in this state", {"type": "string", "enum": list(STATES)}),
-    "reason": ("only comments held or moved for this reason", {"type": "string"}),
+    "reason": ("only comments held or moved for this reason", REASON_SCHEMA),
     "limit": ("page size", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
 }
 openapi.QUERY[("get", "/v1/admin/polls/{poll_id}/comments")] = _QUEUE_PARAMS

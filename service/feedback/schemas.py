@@ -37,10 +37,14 @@ class CommentBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class ReportBody(msgspec.Struct, forbid_unknown_fields=True):
     reason: Literal["spam", "offensive", "off_topic"]
+    # The widget's form token: the reader of a browser that keeps no cookie.
+    token: Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": 100})] | None = None
 
 
 Action = Literal["approve", "reject", "hold", "spam", "restore"]
-Reason = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_]{0,39}$")]
+# `(?!\n)`: Python's `$` also matches before a trailing newline, which the check refuses.
+REASON_SCHEMA = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}(?!\n)$"}
+Reason = Annotated[str, msgspec.Meta(pattern=REASON_SCHEMA["pattern"])]
 
 
 class ActionBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,6 +52,9 @@ class ActionBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class BulkBody(msgspec.Struct, forbid_unknown_fields=True):
-    ids: Annotated[list[str], msgspec.Meta(min_length=1, max_length=MAX_BULK)]
+    ids: Annotated[
+        list[Annotated[str, msgspec.Meta(extra_json_schema={"format": "uuid"})]],
+        msgspec.Meta(min_length=1, max_length=MAX_BULK, description="comment ids (UUIDs)"),
+    ]
     action: Action
     reason: Reason | None = None

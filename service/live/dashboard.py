@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from service.admin.auth import Principal, authenticate, require_scope
 from service.admin.checks import could_be_slug
 from service.core.assets import static_file
 from service.core.errors import BadRequest, Forbidden, NotFound
@@ -24,8 +23,9 @@ from service.core.i18n import DEFAULT_LOCALE, LOCALES, format_number, messages, 
 from service.core.templates import templates
 from service.core.validation import whole_number
 from service.feedback.comments import state_counts
+from service.identity.links import link_opens, view_key
+from service.identity.principal import Principal, authenticate, require_scope
 from service.live.history import MAX_HOURS, read_history
-from service.live.links import link_opens, view_key
 from service.ops.openapi import register
 from service.polls.access import (
     ADMIN,
@@ -148,7 +148,7 @@ async def poll_data(request: Request) -> Response:
     if hours is None or not 1 <= hours <= MAX_HOURS:
         raise BadRequest(f"hours must be a whole number from 1 to {MAX_HOURS}", field="hours")
     pool, redis = services(request).pool, services(request).redis
-    history = await read_history(pool, redis, poll.id, hours)
+    history = await read_history(pool, redis, poll.id, hours, poll.site.allowed_origins)
     figures = await read_figures(redis, poll.id) if grant == ADMIN else None
     waiting = await _waiting(request, poll) if grant == ADMIN else None
     return json_response(

@@ -4,11 +4,14 @@ the vote ledger before that) and the articles that referred the most votes."""
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import TypedDict
 
 import asyncpg
 import redis.asyncio as aioredis
 
+from service.core.urls import site_page_url
+from service.storage.db import Conn
 from service.voting.keys import minutes_key
 from service.voting.results import as_text
 
@@ -30,9 +33,14 @@ class History(TypedDict):
 
 
 async def read_history(
-    pool: asyncpg.Pool, redis: aioredis.Redis, poll_id: str, hours: int
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    poll_id: str,
+    hours: int,
+    allowed_origins: Collection[str],
 ) -> History:
-    """The last `hours` (1 to MAX_HOURS) of votes per minute, and the top articles."""
+    """The last `hours` (1 to MAX_HOURS) of votes per minute, and the top articles: pages
+    on the site's `allowed_origins` only."""
     now_minute = int(time.time()) // 60
     first = now_minute - hours * 60 + 1
     minutes = await _recent_minutes(redis, poll_id, now_minute, first)
@@ -48,18 +56,33 @@ async def read_history(
                 now_minute - REDIS_MINUTES + 1,
             )
             minutes.update({r["m"]: r["n"] for r in rows})
-        articles = await con.fetch(
-            "SELECT page_url, count(*) AS n FROM votes WHERE poll_id = $1"
-            " AND page_url IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
-            poll_id,
-            TOP_ARTICLES,
-        )
+        articles = await _top_articles(con, poll_id, allowed_origins)
     return {
         "now_minute": now_minute,
         "first_minute": first,
         "minutes": sorted(minutes.items()),
-        "articles": [{"url": r["page_url"], "votes": r["n"]} for r in articles],
+        "articles": articles,
     }
+
+
+async def _top_articles(con: Conn, poll_id: str, allowed_origins: Collection[str]) -> list[Article]:
+    """The pages that referred the most votes. Votes keep only on-site pages (core/urls.py
+    site_page_url); the same rule is applied again here for rows stored before it, or on an
+    origin the site has since removed. A cursor, so skipping such pages reads no more rows
+    than it needs."""
+    found: list[Article] = []
+    async with con.transaction():
+        async for row in con.cursor(
+            "SELECT page_url, count(*) AS n FROM votes WHERE poll_id = $1"
+            " AND page_url IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
+            poll_id,
+            prefetch=TOP_ARTICLES * 2,
+        ):
+            if site_page_url(row["page_url"], allowed_origins) is not None:
+                found.append({"url": row["page_url"], "votes": row["n"]})
+                if len(found) == TOP_ARTICLES:
+                    break
+    return found
 
 
 async def _recent_minutes(

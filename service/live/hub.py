@@ -19,15 +19,15 @@ from starlette.requests import Request
 
 from service.core.errors import RateLimited, Unavailable
 from service.core.settings import Settings
+from service.identity.links import LinkTokens
+from service.identity.request import request_identity
 from service.live.events import event
-from service.live.links import LinkTokens
 from service.live.listener import EventStream, Listener
 from service.live.watcher import Watcher
 from service.ops import metrics
 from service.polls.cache import PollCache
 from service.polls.model import Poll
 from service.services import services
-from service.voting.identity import client_ip, network_of
 
 log = logging.getLogger("civicpoll.live")
 
@@ -64,8 +64,9 @@ class LiveHub:
     ) -> EventStream:
         """Admit one stream (or refuse with 503/429) watching these polls."""
         settings: Settings = services(request).settings
-        peer = request.client.host if request.client else None
-        ip = client_ip(request.scope["headers"], peer, settings.trusted_proxies)
+        who = request_identity(request, settings.trusted_proxies)
+        # The address as budgets key it (an IPv6 client's /64), like votes and comments.
+        ip, network = who.budget_address, who.network
         if self.closing:
             raise Unavailable("this server is shutting down", retry_after=2)
         if len(self.listeners) >= self.max_streams:
@@ -82,7 +83,6 @@ class LiveHub:
                 code="too_many_streams",
                 retry_after=30,
             )
-        network = network_of(ip)
         if self.per_network.get(network, 0) >= self.max_per_network:
             raise RateLimited(
                 f"too many live streams open from your network {network}"

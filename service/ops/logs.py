@@ -16,13 +16,18 @@ _encode = msgspec.json.Encoder(enc_hook=str).encode
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"color_message"}
 
 
+# uvicorn logs its start, stop and worker lines at INFO under "uvicorn.error" (a
+# historical name for its general logger): shown as that, a routine line reads as a fault.
+_LOGGER_NAMES = {"uvicorn.error": "uvicorn"}
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
-            "logger": record.name,
+            "logger": _LOGGER_NAMES.get(record.name, record.name),
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():

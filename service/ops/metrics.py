@@ -208,3 +208,15 @@ class _PollFigures(Collector):
 # production) and bounded by the tally that fills it.
 POLL_FIGURES: dict[str, Tally[str]] = {}
 POLL_REGISTRY.register(_PollFigures(POLL_FIGURES))
+SIGNIN_HASHES = Counter(
+    "civicpoll_signin_hashes_total",
+    "Password verifications sign-in ran (a dummy one for an unknown e-mail included).",
+    registry=REGISTRY,
+)
+SIGNIN_REFUSED = Counter(
+    "civicpoll_signin_refused_total",
+    "Sign-ins answered 429 without hashing: over the process's hash budget, or an account,"
+    " address or network over its failed-attempt limit.",
+    ["reason"],
+    registry=REGISTRY,
+)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.core.errors import Internal, ServiceError, Unavailable
 from service.core.http import error_response
 from service.ops import metrics
+from service.ops.hosts import HostWatch
 from service.ops.logs import AccessLog
 
 log = logging.getLogger("civicpoll.error")
@@ -45,20 +46,29 @@ def _valid_request_id(raw: bytes) -> bool:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, access_log: AccessLog | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: AccessLog | None, hosts: HostWatch | None = None
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = b""
+        request_id = host = forwarded_host = b""
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _valid_request_id(value):
                 request_id = value
-                break
+            elif name == b"host":
+                host = value
+            elif name == b"x-forwarded-host":
+                # Behind a proxy the Host may be the upstream's; the reader's is this one.
+                forwarded_host = value.partition(b",")[0].strip()
+        if self.hosts is not None:
+            self.hosts.see(forwarded_host or host)
         if not request_id:
             request_id = _next_request_id()
         path: str = scope["path"]
@@ -77,9 +87,12 @@ class RequestContext:
                 response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
+                # Defaults only: a page that chose its own policy (the console's
+                # same-origin, the dashboard's no-referrer) must not send two.
+                present = {k for k, _ in headers}
                 headers.append((b"x-request-id", request_id))
-                headers.extend(_DEFAULT_HEADERS)
-                if is_api and not any(k == b"content-security-policy" for k, _ in headers):
+                headers.extend(h for h in _DEFAULT_HEADERS if h[0] not in present)
+                if is_api and _API_CSP[0] not in present:
                     headers.append(_API_CSP)
                 message["headers"] = headers
             await send(message)

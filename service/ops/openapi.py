@@ -13,8 +13,10 @@ from starlette.routing import Route
 from service.admin.checks import POLL_STATUSES
 from service.admin.held import HeldSelection
 from service.admin.schemas import PollCreate, PollUpdate, SiteCreate, SiteUpdate, Slug
+from service.core.cursor import POLL_ID, cursor_schema
 from service.core.http import json_response
 from service.feedback.schemas import ActionBody, BulkBody, CommentBody, ReportBody
+from service.placements.schemas import PlacementCreate
 from service.voting.ballot import VoteBody
 
 _BODIES: tuple[type[msgspec.Struct], ...] = (
@@ -28,6 +30,7 @@ _BODIES: tuple[type[msgspec.Struct], ...] = (
     ReportBody,
     ActionBody,
     BulkBody,
+    PlacementCreate,
 )
 _SCHEMAS, _COMPONENTS = msgspec.json.schema_components(
     _BODIES, ref_template="#/components/schemas/{name}"
@@ -44,6 +47,11 @@ _COMPONENTS["SiteUpdate"]["not"] = {
         {"required": ["allowed_origins", "remove_origins"]},
     ]
 }
+# admin/held.py: the listed ids, or all of them; one or the other.
+_COMPONENTS["HeldSelection"]["oneOf"] = [
+    {"required": ["ids"], "properties": {"ids": {"type": "array"}, "all": {"const": False}}},
+    {"required": ["all"], "properties": {"all": {"const": True}}, "not": {"required": ["ids"]}},
+]
 _SLUG: dict[str, Any] = msgspec.json.schema(Slug)
 # Path parameters with a shape of their own (a site's slug); the rest are plain strings.
 _PATH: dict[str, dict[str, Any]] = {"slug": _SLUG}
@@ -211,7 +219,7 @@ QUERY: Params = {
         "site": ("only this site (slug)", _SLUG),
         "status": ("only polls in this state", {"type": "string", "enum": list(POLL_STATUSES)}),
         "limit": ("page size", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
-        "cursor": ("next_cursor of the previous page", {"type": "string"}),
+        "cursor": ("next_cursor of the previous page", cursor_schema(POLL_ID)),
     },
     ("delete", "/v1/admin/polls/{poll_id}"): {
         "force": ("true: delete a poll that is not a draft", {"type": "boolean"}),

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.admin.auth import require_scope
 from service.core.errors import Forbidden
 from service.core.http import json_response, raw_header
+from service.identity.principal import require_scope
 from service.ops.metrics import POLL_REGISTRY, REGISTRY
 from service.services import services
 

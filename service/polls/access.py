@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from starlette.requests import Request
 
-from service.admin.auth import Principal, authenticate
 from service.core.errors import Forbidden, NotFound
 from service.core.http import cookie, raw_header
-from service.live.links import link_opens
+from service.identity.context import IdentityContext
+from service.identity.links import link_opens
+from service.identity.principal import Principal, authenticate
+from service.identity.reader import VOTER_COOKIE, voter_cookie
 from service.polls.cache import PollCache
 from service.polls.model import Poll, looks_like_poll_id
 from service.polls.store import load_poll
-from service.services import services
 from service.storage.db import Conn
-from service.voting.identity import VOTER_COOKIE, voter_cookie
-from service.voting.keys import voter_mark_key
+
+
+class AccessContext(IdentityContext, Protocol):
+    """What the access rules read from the running service (services.Services satisfies
+    it): polls sits below voting and the surfaces, so it names no feature's object."""
+
+    @property
+    def polls(self) -> PollCache: ...
+
+    async def has_voted(self, poll_id: str, reader: str) -> bool:
+        """Whether the reader (cookie id) holds a vote mark in the poll (voting's keys)."""
+        ...
+
+
+def _context(request: Request) -> AccessContext:
+    # The lifespan's state, as services.services() reads it, seen through the Protocol.
+    found: AccessContext = request.scope["state"]["services"]
+    return found
+
 
 # Why a viewer may see results: an admin (token or signed link) always; a voter while the
 # poll shows results to those who voted; the public while they are public.
@@ -52,7 +71,7 @@ async def poll_for(con: Conn, poll_id: str, principal: Principal) -> Poll:
 
 async def public_poll(request: Request) -> Poll:
     """The poll behind the path, or 404."""
-    poll = await find_public_poll(services(request).polls, request.path_params["poll_id"])
+    poll = await find_public_poll(_context(request).polls, request.path_params["poll_id"])
     if poll is None:
         raise NotFound("no such poll")
     return poll
@@ -66,9 +85,7 @@ async def has_voted(request: Request, poll: Poll) -> bool:
     voter = voter_cookie(cookie(raw_header(request, b"cookie"), VOTER_COOKIE))
     if voter is None:
         return False
-    svc = services(request)
-    mark = voter_mark_key(poll.id, svc.hasher(poll.id, "voter", voter))
-    return bool(await svc.redis.exists(mark))
+    return await _context(request).has_voted(poll.id, voter)
 
 
 def may_see(grant: str, poll: Poll) -> bool:

@@ -35,6 +35,8 @@ class PollCache:
         self._entries: dict[str, tuple[float, Poll | None]] = {}
         self._loading: dict[str, asyncio.Future[Poll | None]] = {}
         self._missing: dict[str, str] = {}  # ids cached as unknown, oldest first
+        # Set once announcements are heard: from then on nothing announced is missed.
+        self.listening = asyncio.Event()
 
     async def get(self, poll_id: str) -> Poll | None:
         entry = self._entries.get(poll_id)
@@ -95,13 +97,17 @@ class PollCache:
                 _TTL_FOUND,
             )
 
+    def _subscribed(self) -> None:
+        self._entries.clear()
+        self.listening.set()
+
     async def listen(self) -> None:
         """Background task: apply announcements from other processes, forever."""
         while True:
             try:
                 # Anything announced while we were not subscribed is lost: start clean
                 # once subscribed.
-                async for data in messages(self._redis, CHANNEL, self._entries.clear):
+                async for data in messages(self._redis, CHANNEL, self._subscribed):
                     self.drop(data.decode())
             except (aioredis.RedisError, OSError):
                 await asyncio.sleep(1.0)

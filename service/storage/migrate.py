@@ -136,7 +136,7 @@ async def apply_pending(
     policy = policy or Policy()
     if not await pending(con, migrations):
         return []
-    await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    await _take_lock(con)
     try:
         await con.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -149,6 +149,17 @@ async def apply_pending(
         return todo
     finally:
         await con.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+async def _take_lock(con: Conn) -> None:
+    """The migration lock, asked for again and again rather than waited for: a statement
+    waiting on an advisory lock keeps a snapshot open, and the other migrator's CREATE INDEX
+    CONCURRENTLY waits for every open snapshot, so a plain pg_advisory_lock deadlocks
+    against it (PostgreSQL then kills one of the two)."""
+    while True:
+        if await con.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK):
+            return
+        await asyncio.sleep(LOCK_POLL)  # another process is migrating; nothing to wake us
 
 
 async def _apply_with_retries(
@@ -209,6 +220,10 @@ _INVALID_INDEX = """
 SELECT true FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid
 """
+
+
+# How often a waiting migrator asks for the lock again.
+LOCK_POLL = 0.2
 
 
 def _ms(seconds: float) -> int:

@@ -8,7 +8,6 @@ the handler; nothing here knows Starlette or HTTP statuses.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,21 +17,16 @@ import msgspec
 from service.core.errors import BadRequest, Forbidden
 from service.core.invisible import shows_nothing
 from service.core.settings import Settings
-from service.core.urls import clean_page_url
+from service.core.urls import site_page_url
 from service.core.validation import clean_text, decode, parse_form, whole_number
+from service.identity.keys import Hasher
+from service.identity.request import RequestIdentity
+from service.identity.tokens import check_widget_token, verify_voter
 from service.polls.model import Poll
 from service.voting.challenge import check_solution
-from service.voting.identity import (
-    Hasher,
-    check_widget_token,
-    in_networks,
-    network_of,
-    verify_voter,
-)
 from service.voting.keys import VOTER_MARK_TTL
 
 Headers = dict[bytes, bytes]
-log = logging.getLogger("civicpoll.ballot")
 
 
 @dataclass(slots=True)
@@ -167,67 +161,6 @@ def _form_rating(raw: str) -> int:
     return value
 
 
-def check_origin(headers: Headers, poll: Poll, own_origin: str, scheme: str) -> None:
-    """Browser votes must come from this service's pages or an allowed origin of the site.
-
-    This service's pages are those of PUBLIC_URL and those of the address the request was
-    sent to (`scheme` and the Host header) when that address is an IP literal or
-    localhost: the same service opened as 127.0.0.1 while PUBLIC_URL says localhost. A
-    browser sets both Origin and Host itself, so a foreign page cannot claim either; every
-    other origin is still the site's allowlist's call."""
-    raw = headers.get(b"origin")
-    if raw is None or raw == b"null":
-        # Browsers always send Origin on cross-site POSTs; without one this is a
-        # server-side client (curl, a portal backend), which a site may refuse by
-        # requiring widget tokens.
-        if headers.get(b"sec-fetch-site") == b"cross-site":
-            _refused_origin(poll, "cross_site_without_origin", None)
-            raise Forbidden(
-                "votes are accepted only from the poll's own pages",
-                code="bad_origin",
-                field="Origin",
-            )
-        return
-    origin = raw.decode("latin-1")
-    if origin == own_origin or origin in poll.site.allowed_origins:
-        return
-    host = headers.get(b"host")
-    if host is not None and _own_host(host) and origin == f"{scheme}://{host.decode('latin-1')}":
-        return
-    _refused_origin(poll, "origin_not_allowed", origin)
-    raise Forbidden(
-        f"origin {origin[:200]} may not vote on this poll", code="bad_origin", field="Origin"
-    )
-
-
-def _own_host(host: bytes) -> bool:
-    """A Host a foreign page cannot bring us to: an IP literal or localhost. A name could
-    be an attacker's, pointed at our address by DNS rebinding (its pages would then send
-    a matching Origin and Host); PUBLIC_URL's own name is covered by own_origin."""
-    if host.startswith(b"["):
-        return b"]" in host  # an IPv6 literal, with or without a port
-    name = host.partition(b":")[0]  # drop a port
-    if name == b"localhost":
-        return True
-    parts = name.split(b".")
-    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts)
-
-
-def _refused_origin(poll: Poll, reason: str, origin: str | None) -> None:
-    # Why a browser's vote was refused, for the editor asking "why can't readers vote?":
-    # the poll, the reason and the origin (a site's address, never a reader's).
-    log.info(
-        "vote refused: %s",
-        reason,
-        extra={
-            "reason": reason,
-            "poll_id": poll.id,
-            "site": poll.site.slug,
-            "origin": origin[:200] if origin is not None else None,
-        },
-    )
-
-
 def checked_answer(
     poll: Poll, body: VoteBody, form: bool = False
 ) -> tuple[tuple[str, ...], str | None]:
@@ -332,7 +265,7 @@ def idempotency_header(headers: Headers) -> str | None:
 
 def build_ballot(
     headers: Headers,
-    ip: str,
+    who: RequestIdentity,
     settings: Settings,
     hasher: Hasher,
     poll: Poll,
@@ -342,7 +275,7 @@ def build_ballot(
     fresh: bool = False,
     form: bool = False,
 ) -> Ballot:
-    """The ballot of a vote on an open poll; `ip` is the client's address (client_ip) and
+    """The ballot of a vote on an open poll; `who` is the request's identity and
     `voter_id` the browser's cookie id (replaced by the signed id on verified polls);
     `fresh`: the browser brought no cookie; `form`: the no-JavaScript form."""
     mode = poll.dedupe_mode
@@ -360,11 +293,8 @@ def build_ballot(
     idem = idempotency_header(headers)
     choices, other_text = checked_answer(poll, body, form)
     proof = check_solution(settings.secret_key, poll.id, body.altcha) if body.altcha else None
-    voter_hash = hasher(poll.id, "voter", voter_id)
-    network = network_of(ip)
-    # IPv6 groups by /64 for the address's own limits and marks too: one subscriber
-    # holds a whole /64 and may pick any address in it.
-    ip_hash = hasher(poll.id, "ip", network if network.endswith("/64") else ip)
+    hashes = who.hashes(hasher, poll.id, voter_id)
+    voter_hash, ip_hash = hashes.voter, hashes.address
     window = poll.dedupe_window_hours * 3600
     dedupe_voter = mode in ("cookie", "cookie_ip", "verified")
     dedupe_ip = mode in ("ip", "cookie_ip")
@@ -374,17 +304,20 @@ def build_ballot(
         choices=choices,
         voter_hash=voter_hash,
         ip_hash=ip_hash,
-        network_hash=hasher(poll.id, "net", network),
+        network_hash=hashes.network,
         voter_key=voter_hash if dedupe_voter else None,
         # Fixed windows in the ledger: two votes a full window apart always get
         # different keys, so the ledger never refuses what Redis's sliding mark allowed.
         ip_key=f"{ip_hash}:{int(time.time()) // window}" if dedupe_ip else None,
         voter_mark_ttl=VOTER_MARK_TTL if dedupe_voter else 0,
         ip_mark_ttl=window if dedupe_ip else 0,
-        limited=not in_networks(ip, poll.site.allowlisted_networks),
+        limited=who.limited(poll.site.allowlisted_networks),
         idempotency_key=hasher(poll.id, "idem", idem) if idem else None,
         token_nonce=token_nonce,
-        page_url=clean_page_url(body.page or (referer.decode("latin-1") if referer else None)),
+        page_url=site_page_url(
+            body.page or (referer.decode("latin-1") if referer else None),
+            poll.site.allowed_origins,
+        ),
         user_agent=user_agent_family(headers.get(b"user-agent")),
         other_text=other_text,
         proof=proof,

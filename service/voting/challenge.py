@@ -5,22 +5,68 @@ v1 format, so that ALTCHA's own client libraries and widget can solve them too."
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
-import json
-from typing import Any
+import re
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
+import msgspec
 from altcha.v1 import ChallengeOptions, create_challenge, verify_solution
 
 from service.core.errors import BadRequest, Forbidden
+from service.identity.keys import subkey
 from service.polls.model import Limits
-from service.voting.identity import subkey
 from service.voting.keys import CHALLENGE_TTL
 
 MAX_PAYLOAD = 2000  # characters of a base64 payload; a genuine one is about 400
 # Pressure (over-limit attempts of the address in the signal window) that adds the base
 # difficulty once more: at 100 attempts a challenge costs twice as much, at 500 six times.
 PRESSURE_STEP = 100
+
+
+# What a solution must look like before the altcha library sees it: the library indexes and
+# str()s whatever JSON it gets, so a salt of [] or a top-level 5 raised inside it (500).
+# Bounds: our challenges' fields are hex digests (up to SHA-512's 128 digits), a salt of
+# about 60 characters and a number below the largest maxnumber a site may set.
+_Hex = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern="^[0-9a-f]+$")]
+
+
+class AltchaPayload(msgspec.Struct):
+    """An ALTCHA v1 solution (base64 JSON); unknown fields (the widget's `took`) pass."""
+
+    algorithm: Literal["SHA-1", "SHA-256", "SHA-512"]
+    challenge: _Hex
+    number: Annotated[int, msgspec.Meta(ge=0, le=10**12)]
+    salt: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    signature: _Hex
+
+
+_AT_FIELD = re.compile(r"at `\$\.([a-z]+)`|field `([a-z]+)`")
+
+
+def _bad_payload(message: str, part: str | None = None) -> BadRequest:
+    field = f"altcha.{part}" if part else "altcha"
+    return BadRequest(f"altcha must be an ALTCHA payload (base64 JSON): {message}", field=field)
+
+
+def parse_payload(payload: str) -> AltchaPayload:
+    """The payload's shape checked, or a 400 naming the part (`altcha.salt`) that is wrong."""
+    if len(payload) > MAX_PAYLOAD or not payload.isascii():
+        raise _bad_payload(f"at most {MAX_PAYLOAD} ASCII characters")
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad_payload("not base64") from None
+    try:
+        return msgspec.json.decode(raw, type=AltchaPayload, strict=True)
+    except msgspec.ValidationError as exc:
+        found = _AT_FIELD.search(str(exc))
+        raise _bad_payload(
+            str(exc), (found.group(1) or found.group(2)) if found else None
+        ) from None
+    except msgspec.DecodeError:
+        raise _bad_payload("not JSON") from None
 
 
 def difficulty(limits: Limits, pressure: int) -> int:
@@ -57,16 +103,24 @@ def check_solution(secret_key: bytes, poll_id: str, payload: str) -> str:
     """The id that spends the solution (its challenge's signature, itself an HMAC) when the
     payload solves a challenge we issued for this poll and it has not expired; vote.lua
     marks the id spent, so each solution counts once."""
-    if len(payload) > MAX_PAYLOAD or not payload.isascii():
-        raise BadRequest("altcha must be an ALTCHA payload (base64 JSON)", field="altcha")
-    ok, error = verify_solution(payload, subkey(secret_key, "altcha"), check_expires=True)
+    solved = parse_payload(payload)
+    ok, error = verify_solution(
+        {
+            "algorithm": solved.algorithm,
+            "challenge": solved.challenge,
+            "number": solved.number,
+            "salt": solved.salt,
+            "signature": solved.signature,
+        },
+        subkey(secret_key, "altcha"),
+        check_expires=True,
+    )
     if error == "Altcha payload expired":
         raise _refused("the challenge has expired; vote again for a new one", "proof_expired")
     if not ok:
         raise _refused("the proof of work does not solve a challenge of ours")
-    # Verified: the payload is base64 JSON whose salt our key signed.
-    solved = json.loads(base64.b64decode(payload))
-    params = parse_qs(str(solved["salt"]).partition("?")[2])
+    # Verified: our key signed the salt.
+    params = parse_qs(solved.salt.partition("?")[2])
     if params.get("poll") != [poll_id] or "expires" not in params:
         raise _refused("the proof of work was made for another poll")
-    return str(solved["signature"])[:32]
+    return solved.signature[:32]

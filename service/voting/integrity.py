@@ -33,8 +33,10 @@ class OutcomeTally:
         # bounded so a long-lived process does not grow with every poll it ever saw.
         self.per_poll = metrics.POLL_FIGURES
 
-    def note(self, poll_id: str | None, outcome: str, *, in_redis: bool = False) -> None:
-        self._totals[outcome] += 1
+    def note(
+        self, poll_id: str | None, outcome: str, *, in_redis: bool = False, n: int = 1
+    ) -> None:
+        self._totals[outcome] += n
         if poll_id is None:
             return
         figures = self.per_poll.get(poll_id)
@@ -42,9 +44,9 @@ class OutcomeTally:
             if len(self.per_poll) >= MAX_POLLS_EXPORTED:
                 self.per_poll.pop(next(iter(self.per_poll)))
             figures = self.per_poll[poll_id] = Counter()
-        figures[outcome] += 1
+        figures[outcome] += n
         if not in_redis:
-            self._pending[(poll_id, outcome)] += 1
+            self._pending[(poll_id, outcome)] += n
 
     async def flush(self) -> None:
         if not self._pending:

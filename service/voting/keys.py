@@ -26,7 +26,7 @@ EPOCH_REBUILDING = EPOCH + ":rebuilding"
 
 # The poll's hashes.
 COUNTS = "c"  # option id -> votes
-STATS = "s"  # outcome -> attempts
+STATS = "s"  # outcome -> attempts; `since`: when this Redis first decided a vote of the poll
 MINUTES = "m"  # unix minute -> accepted votes
 # Set while the poll's counts are rebuilt from the ledger: vote.lua decides nothing then
 # (the engine answers 503), so no vote lands in counts the rebuild is about to replace.
@@ -51,6 +51,11 @@ HELD_FIELD = "held"
 COMMENT_IP_RATE = "ci:"
 COMMENT_NETWORK_RATE = "cn:"
 COMMENT_BURST = "cb:"
+# Reports go through the same limiter (comment.lua) with keys of their own, so that
+# reporting does not spend a reader's comment budget (docs/security/reports.md).
+REPORT_IP_RATE = "qi:"
+REPORT_NETWORK_RATE = "qn:"
+REPORT_BURST = "qb:"
 
 # Voter marks outlive any sensible poll, yet let Redis forget abandoned ones eventually.
 VOTER_MARK_TTL = 400 * 24 * 3600
@@ -126,6 +131,16 @@ def comment_keys(poll_id: str, ip_hash: str, network_hash: str) -> list[str]:
         prefix + COMMENT_IP_RATE + ip_hash,
         prefix + COMMENT_NETWORK_RATE + network_hash,
         prefix + COMMENT_BURST + network_hash,
+    ]
+
+
+def report_keys(poll_id: str, ip_hash: str, network_hash: str) -> list[str]:
+    """comment.lua's KEYS for a report: the report limiters of the address and network."""
+    prefix = poll_prefix(poll_id)
+    return [
+        prefix + REPORT_IP_RATE + ip_hash,
+        prefix + REPORT_NETWORK_RATE + network_hash,
+        prefix + REPORT_BURST + network_hash,
     ]
 
 

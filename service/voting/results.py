@@ -1,4 +1,4 @@
-"""Results: counts from Redis shaped for people (percentages that add up to 100)."""
+"""Results: counts from Redis shaped for people (whole percentages, one rounding rule)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,16 @@ from service.voting.keys import HELD_FIELD, counts_key
 
 
 def percentages(counts: list[int]) -> list[int]:
-    """Whole percentages summing to exactly 100 (largest remainder), or all 0 with no votes."""
+    """Each option's whole percentage, rounded half up on its own (all 0 with no votes).
+
+    The one rounding rule for every figure people see (widget, SVG, dashboard, console,
+    results JSON): equal counts always show equal percentages, so the sum may be 99, 100
+    or 101 (three equal thirds show 33% each). Integer arithmetic, so 0.5 is exact."""
     total = sum(counts)
     if total == 0:
         return [0] * len(counts)
-    exact = [c * 100 / total for c in counts]
-    floors = [int(e) for e in exact]
-    short = 100 - sum(floors)
-    # Ties go to the earlier option, so the answer is stable for equal remainders.
-    order = sorted(range(len(counts)), key=lambda i: (floors[i] - exact[i], i))
-    for i in order[:short]:
-        floors[i] += 1
-    return floors
+    # floor(c * 100 / total + 1/2) without floats.
+    return [(200 * c + total) // (2 * total) for c in counts]
 
 
 def shape(poll: Poll, counts: dict[str, int]) -> dict[str, Any]:

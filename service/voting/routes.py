@@ -16,25 +16,20 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from service.core.errors import Conflict, NotFound, RateLimited, ServiceError, Unprocessable
-from service.core.http import PreparedResponse, cookie, json_body, status_of
+from service.core.http import PUBLIC_CACHE, PreparedResponse, json_body, not_modified, status_of
 from service.core.i18n import gettext
 from service.core.validation import read_body
+from service.identity.reader import new_voter_id, voter_cookie_header
+from service.identity.request import request_identity
 from service.ops import metrics
-from service.polls.access import find_public_poll
+from service.polls.access import find_public_poll, openly_public, private_results, require_results
 from service.polls.model import Poll
 from service.server.hotlane import HotRoute
 from service.services import services
 from service.voting.ballot import VoteBody as VoteBody  # re-exported: the OpenAPI schema
-from service.voting.ballot import build_ballot, check_origin, parse_vote_body
+from service.voting.ballot import build_ballot, parse_vote_body
 from service.voting.challenge import difficulty, new_challenge
 from service.voting.engine import Verdict
-from service.voting.identity import (
-    VOTER_COOKIE,
-    client_ip,
-    new_voter_id,
-    voter_cookie,
-    voter_cookie_header,
-)
 from service.voting.results import shape
 from service.widget.view import back_to_embed
 
@@ -115,7 +110,8 @@ async def cast_vote(request: Request) -> Response:
     poll_id = request.path_params["poll_id"]
     is_form = headers.get(b"content-type", b"").startswith(_FORM)
     poll: Poll | None = None
-    voter_id = voter_cookie(cookie(headers.get(b"cookie"), VOTER_COOKIE))
+    who = request_identity(request, svc.settings.trusted_proxies)
+    voter_id = who.reader
     new_voter = voter_id is None
     if voter_id is None:
         voter_id = new_voter_id()
@@ -123,7 +119,7 @@ async def cast_vote(request: Request) -> Response:
         poll = await find_public_poll(svc.polls, poll_id)
         if poll is None:
             raise NotFound("no such poll")
-        check_origin(headers, poll, svc.own_origin, request.scope["scheme"])
+        who.check_origin(svc.own_origin, poll.site.allowed_origins, (poll.id, poll.site.slug))
         raw = await read_body(request)
         if is_form and raw[:1] == b"{":
             # JSON under the form type (what `curl -d` sends): a browser's form encodes
@@ -136,13 +132,9 @@ async def cast_vote(request: Request) -> Response:
             raise Conflict("this poll is closed", code="poll_closed")
         if phase == "not_open":
             raise Conflict("this poll is not open yet", code="poll_not_open")
-        peer = request.scope.get("client")
-        ip = client_ip(
-            request.scope["headers"], peer[0] if peer else None, svc.settings.trusted_proxies
-        )
         ballot = build_ballot(
             headers,
-            ip,
+            who,
             svc.settings,
             svc.hasher,
             poll,
@@ -153,6 +145,9 @@ async def cast_vote(request: Request) -> Response:
         )
         verdict = await svc.engine.cast(ballot)
         svc.tally.note(poll.id, _TALLIED.get(verdict.outcome, verdict.outcome), in_redis=True)
+        if ballot.proof is not None and verdict.outcome in ("accepted", "held"):
+            # The engine leaves a proof on the ballot only when the vote spent it.
+            svc.tally.note(poll.id, "solved", in_redis=True)
         if verdict.outcome not in _ANSWERED:
             raise _refusal(poll, verdict)
     except ServiceError as exc:
@@ -231,4 +226,33 @@ def _back_to_poll(
     return response
 
 
-routes = [HotRoute("/v1/polls/{poll_id}/votes", cast_vote, method="POST")]
+_PUBLIC = PUBLIC_CACHE.encode()
+_PRIVATE = b"private, no-cache"
+
+
+async def get_results(request: Request) -> Response:
+    """The poll's live counts, when this viewer may see them (polls.access decides)."""
+    svc = services(request)
+    poll = await find_public_poll(svc.polls, request.path_params["poll_id"])
+    if poll is None:
+        raise NotFound("no such poll")
+    if openly_public(request, poll):  # the viral case: no clock, no credentials to check
+        private = False
+    else:
+        await require_results(request, poll)
+        private = private_results(request, poll)
+    body, etag = await svc.counts.rendered(poll)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"etag", etag.encode()),
+        (b"cache-control", _PRIVATE if private else _PUBLIC),
+    ]
+    if not_modified(request, etag):
+        return PreparedResponse(b"", headers, 304)
+    return PreparedResponse(body, headers)
+
+
+routes = [
+    HotRoute("/v1/polls/{poll_id}/votes", cast_vote, method="POST"),
+    HotRoute("/v1/polls/{poll_id}/results", get_results, method="GET"),
+]

@@ -31,18 +31,24 @@
 --   (space separated; choices a comma list of option ids; '-' for an absent idem/nonce/
 --   proof; limited, fresh (a new voter cookie), form (the no-JavaScript path) 1 or 0; ua
 --   the browser family or '-'; proof the spent-mark id of a verified ALTCHA solution)
--- Returns {minute, outcome_1, detail_1, ..., outcome_n, detail_n, counts (HGETALL)...}
+-- Returns {now, outcome_1, detail_1, ..., outcome_n, detail_n, counts (HGETALL)...}
+--   now: unix ms in Redis's clock, the time the votes were decided (their ledger ids carry
+--   it, so a rebuild can tell the votes this Redis decided from older ones)
 --   outcome: 1 accepted, 2 duplicate, 3 rate limited (address), 4 idempotent replay,
 --   5 token reused, 6 rate limited (network), 7 idempotency key reused for another request,
 --   8 challenge (address), 9 challenge (network), 10 held, 11 proof reused
 --   detail: retry ms (3, 6), the pressure: over-limit attempts in the window (8, 9), the
---   hold reason: 1 budget, 2 no token, 3 flood, 4 regular, 5 no script (10)
+--   hold reason: 1 budget, 2 no token, 3 flood, 4 regular, 5 no script (10); plus 16 (1, 10)
+--   when the vote spent its proof (a refused vote gives its proof back: the mark is removed)
 --   or {-1} past the deadline, {-2} while the counts are rebuilt: nothing decided
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now_ms > tonumber(ARGV[2]) then return {-1} end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {-2} end
 local minute = tostring(math.floor(tonumber(t[1]) / 60))
+-- When this Redis first decided a vote of the poll: a rebuild after Redis lost its memory
+-- waits until the votes decided since then are in the ledger (counts.settle_elsewhere).
+redis.call('HSETNX', KEYS[2], 'since', now_ms)
 local n = tonumber(ARGV[1])
 local ip_int, ip_tol = tonumber(ARGV[3]), tonumber(ARGV[4])
 local net_int, net_tol = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -56,7 +62,8 @@ local names = {
 }
 local tally = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 local solved, tokened = 0, 0
-local out = {minute}
+local spent = nil  -- the proof mark the current vote set, if any
+local out = {now_ms}
 
 -- GCRA: returns (0, new theoretical arrival time) when allowed, else (retry ms, 0).
 local function gcra(key, interval, tolerance)
@@ -131,7 +138,7 @@ local function over_limit(over, ip, choices, proof, fresh, ua, form, idem)
   if not redis.call('SET', ARGV[29] .. proof, '1', 'EX', tonumber(ARGV[19]), 'NX') then
     return 11, 0
   end
-  solved = solved + 1
+  spent = ARGV[29] .. proof
   if flood then return 1, 3 end
   if regular then return 1, 4 end
   local rate = ARGV[28] .. ip
@@ -220,6 +227,17 @@ for i = 1, n do
         added[option] = (added[option] or 0) + 1
       end
     end
+  end
+  if spent then
+    -- Only a vote that goes on to the ledger spends its proof; one refused here (a
+    -- duplicate, a reused token) leaves it as it was.
+    if outcome == 1 or outcome == 10 then
+      solved = solved + 1
+      retry = retry + 16
+    else
+      redis.call('DEL', spent)
+    end
+    spent = nil
   end
   tally[outcome] = tally[outcome] + 1
   out[#out + 1] = outcome

@@ -39,6 +39,8 @@ HOLD_REASONS = ("", "budget", "no_token", "flood", "regular", "no_script")
 EXPIRED = -1  # Redis ran the call after its deadline: the engine had given up on it
 REBUILDING = -2  # the poll's counts are being rebuilt from the ledger
 _CALL_REFUSALS = {EXPIRED: "expired", REBUILDING: "rebuilding"}
+# Added to an accepted or held vote's detail when it spent its proof of work.
+SPENT_PROOF = 16
 # The per-member key kinds each script touches, in the order their stems travel in ARGV.
 DECIDE_KINDS = (
     keys.IDEMPOTENCY,
@@ -50,7 +52,7 @@ DECIDE_KINDS = (
 )
 # Read only over a rate limit (vote.lua's over_limit), after the limits head.
 LIMIT_KINDS = (keys.SOLVED_RATE, keys.PROOF_MARK, keys.SIGNALS)
-UNDO_KINDS = (keys.VOTER_MARK, keys.IP_MARK, keys.IDEMPOTENCY, keys.NONCE_MARK)
+UNDO_KINDS = (keys.VOTER_MARK, keys.IP_MARK, keys.IDEMPOTENCY, keys.NONCE_MARK, keys.PROOF_MARK)
 ABSENT = "-"  # an entry's absent idempotency key or token nonce
 
 
@@ -204,25 +206,32 @@ def decode_decide_args(args: Sequence[Any]) -> DecideCall:
 
 class DecideReply(NamedTuple):
     minute: str  # the unix minute the accepted votes were counted in
-    # (outcome, detail, limit tripped or '') per vote, in the call's order; the detail is
-    # the retry ms of a rate limit, the pressure of a challenge, the hold reason's code
-    verdicts: list[tuple[str, int, str]]
+    decided_ms: int  # when, in Redis's clock (unix ms): the votes' ledger ids carry it
+    # (outcome, detail, limit tripped or '', spent its proof) per vote, in the call's
+    # order; the detail is the retry ms of a rate limit, the pressure of a challenge, the
+    # hold reason's code
+    verdicts: list[tuple[str, int, str, bool]]
     counts: dict[str, int]  # the poll's counts after the call
 
 
 def decode_decide_reply(reply: list[Any], n: int) -> DecideReply:
-    """vote.lua's reply: {minute, outcome_1, retry_ms_1, ..., counts as HGETALL}, or
+    """vote.lua's reply: {now ms, outcome_1, retry_ms_1, ..., counts as HGETALL}, or
     {EXPIRED} / {REBUILDING} for a call that decided nothing."""
-    head = reply[0]
-    if isinstance(head, int):
-        return DecideReply("", [(_CALL_REFUSALS[head], 0, "")] * n, {})
+    head = int(reply[0])
+    if head < 0:
+        return DecideReply("", 0, [(_CALL_REFUSALS[head], 0, "", False)] * n, {})
     tail = reply[1 + 2 * n :]
+    verdicts = []
+    for i, code in enumerate(reply[1 : 1 + 2 * n : 2]):
+        detail = reply[2 + 2 * i]
+        spent = code in (1, 10) and detail >= SPENT_PROOF
+        verdicts.append(
+            (OUTCOMES[code], detail - SPENT_PROOF if spent else detail, LIMITS[code], spent)
+        )
     return DecideReply(
-        head.decode(),
-        [
-            (OUTCOMES[code], reply[2 + 2 * i], LIMITS[code])
-            for i, code in enumerate(reply[1 : 1 + 2 * n : 2])
-        ],
+        str(head // 60_000),
+        head,
+        verdicts,
         {tail[j].decode(): int(tail[j + 1]) for j in range(0, len(tail), 2)},
     )
 
@@ -242,6 +251,7 @@ class UndoEntry(NamedTuple):
     ip_hash: str
     idempotency_key: str | None
     token_nonce: str | None
+    proof: str | None
     reason: str
 
 
@@ -258,7 +268,8 @@ _UNDO_ENTRIES = 3 + len(UNDO_KINDS)
 def undo_args(poll_id: str, minute: str, ballots: Sequence[Ballot], reason: str) -> list[int | str]:
     """ARGV of undo.lua: n, the minute the votes were counted in, the key stems, the
     counts hash's held field, then one entry per ballot ("choices voter ip idem nonce
-    reason"; a held vote's reason ends in HELD_SUFFIX)."""
+    proof reason"; a held vote's reason ends in HELD_SUFFIX; proof is the one the vote
+    spent, which the engine leaves on the ballot only then)."""
     args: list[int | str] = [
         len(ballots),
         minute,
@@ -268,7 +279,8 @@ def undo_args(poll_id: str, minute: str, ballots: Sequence[Ballot], reason: str)
     for b in ballots:
         args.append(
             f"{','.join(b.choices)} {b.voter_hash} {b.ip_hash}"
-            f" {b.idempotency_key or ABSENT} {b.token_nonce or ABSENT} {reason}"
+            f" {b.idempotency_key or ABSENT} {b.token_nonce or ABSENT} {b.proof or ABSENT}"
+            f" {reason}"
         )
     return args
 
@@ -278,9 +290,17 @@ def decode_undo_args(args: Sequence[Any]) -> UndoCall:
     stems = dict(zip(UNDO_KINDS, map(_text, args[2 : _UNDO_ENTRIES - 1]), strict=True))
     entries = []
     for raw in args[_UNDO_ENTRIES : _UNDO_ENTRIES + n]:
-        choices, voter, ip, idem, nonce, reason = _text(raw).split(" ")
+        choices, voter, ip, idem, nonce, proof, reason = _text(raw).split(" ")
         entries.append(
-            UndoEntry(tuple(choices.split(",")), voter, ip, _present(idem), _present(nonce), reason)
+            UndoEntry(
+                tuple(choices.split(",")),
+                voter,
+                ip,
+                _present(idem),
+                _present(nonce),
+                _present(proof),
+                reason,
+            )
         )
     assert len(entries) == n == len(args) - _UNDO_ENTRIES, "entry count"
     return UndoCall(_text(args[1]), stems, entries, _text(args[_UNDO_ENTRIES - 1]))
@@ -300,14 +320,14 @@ FIELD, RECORD = "\x1f", "\x1e"
 LEDGER_ROWS = """
 SELECT f[1]::uuid, f[2], string_to_array(f[3], ',')::bigint[], f[4], f[5], f[6],
        nullif(f[7], ''), nullif(f[8], ''), nullif(f[9], ''), nullif(f[10], ''),
-       nullif(f[11], ''), f[12], nullif(f[13], '')
+       nullif(f[11], ''), f[12], nullif(f[13], ''), nullif(f[14], ''), nullif(f[15], '')
 FROM unnest(string_to_array($1::text, E'\\x1e')) AS r,
      LATERAL string_to_array(r, E'\\x1f') AS f
 """
 LEDGER_INSERT = f"""
 INSERT INTO votes (id, poll_id, option_ids, voter_hash, ip_hash, network_hash, voter_key,
                    ip_key, idempotency_key, page_url, user_agent, state,
-                   hold_reason){LEDGER_ROWS}ON CONFLICT DO NOTHING
+                   hold_reason, proof_key, token_nonce){LEDGER_ROWS}ON CONFLICT DO NOTHING
 """
 
 
@@ -327,10 +347,13 @@ class LedgerRow(NamedTuple):
     user_agent: str | None
     state: str | None  # counted or held
     hold_reason: str | None
+    proof_key: str | None  # the proof of work the vote spent (one vote per proof)
+    token_nonce: str | None  # the widget token's nonce (single use)
 
 
 def ledger_record(vote_id: str, b: Ballot, hold_reason: str = "") -> str:
-    """One vote's record; a vote with a hold reason is written as held."""
+    """One vote's record; a vote with a hold reason is written as held. The ballot's proof
+    is the one the vote spent (the engine leaves it there only then)."""
     return FIELD.join(
         (
             vote_id,
@@ -346,6 +369,8 @@ def ledger_record(vote_id: str, b: Ballot, hold_reason: str = "") -> str:
             b.user_agent or "",
             "held" if hold_reason else "counted",
             hold_reason,
+            b.proof or "",
+            b.token_nonce or "",
         )
     )
 

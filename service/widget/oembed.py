@@ -10,6 +10,7 @@ from markupsafe import escape
 from service.core.i18n import gettext
 from service.core.validation import whole_number
 from service.polls.model import Poll
+from service.widget.sizing import frame_heights
 
 # oEmbed answers are public and the same for everyone: any site may read them.
 HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
@@ -21,15 +22,6 @@ def embedded_poll_id(url: str, public_url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[-1] if url.startswith(prefix) else ""
 
 
-def _embed_height(poll: Poll) -> int:
-    # A first guess before the page reports its height (or for hosts without the loader).
-    # Stars and numbered points sit side by side (an NPS row may wrap once); Likert
-    # points and choices one under another.
-    if poll.kind in ("rating", "nps"):
-        return 300
-    return 200 + 44 * len(poll.options)
-
-
 def _bounded(size: int, limit: str) -> int:
     bound = whole_number(limit, 6)
     return size if bound is None else min(size, bound)
@@ -39,7 +31,8 @@ def oembed_answer(poll: Poll, public_url: str, maxwidth: str, maxheight: str) ->
     """The oEmbed "rich" answer for the poll: an iframe of its embed page, within the
     asked-for bounds (a bound that is not a number is ignored)."""
     width = _bounded(600, maxwidth)
-    height = _bounded(_embed_height(poll), maxheight)
+    # A consumer pastes the iframe as it is (no script resizes it): every state fits.
+    height = _bounded(frame_heights(poll).tallest, maxheight)
     src = f"{public_url}/embed/{poll.id}"
     title = gettext(poll.locale, "poll_title", question=poll.question)
     html = (

@@ -21,8 +21,8 @@ from service.core.http import PreparedResponse, not_modified
 from service.core.i18n import CATALOGS, DEFAULT_LOCALE, LOCALES, choice_rule, format_time, gettext
 from service.core.templates import template_source, templates
 from service.feedback.scales import end_labels, value_label
+from service.identity.tokens import widget_token
 from service.polls.model import Poll
-from service.voting.identity import widget_token
 from service.widget.discussion import COMMENT_MESSAGES, PublishedComments, comments_section
 from service.widget.figures import point_label, result_rows
 from service.widget.outcomes import DONE, OUTCOME_MESSAGES, hidden_note, script_messages
@@ -77,6 +77,15 @@ class Rendered:
 class _Hot:
     poll: Poll
     page: Rendered
+
+
+# What becomes of own words (feedback/own_words.first_state): public at once only on a
+# post-moderated poll; waiting for a moderator otherwise, and never shown without comments.
+_OTHER_HINTS = {
+    "premoderated": "other_text_premoderated",
+    "postmoderated": "other_text_public",
+    "off": "other_text_private",
+}
 
 
 def _csp(frame_ancestors: str, style: str) -> str:
@@ -184,6 +193,7 @@ def render(
         action=f"/v1/polls/{poll.id}/votes" + (f"?{view.query}" if view.query else ""),
         input_type="radio" if poll.max_choices == 1 else "checkbox",
         rule=rule,
+        other_hint=gettext(locale, _OTHER_HINTS[poll.comments]),
         hidden_fields=_SLOT,
         page=view.page,
         results_href=(
@@ -248,18 +258,19 @@ class EmbedPages:
         self._hot: dict[tuple[str, bytes], _Hot] = {}
         self.comments = PublishedComments()
 
-    def hot(self, poll_id: str, raw_query: bytes, poll: Poll) -> Rendered | None:
-        """The public form page kept for this request, if made from this very poll object
-        (a changed poll is a new object in the poll cache)."""
-        hot = self._hot.get((poll_id, raw_query))
+    def hot(self, poll_id: str, request_key: bytes, poll: Poll) -> Rendered | None:
+        """The public form page kept for this request (its raw query, and the framing
+        page when one stands in for `page`), if made from this very poll object (a
+        changed poll is a new object in the poll cache)."""
+        hot = self._hot.get((poll_id, request_key))
         return hot.page if hot is not None and hot.poll is poll else None
 
-    def keep_hot(self, poll_id: str, raw_query: bytes, poll: Poll, page: Rendered) -> None:
+    def keep_hot(self, poll_id: str, request_key: bytes, poll: Poll, page: Rendered) -> None:
         """Remember a public form page for `hot`: only pages that are the same for every
         reader of this URL."""
         if len(self._hot) >= self._limit:
             self._hot.clear()
-        self._hot[(poll_id, raw_query)] = _Hot(poll, page)
+        self._hot[(poll_id, request_key)] = _Hot(poll, page)
 
     def page(
         self,
@@ -319,7 +330,7 @@ def _comments_key(comments: dict[str, Any] | None) -> Any:
     return items, comments.get("next_cursor")
 
 
-def shared_page(request: Request, page: Rendered) -> Response:
+def shared_page(request: Request, page: Rendered, vary: bytes = SHARED_VARY) -> Response:
     """A page that is the same for every reader of its URL: no token, no reader's state,
     so a shared cache may keep it a few seconds and hand it to anyone."""
     etag = f'W/"{page.etag}"'
@@ -327,7 +338,7 @@ def shared_page(request: Request, page: Rendered) -> Response:
         *page.headers,
         (b"etag", etag.encode()),
         (b"cache-control", SHARED_CACHE),
-        (b"vary", SHARED_VARY),
+        (b"vary", vary),
     ]
     if not_modified(request, etag):
         return PreparedResponse(b"", headers, 304)
@@ -361,10 +372,14 @@ def refused_frame_page(request: Request, poll: Poll, framer: str) -> Response:
     if locale not in LOCALES:
         locale = poll.locale if poll.locale in LOCALES else DEFAULT_LOCALE
     hint = gettext(locale, "frame_refused_hint", origin=framer)
-    return _notice_page(locale, gettext(locale, "frame_refused"), hint, 403)
+    # The framer's origin (checked by foreign_framer) hears the notice's height, as an
+    # allowed host hears the poll's: the frame shrinks to the notice, no blank gap below.
+    return _notice_page(locale, gettext(locale, "frame_refused"), hint, 403, origin=framer)
 
 
-def _notice_page(locale: str, notice: str, hint: str | None, status: int) -> Response:
+def _notice_page(
+    locale: str, notice: str, hint: str | None, status: int, *, origin: str | None = None
+) -> Response:
     style = theme_css(DEFAULT_THEME["accent"], DEFAULT_THEME["radius"], DEFAULT_THEME["font"])
     html = _PAGE.render(
         missing=notice,
@@ -381,6 +396,7 @@ def _notice_page(locale: str, notice: str, hint: str | None, status: int) -> Res
         worker_href=_WORKER_HREF,
         theme_css=Markup(style),  # noqa: S704 -- built only from fixed theme values
         data={},
+        origin=origin,
     )
     # Nothing on this page acts for the reader, so any site may frame it.
     headers = {"Content-Security-Policy": _csp("*", style), "Cache-Control": "no-store"}

@@ -13,6 +13,7 @@ from service.core.assets import ASSETS, serve_asset, static_file
 from service.core.errors import NotFound, NotSupported
 from service.core.http import PreparedResponse, json_body, json_response, not_modified
 from service.core.i18n import DEFAULT_LOCALE, LOCALES
+from service.identity.tokens import WIDGET_TOKEN_TTL, widget_token
 from service.ops import openapi
 from service.polls.access import (
     PUBLIC,
@@ -23,14 +24,19 @@ from service.polls.access import (
 )
 from service.server.hotlane import HotRoute
 from service.services import services
-from service.voting.identity import WIDGET_TOKEN_TTL, widget_token
 from service.voting.results import shape
 from service.widget import oembed as oembeds
 from service.widget import svg
 from service.widget.discussion import comment_message, plausible_cursor
 from service.widget.outcomes import DONE, outcome_message
-from service.widget.page import missing_page, personal_page, refused_frame_page, shared_page
-from service.widget.view import foreign_framer, form_voter, parse_view
+from service.widget.page import (
+    SHARED_VARY,
+    missing_page,
+    personal_page,
+    refused_frame_page,
+    shared_page,
+)
+from service.widget.view import foreign_framer, form_voter, framing_page, parse_view
 
 
 async def widget_js(request: Request) -> Response:
@@ -50,11 +56,16 @@ async def embed_page(request: Request) -> Response:
         return refused_frame_page(request, poll, framer)
     phase = poll.phase(datetime.now(UTC))
     raw_query: bytes = request.scope["query_string"]
-    if phase == "open" and (hot := found.pages.hot(poll_id, raw_query, poll)) is not None:
-        return shared_page(request, hot)
+    # A plain iframe's page is the article framing it: then the page (its forms' `page`)
+    # depends on the Referer, for the in-process memo and for shared caches alike.
+    framing = None if b"page=" in raw_query else framing_page(headers, poll)
+    hot_key = raw_query if framing is None else raw_query + b"#" + framing.encode()
+    vary = SHARED_VARY if b"page=" in raw_query else SHARED_VARY + b", Referer"
+    if phase == "open" and (hot := found.pages.hot(poll_id, hot_key, poll)) is not None:
+        return shared_page(request, hot, vary)
 
     params = request.query_params
-    view = parse_view(params, poll, found.own_origin)
+    view = parse_view(params, poll, found.own_origin, framing)
     message = outcome_message(params.get("state"))
     comment_note = comment_message(params.get("comment"))
     wants_results = params.get("view") in ("results", "comments")
@@ -100,8 +111,8 @@ async def embed_page(request: Request) -> Response:
     if personal:
         return personal_page(page, found.settings.secret_key, poll_id, voter)
     if show_form:
-        found.pages.keep_hot(poll_id, raw_query, poll, page)
-    return shared_page(request, page)
+        found.pages.keep_hot(poll_id, hot_key, poll, page)
+    return shared_page(request, page, vary)
 
 
 async def form_token(request: Request) -> Response:

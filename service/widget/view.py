@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from service.core.i18n import DEFAULT_LOCALE, LOCALES
-from service.core.urls import MAX_PAGE_URL, clean_page_url
+from service.core.urls import MAX_PAGE_URL, clean_page_url, site_page_url
 from service.polls.model import Poll
 from service.widget.theme import DEFAULT_THEME, THEME_CHECKS
 
@@ -83,7 +83,30 @@ def foreign_framer(
     return origin
 
 
-def parse_view(params: Mapping[str, str], poll: Poll, own_origin: str) -> View:
+def framing_page(headers: list[tuple[bytes, bytes]], poll: Poll) -> str | None:
+    """The article framing a plain iframe (no `page` in its URL), from the browser's
+    Referer, when it is a page on the site's allowed origins; else None.
+
+    A Referer cut to its origin (the browsers' default for another site's request; the
+    console's snippet asks for the full address) names the site, not the article: None.
+    A request that says it is not for a frame (Sec-Fetch-Dest) is a reader's own visit."""
+    dest = referer = None
+    for name, value in headers:
+        if name == b"sec-fetch-dest":
+            dest = value
+        elif name == b"referer":
+            referer = value
+    if not referer or (dest is not None and dest != b"iframe"):
+        return None
+    page = site_page_url(referer.decode("latin-1"), poll.site.allowed_origins)
+    return None if page is None or urlsplit(page).path in ("", "/") else page
+
+
+def parse_view(
+    params: Mapping[str, str], poll: Poll, own_origin: str, framing: str | None = None
+) -> View:
+    """The View the query asks for; `framing` (framing_page) stands in for a missing
+    `page`, and goes on the form's action and links like one given."""
     given: dict[str, str] = {}
     for key in EMBED_KEYS:
         value = params.get(key)
@@ -96,6 +119,8 @@ def parse_view(params: Mapping[str, str], poll: Poll, own_origin: str) -> View:
             ok = check is not None and check(value)
         if ok:
             given[key] = value
+    if framing is not None and "page" not in given:
+        given["page"] = framing
     theme = {**DEFAULT_THEME, **poll.site.theme}
     return View(
         locale=given.get("locale", poll.locale if poll.locale in LOCALES else DEFAULT_LOCALE),

@@ -225,8 +225,18 @@ def test_every_console_page_passes_axe(
     base = live_server.url
     site = live_server.make_site(f"ax-{uuid.uuid4().hex[:8]}", ["https://portal.example.vn"])
     poll = live_server.make_poll(
-        site["slug"], question=QUESTION, description="Ý kiến của bạn", comments="premoderated"
+        site["slug"],
+        question=QUESTION,
+        description="Ý kiến của bạn",
+        comments="premoderated",
+        options=["Có", "Không", {"label": "Ý kiến khác", "other": True}],
     )
+    # Own words with a vote: marked as such in the queue, with the option they answer.
+    said = live_server.admin.post(
+        f"/v1/polls/{poll['id']}/votes",
+        json={"choices": [poll["options"][2]["id"]], "other_text": "Làm thí điểm ở một phường."},
+    )
+    assert said.status_code == 201, said.text
     for body in ("Nên làm sớm, bắt đầu từ giao thông.", "Cần công khai chi phí dự án."):
         said = live_server.admin.post(
             f"/v1/polls/{poll['id']}/comments",
@@ -248,6 +258,7 @@ def test_every_console_page_passes_axe(
         "site": f"/console/sites/{site['slug']}",
         "people": "/console/people",
         "audit": "/console/audit",
+        "account": "/console/account",
         "moderation": f"/console/moderation?site={site['slug']}",
         "english": "/console/polls?lang=en",
     }
@@ -316,3 +327,149 @@ def test_held_votes_are_reviewed_in_the_console(
     expect(page.locator("#held-count")).to_contain_text("Đang tạm giữ để xem xét: 0")
     shown = live_server.admin.get(f"/v1/polls/{poll['id']}/results").json()
     assert (shown["held"], shown["total"]) == (0, 4)
+
+
+def _not_found(page: Page) -> list[str]:
+    """The URLs a page asks for that answer 404 (the favicon was one, on every page)."""
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    return missing
+
+
+@pytest.mark.parametrize("address", ["localhost", "127.0.0.1"])
+def test_the_results_page_is_live_at_every_address(
+    live_server: LiveServer,
+    new_context: ContextMaker,
+    people: dict[str, str],
+    shots: Path,
+    address: str,
+) -> None:
+    """PUBLIC_URL names localhost; the service is as much at 127.0.0.1 (it says so). At
+    both the Results page frames the live dashboard, and its counts block follows the same
+    stream: a vote shows in both, the same number, without a reload."""
+    base = live_server.url.replace("localhost", address)
+    site = live_server.make_site(f"live-{uuid.uuid4().hex[:8]}", [])
+    poll = live_server.make_poll(site["slug"], question=QUESTION)
+    page = new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    missing = _not_found(page)
+    _sign_in(page, base, people["admin"])
+    page.goto(f"{base}/console/polls/{poll['id']}/results")
+    frame = page.frame_locator("iframe.dashboard")
+    block = page.locator("[data-live-counts] [data-total]")
+    expect(frame.locator(f'[data-poll="{poll["id"]}"] [data-total]')).to_have_text("0")
+    expect(block).to_have_text("0")
+    for n in (1, 2):
+        r = live_server.admin.post(
+            f"/v1/polls/{poll['id']}/votes", json={"choices": [poll["options"][0]["id"]]}
+        )
+        assert r.status_code == 201, r.text
+        expect(frame.locator(f'[data-poll="{poll["id"]}"] [data-total]')).to_have_text(str(n))
+        expect(block).to_have_text(str(n))
+    expect(page.locator("[data-live-counts] [data-option] [data-percent]").first).to_have_text(
+        "100"
+    )
+    assert not _axe(page), "results"
+    if address == "127.0.0.1":
+        page.screenshot(path=str(shots / "console-results-live.png"), full_page=True)
+    assert not [e for e in errors if "Content Security Policy" in e or "frame" in e], errors
+    assert missing == [], missing
+
+
+def test_the_editor_shows_scale_fields_for_scales_only(
+    live_server: LiveServer, new_context: ContextMaker, people: dict[str, str]
+) -> None:
+    """The scale fields follow the kind picked, by CSS alone: with script off as well."""
+    for script in (True, False):
+        page = new_context(java_script_enabled=script).new_page()
+        _sign_in(page, live_server.url, people["admin"])
+        page.goto(f"{live_server.url}/console/polls/new")
+        scale = page.get_by_role("group", name="Thang điểm")
+        expect(page.get_by_label("Loại", exact=True)).to_have_value("single")
+        expect(scale).to_be_hidden()
+        page.get_by_label("Loại", exact=True).select_option("rating")
+        expect(scale).to_be_visible()
+        expect(page.get_by_label("Số mức")).to_be_visible()
+        page.get_by_label("Loại", exact=True).select_option("multiple")
+        expect(scale).to_be_hidden()
+
+
+def test_the_polls_list_reads_on_a_phone(
+    live_server: LiveServer, new_context: ContextMaker, people: dict[str, str], shots: Path
+) -> None:
+    """At 375 px each poll is a card (each figure under its column's name), the page does
+    not scroll sideways, and no page asks for a favicon in vain."""
+    site = live_server.make_site(f"phone-{uuid.uuid4().hex[:8]}", [])
+    poll = live_server.make_poll(site["slug"], question=QUESTION)
+    page = new_context(viewport={"width": 375, "height": 800}).new_page()
+    missing = _not_found(page)
+    _sign_in(page, live_server.url, people["admin"])
+    page.goto(f"{live_server.url}/console/polls?site={site['slug']}")
+    row = page.locator("tbody tr").first
+    expect(row).to_contain_text(QUESTION)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    question = row.locator("td").first.bounding_box()
+    votes = row.locator('td[data-label="Phiếu"]').bounding_box()
+    assert question is not None and votes is not None
+    assert question["width"] > 300  # the whole width of the card, not a squeezed column
+    assert votes["y"] > question["y"]  # stacked under it
+    page.screenshot(path=str(shots / "console-polls-375.png"), full_page=True)
+    assert not _axe(page), "polls at 375 px"
+    for path in (f"/embed/{poll['id']}", "/console/account"):
+        page.goto(live_server.url + path)
+    icon = httpx.get(f"{live_server.url}/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert missing == [], missing
+
+
+def test_destructive_actions_ask_first_without_script(
+    live_server: LiveServer,
+    new_context: ContextMaker,
+    people: dict[str, str],
+    database_url: str,
+    shots: Path,
+) -> None:
+    """With script off: a new password for someone else asks first (Cancel changes
+    nothing); one's own row links the account page, where the password is changed."""
+    other = f"bt-{uuid.uuid4().hex[:8]}@toasoan.vn"
+    _add_person(database_url, other, "admin", [])
+    page = new_context(java_script_enabled=False).new_page()
+    _sign_in(page, live_server.url, people["admin"])
+    page.goto(f"{live_server.url}/console/people")
+    page.get_by_role("button", name=f"Đặt mật khẩu mới {other}").click()
+    expect(page.get_by_role("heading", name="Đặt mật khẩu mới?")).to_be_visible()
+    page.get_by_role("link", name="Hủy").click()
+    expect(page.get_by_role("heading", name="Người dùng và token API")).to_be_visible()
+    second = new_context().new_page()
+    _sign_in(second, live_server.url, other)  # the password still works
+    expect(second.get_by_role("heading", name="Thăm dò ý kiến")).to_be_visible()
+    page.get_by_role("button", name=f"Đặt mật khẩu mới {other}").click()
+    page.get_by_role("button", name="Đặt mật khẩu mới").click()
+    expect(page.locator(".secret")).to_be_visible()
+    second.reload()
+    expect(second.get_by_role("heading", name="Đăng nhập")).to_be_visible()
+
+    row = page.get_by_role("row").filter(has_text=people["admin"])
+    expect(row.get_by_role("button")).to_have_count(0)
+    row.get_by_role("link", name="Đổi mật khẩu").click()
+    expect(page.get_by_role("heading", name="Tài khoản của bạn")).to_be_visible()
+    page.get_by_label("Mật khẩu hiện tại").fill(PASSWORD)
+    page.get_by_label("Mật khẩu mới", exact=True).fill("một mật khẩu mới thật dài")
+    page.get_by_label("Nhập lại mật khẩu mới").fill("một mật khẩu mới thật dài")
+    page.get_by_role("button", name="Đổi mật khẩu").click()
+    expect(page.get_by_role("status")).to_contain_text("Đã đổi mật khẩu.")
+
+    # axe needs script: the same pages in a browser that runs it.
+    checker = new_context().new_page()
+    _add_person(database_url, f"check-{other}", "admin", [])
+    _sign_in(checker, live_server.url, f"check-{other}")
+    checker.goto(f"{live_server.url}/console/people")
+    checker.get_by_role("button", name=f"Vô hiệu hóa {other}").click()
+    expect(checker.get_by_role("heading", name="Vô hiệu hóa người dùng này?")).to_be_visible()
+    assert not _axe(checker), "the confirmation"
+    checker.screenshot(path=str(shots / "console-confirm.png"), full_page=True)
+    checker.get_by_role("link", name="Hủy").click()
+    checker.goto(f"{live_server.url}/console/account")
+    assert not _axe(checker), "the account page"
+    checker.screenshot(path=str(shots / "console-account.png"), full_page=True)

@@ -176,6 +176,9 @@ def test_a_comment_appears_only_after_approval(
     item.get_by_role("button", name="Report").click()
     item.get_by_role("button", name="Spam").click()
     expect(item.locator("[role=status]")).to_have_text("Thank you, your report has been recorded.")
+    # It counted: the page sends a reader (the cookie, else a form token) with the report.
+    held = live_server.admin.get(f"/v1/admin/polls/{poll['id']}/comments").json()["items"]
+    assert [c["reports"] for c in held if c["id"] == comment_id] == [1]
     reader.screenshot(path=str(ARTIFACTS / "feedback-comment-approved.png"), full_page=True)
 
 
@@ -318,7 +321,7 @@ def test_more_comments_by_button(live_server: LiveServer, new_context: ContextMa
         r = live_server.admin.post(
             f"/v1/polls/{poll['id']}/comments",
             json={"body": text},
-            headers={"Cookie": f"cpv=writer{n}"},
+            headers={"Cookie": f"pv=writer-{n:03d}"},  # twelve readers
         )
         assert r.status_code in (201, 202), r.text
         if r.status_code == 202:  # a burst from one address is held for a moderator

@@ -4,6 +4,7 @@ widget.js; readers vote by mouse, by keyboard and without JavaScript."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -203,6 +204,14 @@ def test_a_site_not_on_the_allowlist_is_told_it_may_not_show_the_poll(
     expect(frame.locator("main")).to_contain_text(host.origin)
     expect(frame.locator("form")).to_have_count(0)
     assert not blocked
+    # The frame shrinks to the notice: no blank gap under it on the article.
+    page.wait_for_function(
+        "() => { const f = document.querySelector('iframe');"
+        " return f && f.style.height !== '' && parseInt(f.style.height) < 300; }"
+    )
+    notice = frame.locator("main").evaluate("m => Math.ceil(m.getBoundingClientRect().height)")
+    height = page.locator("iframe").evaluate("f => f.getBoundingClientRect().height")
+    assert abs(height - max(notice, 80)) <= 2, (height, notice)
 
 
 def test_xss_payload_renders_inert(
@@ -278,3 +287,92 @@ def test_axe_finds_no_violations(
         ".violations"
     )
     assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)[:3000]
+
+
+# Polls of every kind and shape the snippet's height rule (widget/sizing.py) must fit.
+SIZED: dict[str, dict[str, Any]] = {
+    "single": {"options": ["Có", "Không", "Chưa rõ"]},
+    "own-words": {
+        "options": ["Có", "Không", {"label": "Ý kiến khác", "other": True}],
+        "comments": "premoderated",
+    },
+    "long": {
+        "options": ["Phương án thứ nhất khá dài, xuống dòng trên điện thoại " * 2, *"BCDEF"],
+        "description": "Mô tả cuộc thăm dò, đủ dài để xuống vài dòng. " * 4,
+    },
+    "multiple": {
+        "kind": "multiple",
+        "max_choices": 3,
+        "options": ["Công viên", "Xe buýt", "Wi-Fi", "Vỉa hè", {"label": "Khác", "other": True}],
+        "comments": "postmoderated",
+    },
+    "stars": {"kind": "rating", "options": None, "low_label": "Rất tệ", "high_label": "Rất tốt"},
+    "numbers": {"kind": "rating", "scale": "number", "range": 10, "options": None},
+    "nps": {"kind": "nps", "options": None, "comments": "premoderated"},
+    "likert": {"kind": "likert", "range": 7, "options": None, "comments": "postmoderated"},
+}
+
+
+def _main_height(page: Page) -> int:
+    return int(
+        page.evaluate("Math.ceil(document.querySelector('main').getBoundingClientRect().height)")
+    )
+
+
+def _snippet_heights(poll: dict[str, Any]) -> tuple[int, int]:
+    """(the loader's reserved height, the plain iframe's height) from the console's codes."""
+    iframe = re.search(r"height:(\d+)px", poll["embed"]["iframe"])
+    reserved = re.search(r'data-height="(\d+)"', poll["embed"]["snippet"])
+    assert iframe and reserved, poll["embed"]
+    assert poll["embed"]["iframe"] in poll["embed"]["snippet"]  # its <noscript>
+    return int(reserved.group(1)), int(iframe.group(1))
+
+
+def _vote_first(page: Page) -> None:
+    page.locator("input[name=choice], input[name=rating]").first.check()
+    page.locator("button.cp-vote").first.click()
+
+
+@pytest.mark.parametrize("width", [320, 1024])
+def test_the_snippets_fit_every_state_of_their_poll(
+    live_server: LiveServer, new_context: ContextMaker, width: int
+) -> None:
+    """Each state of each kind, measured in Chromium at a phone's and a desktop's width:
+    the form fits the loader's reserved height, every state (the own-words box open, the
+    results with the comment form after a vote with and without JavaScript) the plain
+    iframe's; and the rule wastes at most a few lines where it matters (the phone)."""
+    slug = _slug()
+    live_server.make_site(slug, [])
+    viewport = {"width": width, "height": 900}
+    scripted = new_context(viewport=viewport).new_page()
+    plain = new_context(viewport=viewport, java_script_enabled=False).new_page()
+    measured = {}
+    for name, fields in SIZED.items():
+        poll = live_server.make_poll(slug, **fields)
+        reserved, tallest = _snippet_heights(poll)
+        url = f"{live_server.url}/embed/{poll['id']}"
+        scripted.goto(url)
+        states = {"form": _main_height(scripted)}
+        other = scripted.locator("input[data-other]")
+        if other.count():
+            other.check()
+            states["own words"] = _main_height(scripted)
+        scripted.goto(url)
+        _vote_first(scripted)
+        expect(scripted.locator(".cp-results")).to_be_focused()
+        if fields.get("comments"):
+            expect(scripted.locator(".cp-cform")).to_be_visible()
+        states["voted (script)"] = _main_height(scripted)
+        plain.goto(url)
+        _vote_first(plain)
+        expect(plain.locator(".cp-results")).to_be_visible()
+        states["voted (no script)"] = _main_height(plain)
+        measured[name] = (reserved, tallest, states)
+    (ARTIFACTS / f"snippet-heights-{width}.json").write_text(
+        json.dumps(measured, ensure_ascii=False, indent=1)
+    )
+    for name, (reserved, tallest, states) in measured.items():
+        assert states["form"] <= reserved, (name, states, reserved)
+        assert max(states.values()) <= tallest, (name, states, tallest)
+        if width == 320:
+            assert tallest - max(states.values()) <= 160, (name, states, tallest)

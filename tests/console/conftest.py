@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -13,6 +14,7 @@ from service.console import users
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 def csrf_of(html: str) -> str:
@@ -29,6 +31,14 @@ async def people(state: Any) -> AsyncIterator[None]:
         "TRUNCATE users, console_sessions, login_failures, user_sites RESTART IDENTITY CASCADE"
     )
     yield
+
+
+def form_fields(page: str) -> dict[str, list[str]]:
+    """The hidden fields of a page's forms (a confirmation's), as a browser sends them."""
+    fields: dict[str, list[str]] = {}
+    for name, value in _HIDDEN.findall(page):
+        fields.setdefault(name, []).append(html.unescape(value))
+    return fields
 
 
 UserMaker = Callable[..., Awaitable[int]]

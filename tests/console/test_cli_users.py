@@ -11,6 +11,7 @@ import pytest
 
 from service import cli
 from service.console import passwords
+from service.dev import seed
 from tests.test_cli import _fetch, cli_env  # noqa: F401 -- the fixture, reused
 
 
@@ -74,9 +75,9 @@ def test_dev_start_makes_a_demo_admin_once(
     state: Any,
     people: None,
 ) -> None:
-    first = asyncio.run(cli._seed(settings))
+    first = asyncio.run(seed.seed(settings))
     login = first[3]
-    assert login is not None and login[0] == cli.DEMO_ADMIN
+    assert login is not None and login[0] == seed.DEMO_ADMIN
     [row] = _fetch(cli_env["DATABASE_URL"], "SELECT role, password_hash FROM users")
     assert row["role"] == "admin" and passwords.verify(row["password_hash"], login[1])
-    assert asyncio.run(cli._seed(settings))[3] is None  # printed at first start only
+    assert asyncio.run(seed.seed(settings))[3] is None  # printed at first start only

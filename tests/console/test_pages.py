@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.console.conftest import BrowserMaker, csrf_of, post_form
+from tests.console.conftest import BrowserMaker, csrf_of, form_fields, post_form
 
 QUESTION = "Theo bạn Hà Nội có nên xây dựng thành phố thông minh hay không?"
 
@@ -153,10 +153,14 @@ async def test_results_page_frames_the_live_dashboard_and_shares_a_link(
     admin = await browser_as("admin@toasoan.vn")
     page = await admin.get(f"/console/polls/{poll['id']}/results")
     assert page.status_code == 200
-    assert "<strong>1</strong>" in page.text
+    assert "<strong data-total>1</strong>" in page.text
     frame = page.text.split('class="dashboard"')[1].split('src="')[1].split('"')[0]
-    dashboard = await client.get(frame.replace("&amp;", "&").replace("http://testserver", ""))
+    # A path on whichever address the console is open at (127.0.0.1 beside localhost).
+    assert frame.startswith(f"/dashboard/{poll['id']}?key=")
+    dashboard = await client.get(frame.replace("&amp;", "&"))
     assert dashboard.status_code == 200
+    stream = page.text.split("data-live-counts=")[1].split('"')[1].replace("&amp;", "&")
+    assert stream == f"/v1/polls/{poll['id']}/results/stream?" + frame.split("?")[1].split("&")[0]
     r = await admin.post(
         f"/console/polls/{poll['id']}/link", data={"csrf": csrf_of(page.text), "hours": "48"}
     )
@@ -234,6 +238,10 @@ async def test_people_and_tokens(
     assert api.status_code == 200
     token_id = await state.pool.fetchval("SELECT id FROM api_tokens WHERE label = 'CMS'")
     r = await post_form(admin, "/console/people", f"/console/tokens/{token_id}/revoke", {})
+    assert r.status_code == 200 and "Thu hồi khóa API" in r.text  # asked first
+    api = await admin.get("/v1/admin/polls", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 200
+    r = await admin.post(f"/console/tokens/{token_id}/revoke", data=form_fields(r.text))
     assert r.status_code == 200
     api = await admin.get("/v1/admin/polls", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 401

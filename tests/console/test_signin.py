@@ -114,7 +114,7 @@ async def test_sign_in_is_throttled_per_account(
     transport = httpx.ASGITransport(app=app_state[0], client=("127.0.2.1", 1))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         r = await sign_in(c, "bt@toasoan.vn", PASSWORD)  # even the right password
-        assert r.status_code == 429
+        assert r.status_code == 429 and r.headers["retry-after"] == "900"
         assert "15" in r.text and 'role="alert"' in r.text
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from service.admin.auth import create_token
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.identity.principal import create_token
 from tests.conftest import PollMaker
 from tests.voting.test_vote_faults import PATIENCE, open_poll, running_app, until
 
@@ -150,13 +150,13 @@ async def test_three_distinct_reports_hold_a_comment(client, admin, make_poll):
     poll = await make_poll(comments="postmoderated")
     cid = (await comment(client, poll, "Bình luận bị báo cáo")).json()["comment"]["id"]
     url = f"/v1/polls/{poll['id']}/comments/{cid}/reports"
-    same = reader(cookie="reporter-1")
+    same = reader("203.0.1.9", cookie="reporter-1")
     for _ in range(3):  # one reader reporting three times is one report
         r = await client.post(url, json={"reason": "offensive"}, headers=same)
         assert r.status_code == 202
     assert len((await client.get(f"/v1/polls/{poll['id']}/comments")).json()["items"]) == 1
-    for n in (2, 3):
-        headers = reader(cookie=f"reporter-{n}")
+    for n in (2, 3):  # three readers on three networks (docs/security/reports.md)
+        headers = reader(f"203.0.{n}.9", cookie=f"reporter-{n}")
         assert (await client.post(url, json={"reason": "spam"}, headers=headers)).status_code == 202
     assert (await client.get(f"/v1/polls/{poll['id']}/comments")).json()["items"] == []
     (held,) = (await queue(admin, poll, state="held"))["items"]

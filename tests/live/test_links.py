@@ -1,4 +1,4 @@
-"""Signed view keys (service/live/links.py): they open their subject until they expire,
+"""Signed view keys (service/identity/links.py): they open their subject until they expire,
 and only while the token that minted them is unrevoked."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from service.admin.auth import create_token
 from service.app import create_app
 from service.core.settings import Settings
+from service.identity.links import key_token, view_key
+from service.identity.principal import create_token
 from service.live.hub import LiveHub
-from service.live.links import key_token, view_key
 
 from .sse import PollMaker, open_stream
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from service.live.links import view_key
+from service.identity.links import view_key
 
 from .sse import PollMaker, TokenMaker, open_stream, stream_path
 

@@ -45,3 +45,13 @@ def test_configure_sends_json_lines_to_stdout(capsys: pytest.CaptureFixture[str]
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["msg"] for line in lines] == ["hello world"]
     assert json.loads(lines[0])["poll"] == "p1"
+
+
+def test_uvicorn_info_lines_are_not_labelled_error() -> None:
+    """uvicorn's "Application startup complete" comes through its "uvicorn.error" logger:
+    the line names it "uvicorn", at its own level."""
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "started", (), None)
+    entry = json.loads(JsonFormatter().format(record))
+    assert (entry["logger"], entry["level"]) == ("uvicorn", "info")
+    record = logging.LogRecord("civicpoll.engine", logging.INFO, __file__, 1, "x", (), None)
+    assert json.loads(JsonFormatter().format(record))["logger"] == "civicpoll.engine"

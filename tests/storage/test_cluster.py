@@ -11,9 +11,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from service.admin.auth import SCOPES, create_token
 from service.app import create_app
 from service.core.settings import Settings
+from service.identity.principal import SCOPES, create_token
 from service.storage.redis import connect_redis, is_cluster, per_node_keys
 from service.voting.counts import ensure_epoch, ledger_counts
 from service.voting.keys import EPOCH, counts_key, poll_prefix, voter_mark_key

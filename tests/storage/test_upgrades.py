@@ -143,7 +143,8 @@ async def fill(con: asyncpg.Connection) -> None:
 
 
 async def snapshot(con: asyncpg.Connection) -> dict[str, list[str]]:
-    """Every row of every table, as text, sorted (column order aside)."""
+    """Every row of every table, as text, sorted (column order aside). Nulls are left out:
+    a column a later migration adds (nullable, no default) reads null on old rows."""
     tables = await con.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
         " AND tablename <> 'schema_version'"
@@ -151,7 +152,7 @@ async def snapshot(con: asyncpg.Connection) -> dict[str, list[str]]:
     rows = {}
     for t in tables:
         name = t["tablename"]
-        found = await con.fetch(f'SELECT to_jsonb(t) AS row FROM "{name}" t')
+        found = await con.fetch(f'SELECT jsonb_strip_nulls(to_jsonb(t)) AS row FROM "{name}" t')
         rows[name] = sorted(str(r["row"]) for r in found)
     return rows
 

@@ -9,15 +9,17 @@ import httpx
 import pytest
 
 from service.core.errors import BadRequest, Forbidden
+from service.identity.keys import Hasher
+from service.identity.origin import check_origin
+from service.identity.request import identify
+from service.identity.tokens import sign_voter, widget_token
 from service.voting.ballot import (
     build_ballot,
-    check_origin,
     checked_choices,
     idempotency_header,
     parse_vote_body,
     user_agent_family,
 )
-from service.voting.identity import Hasher, client_ip, sign_voter, widget_token
 from service.voting.keys import VOTER_MARK_TTL
 from tests.conftest import SECRET
 from tests.voting.sample import sample_poll
@@ -182,8 +184,8 @@ def test_a_ballot_is_built_from_raw_headers_and_the_peer(settings) -> None:
         b"user-agent": b"Mozilla/5.0 Firefox/130.0",
     }
     body = parse_vote_body(b'{"choices": ["12"]}', is_form=False)
-    ip = client_ip(list(headers.items()), "127.0.0.1", settings.trusted_proxies)
-    ballot = build_ballot(headers, ip, settings, hasher, poll, body, "cookie-voter-1")
+    who = identify(headers, list(headers.items()), "127.0.0.1", "http", settings.trusted_proxies)
+    ballot = build_ballot(headers, who, settings, hasher, poll, body, "cookie-voter-1")
     ip_hash = hasher(poll.id, "ip", "203.0.113.7")
     assert ballot.choices == ("12",)
     assert ballot.voter_hash == ballot.voter_key == hasher(poll.id, "voter", "cookie-voter-1")
@@ -195,8 +197,8 @@ def test_a_ballot_is_built_from_raw_headers_and_the_peer(settings) -> None:
     assert ballot.idempotency_key == hasher(poll.id, "idem", "retry-1")
     assert (ballot.page_url, ballot.user_agent) == ("https://portal.example.vn/bai", "Firefox")
     # An untrusted peer's X-Forwarded-For is ignored; an allowlisted network is not limited.
-    ip = client_ip(list(headers.items()), "192.0.2.5", settings.trusted_proxies)
-    other = build_ballot(headers, ip, settings, hasher, poll, body, "cookie-voter-1")
+    who = identify(headers, list(headers.items()), "192.0.2.5", "http", settings.trusted_proxies)
+    other = build_ballot(headers, who, settings, hasher, poll, body, "cookie-voter-1")
     assert other.ip_hash == hasher(poll.id, "ip", "192.0.2.5") and not other.limited
 
 
@@ -219,14 +221,15 @@ def test_choices_origins_and_idempotency_keys_are_checked() -> None:
         checked_choices(poll, ["99"])
 
     own = "http://testserver"
-    check_origin({b"origin": b"https://portal.example.vn"}, poll, own, "http")
-    check_origin({b"origin": b"http://testserver"}, poll, own, "http")
-    check_origin({}, poll, own, "http")  # a server-side client
+    site = (poll.site.allowed_origins, (poll.id, poll.site.slug))
+    check_origin({b"origin": b"https://portal.example.vn"}, own, "http", *site)
+    check_origin({b"origin": b"http://testserver"}, own, "http", *site)
+    check_origin({}, own, "http", *site)  # a server-side client
     # The service's own page, opened at another of its addresses than PUBLIC_URL's.
     here = {b"origin": b"http://127.0.0.1:8000", b"host": b"127.0.0.1:8000"}
-    check_origin(here, poll, own, "http")
+    check_origin(here, own, "http", *site)
     for literal in (b"localhost:8000", b"[::1]:8000", b"10.0.0.5"):
-        check_origin({b"origin": b"http://" + literal, b"host": literal}, poll, own, "http")
+        check_origin({b"origin": b"http://" + literal, b"host": literal}, own, "http", *site)
     for headers, scheme in (
         ({b"origin": b"https://evil.example"}, "http"),
         ({b"sec-fetch-site": b"cross-site"}, "http"),
@@ -236,7 +239,7 @@ def test_choices_origins_and_idempotency_keys_are_checked() -> None:
         ({b"origin": b"http://rebound.example", b"host": b"rebound.example"}, "http"),
     ):
         with pytest.raises(Forbidden):
-            check_origin(headers, poll, own, scheme)
+            check_origin(headers, own, scheme, *site)
 
     assert idempotency_header({}) is None
     assert idempotency_header({b"idempotency-key": b"k-1"}) == "k-1"

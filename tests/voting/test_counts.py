@@ -8,12 +8,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import asynccontextmanager
 
 from service.ops import metrics
-from service.voting.counts import ledger_counts, rebuild_all, rebuild_poll, reconcile
-from service.voting.keys import counts_key, rebuilding_key
+from service.voting.counts import (
+    ledger_counts,
+    rebuild_all,
+    rebuild_poll,
+    reconcile,
+)
+from service.voting.integrity import read_figures
+from service.voting.keys import EPOCH, counts_key, rebuilding_key
 from service.voting.results import read_counts
-from tests.voting.test_vote_faults import running_app
+from tests.voting.test_vote_faults import PATIENCE, running_app
 from tests.voting.voter import vote
 
 
@@ -97,11 +104,7 @@ async def test_a_rebuild_waits_for_votes_another_process_counted(
     poll = await make_poll()
     assert (await vote(client, poll)).status_code == 201
     async with running_app(settings) as (other, _):
-        blocker = await state.pool.acquire()
-        tx = blocker.transaction()
-        await tx.start()
-        await blocker.execute("LOCK TABLE votes IN EXCLUSIVE MODE")  # inserts wait
-        try:
+        async with ledger_locked(state):
             held = asyncio.create_task(vote(other, poll))
             await until(lambda: total(state, poll["id"]), 2)  # counted in Redis
             rebuild = asyncio.create_task(rebuild_poll(state.pool, state.redis, poll["id"]))
@@ -111,9 +114,6 @@ async def test_a_rebuild_waits_for_votes_another_process_counted(
                 return rebuild.done() or bool(await state.redis.exists(flag))
 
             await until(paused, True)
-        finally:
-            await tx.rollback()
-            await state.pool.release(blocker)
         assert (await held).status_code == 201
         counts = await rebuild
     assert sum(counts.values()) == 2
@@ -130,3 +130,78 @@ async def until(probe, expected, bound=10.0):
     while (value := await probe()) != expected:
         assert time.monotonic() < deadline, f"still {value!r}, expected {expected!r}"
         await asyncio.sleep(0.01)
+
+
+async def test_after_redis_forgot_a_rebuild_waits_only_for_votes_redis_decided(
+    client, make_poll, state
+):
+    """Redis lost its memory, so its counts can never equal the whole ledger: the rebuild
+    waits only until the votes this Redis decided are in the ledger. With an hour's grace
+    it must still end (once those votes are settled, at once here); counts, figures and
+    voter marks then equal the ledger's."""
+    poll = await make_poll()
+    for i in range(3):
+        assert (await vote(client, poll, cookie=f"early-voter-{i}")).status_code == 201
+    await forget(state)
+    assert (await vote(client, poll, cookie="later-voter-0")).status_code == 201  # on empty Redis
+    rebuilt = rebuild_all(
+        state.pool, state.redis, "redis_empty", state.engine.quiesce, grace=3600, emptied=True
+    )
+    assert await asyncio.wait_for(rebuilt, PATIENCE) == 1
+    assert await read_counts(state.redis, poll["id"]) == await ledger_counts(state.pool, poll["id"])
+    figures = await read_figures(state.redis, poll["id"])
+    assert (figures["accepted"], figures["held"], figures["solved"]) == (4, 0, 0)
+    for voter in ("early-voter-1", "later-voter-0"):
+        assert (await vote(client, poll, cookie=voter)).status_code == 409
+
+
+async def test_after_redis_forgot_a_rebuild_waits_for_another_process_vote(
+    client, make_poll, state, settings
+):
+    """A second app counts a vote in the emptied Redis whose ledger write is held up: the
+    rebuild must wait for it (then count it), not replace Redis's counts without it."""
+    poll = await make_poll()
+    assert (await vote(client, poll)).status_code == 201
+    async with running_app(settings) as (other, _):
+        await forget(state)
+        async with ledger_locked(state):
+            held = asyncio.create_task(vote(other, poll))
+            await until(lambda: total(state, poll["id"]), 1)  # counted in the new Redis
+            rebuild = asyncio.create_task(
+                rebuild_all(state.pool, state.redis, "redis_empty", grace=3600, emptied=True)
+            )
+            flag = rebuilding_key(poll["id"])
+
+            async def paused() -> bool:
+                return rebuild.done() or bool(await state.redis.exists(flag))
+
+            await until(paused, True)
+            # A window to catch a rebuild that does not wait (it would end within it, its
+            # reads pass the lock); a slow machine only makes the check weaker, never false.
+            await asyncio.wait({rebuild}, timeout=1.0)
+            assert not rebuild.done()
+        assert (await held).status_code == 201
+        assert await asyncio.wait_for(rebuild, PATIENCE) == 1
+    assert await read_counts(state.redis, poll["id"]) == await ledger_counts(state.pool, poll["id"])
+    assert sum((await ledger_counts(state.pool, poll["id"])).values()) == 2
+
+
+async def forget(state):
+    """Redis loses its memory; the epoch mark is put back at once, so that the apps' own
+    maintenance leaves the rebuild to the test."""
+    await state.redis.flushdb()
+    await state.redis.set(EPOCH, 1)
+
+
+@asynccontextmanager
+async def ledger_locked(state):
+    """While inside, the ledger takes no insert (they wait); reads still pass."""
+    blocker = await state.pool.acquire()
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("LOCK TABLE votes IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        await tx.rollback()
+        await state.pool.release(blocker)

@@ -77,6 +77,17 @@ async def lose_redis(state: Any) -> None:
     state.counts._entries.clear()
 
 
+async def solved_votes(
+    client: httpx.AsyncClient, poll: dict[str, Any], ip: str, n: int
+) -> list[int]:
+    """The statuses of `n` votes from `ip`, each challenged and then sent solved."""
+    codes = []
+    for _ in range(n):
+        proof = solved(await challenged(client, poll, ip))
+        codes.append((await vote(client, poll, ip=ip, altcha=proof)).status_code)
+    return codes
+
+
 async def results(client: httpx.AsyncClient, poll: dict[str, Any]) -> dict[str, Any]:
     r = await client.get(f"/v1/polls/{poll['id']}/results")
     assert r.status_code == 200
@@ -124,8 +135,9 @@ async def test_over_the_limit_a_vote_is_challenged_and_a_solution_counts_once(
     elsewhere = solved(await challenged(client, other, ip))
     bad = await vote(client, poll, ip=ip, altcha=elsewhere)
     assert bad.status_code == 403 and bad.json()["error"]["field"] == "altcha"
+    # Not a payload at all is bad input (400), not a wrong proof (403).
     garbage = await vote(client, poll, ip=ip, altcha="not-base64-json")
-    assert garbage.status_code == 403
+    assert garbage.status_code == 400 and garbage.json()["error"]["field"] == "altcha"
     assert await ledger_total(state, poll["id"]) == 2
     figures = (await admin.get(f"/v1/admin/polls/{poll['id']}/integrity")).json()
     assert figures["challenged"] == 2 and figures["solved"] == 1 and figures["held"] == 0
@@ -202,13 +214,7 @@ async def test_discarded_votes_stay_in_the_ledger_out_of_the_tally(
     poll = await make_poll()
     ip = "198.51.100.23"
     assert (await vote(client, poll, ip=ip)).status_code == 201
-    codes = [
-        (
-            await vote(client, poll, ip=ip, altcha=solved(await challenged(client, poll, ip)))
-        ).status_code
-        for _ in range(3)
-    ]
-    assert codes == [201, 202, 202]
+    assert await solved_votes(client, poll, ip, 3) == [201, 202, 202]
     assert (await results(client, poll))["held"] == 2
     bad = await admin.post(f"/v1/admin/polls/{poll['id']}/held/discard", json={})
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "ids"
@@ -369,3 +375,127 @@ async def test_one_option_flooding_in_rotating_disguises_is_held(
     # over the limit is for it, against a sixth of the poll's tally.
     assert codes == [201, 201, 202, 202]
     assert [r for _, r in await states(state, poll)][-2:] == ["flood", "flood"]
+
+
+def raw_payload(value: Any) -> str:
+    """An ALTCHA field carrying `value` as its JSON, base64 encoded as the real one is."""
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
+async def test_a_malformed_payload_is_refused_naming_its_part(client, admin, make_poll: PollMaker):
+    """Shapes the altcha library once choked on (500): each is a 400 naming the part."""
+    await limit_site(admin)
+    poll = await make_poll()
+    assert (await vote(client, poll, ip="198.51.100.29")).status_code == 201
+    real = json.loads(base64.b64decode(solved(await challenged(client, poll, "198.51.100.29"))))
+    shapes = {
+        "altcha.salt": [{**real, "salt": []}, {**real, "salt": 5}, {**real, "salt": {}}],
+        "altcha.number": [{**real, "number": "1"}, {**real, "number": -1}],
+        "altcha.signature": [{**real, "signature": "f" * 200}, {**real, "signature": "xyz"}],
+        "altcha.algorithm": [{**real, "algorithm": "MD5"}],
+        "altcha.challenge": [{k: v for k, v in real.items() if k != "challenge"}],
+        "altcha": [5, None, True, [], "salt", {**real, "salt": "x" * 5000}],
+    }
+    for field, values in shapes.items():
+        for value in values:
+            r = await vote(client, poll, ip="198.51.100.29", altcha=raw_payload(value))
+            assert r.status_code == 400, (value, r.text)
+            assert r.json()["error"]["field"] == field, (value, r.json())
+
+
+async def test_a_vote_answered_503_keeps_its_proof(client, admin, make_poll: PollMaker, state):
+    """The ledger refuses every write (a real PostgreSQL error): the solved vote is
+    answered 503 and its proof is given back, so the reader's retry with the same solution
+    counts; once counted, the solution is spent."""
+    await limit_site(admin)
+    poll = await make_poll()
+    ip = "198.51.100.33"
+    assert (await vote(client, poll, ip=ip)).status_code == 201
+    payload = solved(await challenged(client, poll, ip))
+    await state.pool.execute(
+        "ALTER TABLE votes ADD CONSTRAINT ledger_fault CHECK (false) NOT VALID"
+    )
+    try:
+        down = await vote(client, poll, cookie="patient-reader", ip=ip, altcha=payload)
+    finally:
+        await state.pool.execute("ALTER TABLE votes DROP CONSTRAINT ledger_fault")
+    assert down.status_code == 503, down.text
+    retried = await vote(client, poll, cookie="patient-reader", ip=ip, altcha=payload)
+    assert retried.status_code == 201, retried.text
+    again = await vote(client, poll, ip=ip, altcha=payload)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "proof_reused"
+    await state.tally.flush()
+    figures = (await admin.get(f"/v1/admin/polls/{poll['id']}/integrity")).json()
+    assert (figures["solved"], figures["failed"], figures["accepted"]) == (1, 1, 2)
+
+
+async def test_a_spent_proof_stays_spent_when_redis_forgets(
+    client, admin, make_poll: PollMaker, state
+):
+    await limit_site(admin)
+    poll = await make_poll()
+    ip = "198.51.100.34"
+    assert (await vote(client, poll, ip=ip)).status_code == 201
+    payload = solved(await challenged(client, poll, ip))
+    assert (await vote(client, poll, ip=ip, altcha=payload)).status_code == 201
+    # Redis restarts empty; the rebuild restores the proof's mark from the ledger.
+    await lose_redis(state)
+    assert (await vote(client, poll, ip=ip)).status_code == 201  # the limiter forgot too
+    again = await vote(client, poll, ip=ip, altcha=payload)
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "proof_reused"
+    # Redis forgets again, and this time nothing rebuilds (the epoch mark is put back at
+    # once): the ledger's own key refuses the proof a second time.
+    await state.redis.flushdb()
+    await state.redis.set(EPOCH, 1)
+    assert (await vote(client, poll, ip=ip)).status_code == 201
+    refused = await vote(client, poll, ip=ip, altcha=payload)
+    assert refused.status_code == 409, refused.text
+    spent = await state.pool.fetchval(
+        "SELECT count(*) FROM votes WHERE poll_id = $1 AND proof_key IS NOT NULL", poll["id"]
+    )
+    assert spent == 1
+    assert await ledger_total(state, poll["id"]) == 4
+
+
+async def test_integrity_figures_come_back_from_the_ledger(
+    client, admin, make_poll: PollMaker, state
+):
+    """accepted, held, released, discarded and solved are what the ledger's rows say, so
+    a Redis restart (empty) does not zero them."""
+    await limit_site(admin, solved_burst_per_ip=1, solved_per_ip_per_minute=1)
+    poll = await make_poll()
+    ip = "198.51.100.35"
+    assert (await vote(client, poll, ip=ip)).status_code == 201
+    assert await solved_votes(client, poll, ip, 3) == [201, 202, 202]
+    listed = (await admin.get(f"/v1/admin/polls/{poll['id']}/held")).json()
+    first, second = (v["id"] for g in listed["groups"] for v in g["votes"])
+    url = f"/v1/admin/polls/{poll['id']}/held"
+    assert (await admin.post(f"{url}/release", json={"ids": [first]})).status_code == 200
+    assert (await admin.post(f"{url}/discard", json={"ids": [second]})).status_code == 200
+    names = ("accepted", "held", "released", "discarded", "solved")
+
+    async def figures() -> dict[str, int]:
+        await state.tally.flush()
+        found = (await admin.get(f"/v1/admin/polls/{poll['id']}/integrity")).json()
+        return {name: found[name] for name in names}
+
+    before = await figures()
+    assert before == {"accepted": 2, "held": 2, "released": 1, "discarded": 1, "solved": 3}
+    await lose_redis(state)
+    assert await figures() == before
+
+
+async def test_a_used_widget_token_and_the_embedded_signal_survive_redis_forgetting(
+    client, admin, make_poll: PollMaker, state
+):
+    await limit_site(admin, tokened_min_votes=1)
+    poll = await make_poll(dedupe_mode="none")
+    token = await fresh_token(client, poll["id"])
+    assert (await vote(client, poll, ip="198.51.100.36", token=token)).status_code == 201
+    assert (await vote(client, poll, ip="198.51.100.37")).status_code == 202  # embedded
+    await lose_redis(state)
+    # Still embedded: a tokenless vote is held; and the token stays used.
+    assert (await vote(client, poll, ip="198.51.100.38")).status_code == 202
+    again = await vote(client, poll, ip="198.51.100.39", token=token)
+    assert again.status_code == 409 and again.json()["error"]["field"] == "token"

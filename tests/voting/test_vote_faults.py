@@ -24,10 +24,11 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.core.settings import Settings
 from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port
+from service.identity.keys import Hasher
 from service.ops import metrics
-from service.voting import engine
+from service.voting import ledger
 from service.voting.counts import ledger_counts
-from service.voting.identity import Hasher
+from service.voting.integrity import read_figures
 from service.voting.keys import idempotency_key, voter_mark_key
 from service.voting.results import read_counts
 from tests.voting.voter import vote
@@ -163,7 +164,7 @@ async def test_postgres_stopped_gives_503_then_recovers(settings, scratch_dir: P
     try:
         changed = settings.with_changes(database_url=dsn, redis_url=redis.url)
         async with running_app(changed) as (client, st):
-            from service.admin.auth import create_token
+            from service.identity.principal import create_token
 
             async with st.pool.acquire() as con:
                 _, token = await create_token(
@@ -266,7 +267,7 @@ async def test_a_batch_failing_on_a_bug_answers_503_instead_of_hanging(
     def broken(vote_id: str, ballot: Any) -> str:
         raise RuntimeError("a bug in the ledger stage")
 
-    monkeypatch.setattr(engine, "ledger_record", broken)
+    monkeypatch.setattr(ledger, "ledger_record", broken)
     answer = await asyncio.wait_for(vote(client, poll), PATIENCE)
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "unavailable"
@@ -409,5 +410,10 @@ async def test_counts_are_exact_after_redis_comes_back_empty_under_load(
                 return r.status_code == 200 and r.json()["total"] == rows
 
             await until(public_total)
+            # The integrity figures came back with the counts: every row is "accepted".
+            await st.tally.flush()
+            assert (await read_figures(st.redis, poll["id"]))["accepted"] == rows
+            # ...and the voters' marks: one who voted before the restart is refused.
+            assert (await vote(client, poll, cookie="load-00-00000")).status_code == 409
     finally:
         redis.stop()

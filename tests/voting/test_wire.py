@@ -15,6 +15,7 @@ from service.voting.wire import (
     LEDGER_ROWS,
     LIMIT_KINDS,
     REBUILDING,
+    SPENT_PROOF,
     UNDO_DUPLICATE,
     UNDO_FAILED,
     UNDO_KINDS,
@@ -102,29 +103,34 @@ def test_decide_args_round_trip() -> None:
 
 
 def test_decide_reply_decodes() -> None:
+    decided = 29_000_000 * 60_000 + 1234  # unix ms, in Redis's clock
     reply: list[Any] = [
-        *(b"29000000", 1, 0, 3, 1500, 4, 0, 6, 900, 7, 0),
-        *(8, 40, 9, 3, 10, 5, 11, 0),
+        *(decided, 1, 0, 3, 1500, 4, 0, 6, 900, 7, 0),
+        *(8, 40, 9, 3, 10, 5, 11, 0, 1, SPENT_PROOF, 10, SPENT_PROOF + 1),
         *(b"11", b"4", b"13", b"1", b"held", b"1"),
     ]
-    assert decode_decide_reply(reply, 9) == DecideReply(
+    assert decode_decide_reply(reply, 11) == DecideReply(
         "29000000",
+        decided,
         [
-            ("accepted", 0, ""),
-            ("rate_limited", 1500, "address"),
-            ("replayed", 0, ""),
-            ("rate_limited", 900, "network"),
-            ("idempotency_key_reused", 0, ""),
-            ("challenge", 40, "address"),  # the pressure: 40 attempts over the limit
-            ("challenge", 3, "network"),
-            ("held", 5, ""),  # HOLD_REASONS[5]: no script
-            ("proof_reused", 0, ""),
+            ("accepted", 0, "", False),
+            ("rate_limited", 1500, "address", False),
+            ("replayed", 0, "", False),
+            ("rate_limited", 900, "network", False),
+            ("idempotency_key_reused", 0, "", False),
+            ("challenge", 40, "address", False),  # the pressure: 40 attempts over the limit
+            ("challenge", 3, "network", False),
+            ("held", 5, "", False),  # HOLD_REASONS[5]: no script
+            ("proof_reused", 0, "", False),
+            ("accepted", 0, "", True),  # it spent its proof
+            ("held", 1, "", True),  # held (budget) after spending its proof
         ],
         {"11": 4, "13": 1, keys.HELD_FIELD: 1},
     )
     # A call Redis ran past its deadline, or during a rebuild, decided nothing.
-    assert decode_decide_reply([-1], 2) == DecideReply("", [("expired", 0, "")] * 2, {})
-    assert decode_decide_reply([-2], 1) == DecideReply("", [("rebuilding", 0, "")], {})
+    expired = DecideReply("", 0, [("expired", 0, "", False)] * 2, {})
+    assert decode_decide_reply([-1], 2) == expired
+    assert decode_decide_reply([-2], 1) == DecideReply("", 0, [("rebuilding", 0, "", False)], {})
 
 
 def test_undo_args_round_trip() -> None:
@@ -134,7 +140,15 @@ def test_undo_args_round_trip() -> None:
     assert call.held_field == keys.HELD_FIELD
     assert_stems("wire7test", call.stems, UNDO_KINDS)
     assert call.entries == [
-        UndoEntry(b.choices, b.voter_hash, b.ip_hash, b.idempotency_key, b.token_nonce, UNDO_FAILED)
+        UndoEntry(
+            b.choices,
+            b.voter_hash,
+            b.ip_hash,
+            b.idempotency_key,
+            b.token_nonce,
+            b.proof,
+            UNDO_FAILED,
+        )
         for b in ballots
     ]
 
@@ -155,6 +169,8 @@ def expected_rows(ids: list[str], ballots: list[Ballot]) -> list[LedgerRow]:
             b.user_agent,
             "held" if i == 1 else "counted",
             "flood" if i == 1 else None,
+            b.proof,
+            b.token_nonce,
         )
         for i, (vote_id, b) in enumerate(zip(ids, ballots, strict=True))
     ]
@@ -218,8 +234,9 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
     reply = await vote(
         keys=script_keys(poll.id), args=decide_args(poll.id, head, ballots, later, LIMITS)
     )
-    minute, verdicts, counts = decode_decide_reply(reply, len(ballots))
-    assert [outcome for outcome, _, _ in verdicts] == [
+    minute, decided, verdicts, counts = decode_decide_reply(reply, len(ballots))
+    assert abs(decided - time.time() * 1000) < 60_000  # Redis's clock: this machine's
+    assert [outcome for outcome, _, _, _ in verdicts] == [
         "accepted",
         "duplicate",
         "replayed",
@@ -229,8 +246,12 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
         "accepted",
         "idempotency_key_reused",
     ]
-    assert verdicts[5][1:] == (1, "address")  # the pressure: its first attempt over the limit
-    assert [retry for i, (_, retry, _) in enumerate(verdicts) if i != 5] == [0] * 7
+    assert verdicts[5][1:] == (
+        1,
+        "address",
+        False,
+    )  # the pressure: its first attempt over the limit
+    assert [retry for i, (_, retry, _, _) in enumerate(verdicts) if i != 5] == [0] * 7
     assert counts == {"11": 2, "12": 1, "13": 1}
     assert minute.isdigit()
 
@@ -240,7 +261,7 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
     reply = await vote(
         keys=script_keys(poll.id), args=decide_args(poll.id, both, second, later, LIMITS)
     )
-    assert [v for v, _, _ in decode_decide_reply(reply, 2).verdicts] == ["accepted", "duplicate"]
+    assert [v for v, *_ in decode_decide_reply(reply, 2).verdicts] == ["accepted", "duplicate"]
     # A call Redis runs past its deadline, or while the poll is rebuilt, changes nothing.
     gone = [sample_ballot(poll, 10)]
     past = int(time.time() * 1000) - 1
@@ -283,6 +304,7 @@ async def test_the_scripts_read_wire_encoded_args_and_answer_decodably(state) ->
         b"challenged": b"1",
         b"invalid": b"1",
         b"tokened": b"1",
+        b"since": str(decided).encode(),  # this Redis's first decision for the poll
     }
     # The key's mark holds the request it answered.
     assert await redis.get(keys.idempotency_key(poll.id, "i1")) == (

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from service.widget.oembed import embedded_poll_id, oembed_answer
+from service.widget.sizing import frame_heights
 
 from .embedding import PollMaker, a_poll
 
@@ -47,18 +48,21 @@ def test_the_url_names_a_poll_of_this_service_only() -> None:
 def test_bounds_that_are_not_numbers_are_ignored() -> None:
     poll = a_poll()
     answer = oembed_answer(poll, "http://testserver", "", "")
-    assert (answer["width"], answer["height"]) == (600, 200 + 44 * 3)
+    tallest = frame_heights(poll).tallest
+    assert (answer["width"], answer["height"]) == (600, tallest)
     answer = oembed_answer(poll, "http://testserver", "320", "100")
     assert (answer["width"], answer["height"]) == (320, 100)
     assert 'width="320" height="100"' in answer["html"]
     answer = oembed_answer(poll, "http://testserver", "-5", "٣")
-    assert (answer["width"], answer["height"]) == (600, 332)
+    assert (answer["width"], answer["height"]) == (600, tallest)
 
 
-async def test_oembed_guesses_a_scale_poll_shorter(
+async def test_oembed_frames_every_state_of_the_poll(
     client: httpx.AsyncClient, make_poll: PollMaker
 ) -> None:
-    poll = await make_poll(kind="nps", options=None)
+    """An oEmbed consumer pastes the iframe as given: as tall as the console's iframe."""
+    poll = await make_poll(kind="nps", options=None, comments="premoderated")
     url = f"http://testserver/embed/{poll['id']}"
     answer = (await client.get("/oembed", params={"url": url})).json()
-    assert answer["height"] == 300 and poll["id"] in answer["html"]
+    assert f"height:{answer['height']}px" in poll["embed"]["iframe"]
+    assert poll["id"] in answer["html"]

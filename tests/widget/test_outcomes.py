@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from service.core.i18n import CATALOGS, format_number, votes_text
-from service.voting.identity import check_widget_token
+from service.identity.tokens import check_widget_token
 from service.widget import outcomes
 
 from .embedding import SECRET, PollMaker, a_poll, form_vote, token_of

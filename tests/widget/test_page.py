@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from service.core.i18n import VIETNAM_TIME
-from service.voting.identity import check_widget_token
+from service.identity.tokens import check_widget_token
 from service.widget.page import EmbedPages
 from service.widget.view import parse_view
 
@@ -86,7 +86,9 @@ async def test_the_shared_page_is_cacheable_and_tokens_come_apart(
     second = await client.get(f"/embed/{poll['id']}")
     assert first.content == second.content and 'name="token"' not in first.text
     assert first.headers["cache-control"] == "public, max-age=5, s-maxage=5"
-    assert first.headers["vary"] == "Accept-Encoding" and "set-cookie" not in first.headers
+    # Without `page` in its URL the page names the article framing it (the Referer).
+    assert first.headers["vary"] == "Accept-Encoding, Referer"
+    assert "set-cookie" not in first.headers
     assert first.headers["etag"] == second.headers["etag"]
     r = await client.get(f"/embed/{poll['id']}", headers={"If-None-Match": first.headers["etag"]})
     assert r.status_code == 304 and r.content == b""
@@ -357,6 +359,8 @@ async def test_a_site_that_may_not_frame_the_poll_is_told_so(
     assert "https://blog.example.com" in r.text and "<form" not in r.text
     assert r.headers["content-security-policy"].endswith("frame-ancestors *")
     assert r.headers["cache-control"] == "no-store"
+    # The framer hears the notice's height (embed.js), so its frame has no blank gap.
+    assert 'data-origin="https://blog.example.com"' in r.text
     en = await client.get(f"{path}?locale=en", headers=framed)
     assert "This site may not show this poll." in en.text
     assert "Editors: add https://blog.example.com to the site’s allowed origins." in en.text

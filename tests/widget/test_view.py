@@ -3,12 +3,15 @@ is the default, the resize origin only when the site allows it."""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import quote
+
 import httpx
 import pytest
 
 from service.widget.view import EMBED_KEYS, form_voter, parse_view
 
-from .embedding import PollMaker, a_poll
+from .embedding import PollMaker, a_poll, fresh_token
 
 
 @pytest.mark.parametrize(
@@ -101,3 +104,69 @@ def test_form_voter_carries_only_plausible_ids() -> None:
     assert form_voter("u-42.1700000000.abcdef") == "u-42.1700000000.abcdef"
     assert form_voter("x" * 301) is None
     assert form_voter("người") is None and form_voter("a\nb") is None
+
+
+def _framed(referer: str, dest: str = "iframe") -> dict[str, str]:
+    return {"Referer": referer, "Sec-Fetch-Dest": dest}
+
+
+async def test_a_plain_iframe_credits_the_article_framing_it(
+    client: httpx.AsyncClient, make_poll: PollMaker, state: Any
+) -> None:
+    """No `page` in a pasted iframe's URL: the article comes from the Referer, goes on the
+    form (hidden field and action), survives the form's redirect, and is the vote's page."""
+    poll = await make_poll()
+    article = "https://portal.example.vn/tin-tuc/bai-1"
+    r = await client.get(f"/embed/{poll['id']}", headers=_framed(article + "?utm=x#top"))
+    assert f'<input type="hidden" name="page" value="{article}">' in r.text
+    assert "page=https%3A%2F%2Fportal.example.vn%2Ftin-tuc%2Fbai-1" in r.text  # the action
+    assert r.headers["vary"] == "Accept-Encoding, Referer"
+    # Another article's reader gets their own page, not the one just kept hot.
+    other = await client.get(f"/embed/{poll['id']}", headers=_framed(article[:-1] + "2"))
+    assert 'value="https://portal.example.vn/tin-tuc/bai-2"' in other.text
+    form = {
+        "choice": poll["options"][0]["id"],
+        "page": article,
+        "token": await fresh_token(client, poll["id"]),
+    }
+    vote = await client.post(
+        f"/v1/polls/{poll['id']}/votes?page={quote(article, safe='')}", data=form
+    )
+    assert vote.status_code == 303, vote.text
+    assert quote(article, safe="") in vote.headers["location"]
+    after = await client.get(vote.headers["location"])
+    assert f'name="page" value="{article}"' in after.text or "cp-cform" not in after.text
+    kept = await state.pool.fetchval("SELECT page_url FROM votes WHERE poll_id = $1", poll["id"])
+    assert kept == article
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {
+            "Referer": "https://evil.example/tin-tuc/bai-1"
+        },  # not the site's (a framing one is refused)
+        _framed("https://portal.example.vn/"),  # cut to its origin: the site, not a page
+        _framed("https://portal.example.vn/tin-tuc/bai-1", dest="document"),  # a visit
+        {"Referer": "javascript:alert(1)"},
+    ],
+)
+async def test_no_framing_page_from_elsewhere(
+    client: httpx.AsyncClient, make_poll: PollMaker, headers: dict[str, str]
+) -> None:
+    poll = await make_poll()
+    r = await client.get(f"/embed/{poll['id']}", headers=headers)
+    assert r.status_code == 200 and 'name="page"' not in r.text
+
+
+async def test_a_page_in_the_url_wins_over_the_referer(
+    client: httpx.AsyncClient, make_poll: PollMaker
+) -> None:
+    poll = await make_poll()
+    given = "https://portal.example.vn/bai-3"
+    r = await client.get(
+        f"/embed/{poll['id']}?page={quote(given, safe='')}",
+        headers=_framed("https://portal.example.vn/bai-4"),
+    )
+    assert f'name="page" value="{given}"' in r.text and "bai-4" not in r.text
+    assert r.headers["vary"] == "Accept-Encoding"

@@ -114,3 +114,29 @@ for (const box of document.querySelectorAll("[data-reorder]")) {
   field.addEventListener("input", () => render(-1));
   render(-1);
 }
+
+// Results page: the counts block follows the same live stream as the framed dashboard, so
+// the two never show different totals (without script it is the figure at page load).
+const liveCounts = document.querySelector("[data-live-counts]");
+if (liveCounts && window.EventSource) {
+  const locale = liveCounts.dataset.lang === "vi" ? "vi-VN" : "en-GB";
+  const num = (n) => Number(n).toLocaleString(locale);
+  const show = (event) => {
+    const r = JSON.parse(event.data);
+    liveCounts.querySelector("[data-total]").textContent = num(r.total);
+    const held = liveCounts.querySelector("[data-held]");
+    if (held && r.held !== undefined) held.textContent = liveCounts.dataset.heldText.replace("{n}", num(r.held));
+    for (const o of r.options || []) {
+      const row = liveCounts.querySelector(`[data-option="${CSS.escape(String(o.id))}"]`);
+      if (!row) continue;
+      row.querySelector("[data-votes]").textContent = num(o.votes);
+      row.querySelector("[data-percent]").textContent = o.percent;
+      row.querySelector("meter").value = o.percent;
+    }
+    liveCounts.dataset.shown = String(r.total);
+  };
+  const stream = new EventSource(liveCounts.dataset.liveCounts);
+  stream.addEventListener("snapshot", show);
+  stream.addEventListener("results", show);
+  stream.addEventListener("closed", () => stream.close());
+}

@@ -7,7 +7,20 @@
   var root = document.documentElement;
   var data = JSON.parse(document.getElementById("cp-data").textContent || "{}");
   var main = document.querySelector("main.cp");
-  if (!main || !data.poll) return;
+  if (!main) return;
+  // Resize messages go only to the host page's exact origin (validated by the server);
+  // first, so that a notice page (no poll to act on) also fits its frame.
+  var origin = root.getAttribute("data-origin");
+  if (origin && window.parent !== window && window.ResizeObserver) {
+    var last = 0;
+    new ResizeObserver(function () {
+      var height = Math.ceil(main.getBoundingClientRect().height);
+      if (height === last) return;
+      last = height;
+      window.parent.postMessage({ type: "civicpoll:height", height: height, title: document.title }, origin);
+    }).observe(main);
+  }
+  if (!data.poll) return;
   var prefix = main.id.slice(0, -4); // "cp<wid>-" from "cp<wid>-main"
   var msgs = data.messages;
   var api = "/v1/polls/" + encodeURIComponent(data.poll);
@@ -201,6 +214,7 @@
       var actions = el("p", "cp-actions");
       actions.appendChild(link);
       out.parentNode.insertBefore(actions, out.nextSibling);
+      bringComments(link);
     }
     if (results) {
       showResults(results).focus({ preventScroll: true });
@@ -297,8 +311,7 @@
   }
 
   // ---- comments
-  var comments = document.getElementById(prefix + "comments");
-  if (comments) {
+  function enhanceComments(comments) {
     var cform = document.getElementById(prefix + "cform");
     var cmsg = document.getElementById(prefix + "cmsg");
     var clist = document.getElementById(prefix + "clist");
@@ -309,6 +322,7 @@
       cmsg.textContent = msgs[key] || msgs.comment_error;
       cmsg.classList.toggle("cp-error", !!isError);
     };
+    var reportTokens = new Tokens(clist); // the list holds no token field of its own
     var reportButton = function (item) {
       var id = item.getAttribute("data-comment");
       var button = el("button", "cp-report", msgs.report);
@@ -320,7 +334,12 @@
           var choice = el("button", "", msgs["report_" + reason]);
           choice.type = "button";
           choice.addEventListener("click", function () {
-            post(api + "/comments/" + encodeURIComponent(id) + "/reports", { reason: reason })
+            // A form token with the report: the reader of a browser that keeps no cookie.
+            reportTokens.get().then(function (token) {
+              var report = { reason: reason };
+              if (token) report.token = token;
+              return post(api + "/comments/" + encodeURIComponent(id) + "/reports", report);
+            })
               .catch(function () { return { status: 0 }; })
               .then(function (r) {
                 var done = el("p", "cp-note", r.status && r.status < 300 ? msgs.report_thanks : msgs.error);
@@ -418,6 +437,25 @@
       });
     }
   }
+  var comments = document.getElementById(prefix + "comments");
+  if (comments) enhanceComments(comments);
+
+  // After a scripted vote: the comments section the plain form's result page shows
+  // (form, premoderation hint, the first page of comments), taken from that very page
+  // (shared, cacheable, no token: the form fetches one when the reader starts). Inert
+  // until parsed as our own markup; a failure leaves the link to it.
+  function bringComments(link) {
+    fetch(data.comments_href, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw r; return r.text(); })
+      .then(function (html) {
+        var found = new DOMParser().parseFromString(html, "text/html").getElementById(prefix + "comments");
+        if (!found || document.getElementById(prefix + "comments")) return;
+        var section = document.importNode(found, true);
+        link.parentNode.replaceWith(section);
+        enhanceComments(section);
+      })
+      .catch(function () {});
+  }
 
   // Times are printed in Vietnam time; show them in the reader's own zone.
   Array.prototype.forEach.call(document.querySelectorAll("time[datetime]"), function (t) {
@@ -436,16 +474,4 @@
     shown = JSON.stringify(Array.prototype.map.call(rows, function (li) { return Number(li.getAttribute("data-votes")); }));
   }
   if (document.querySelector("[data-live]")) watch();
-
-  // Resize messages go only to the host page's exact origin (validated by the server).
-  var origin = root.getAttribute("data-origin");
-  if (origin && window.parent !== window && window.ResizeObserver) {
-    var last = 0;
-    new ResizeObserver(function () {
-      var height = Math.ceil(main.getBoundingClientRect().height);
-      if (height === last) return;
-      last = height;
-      window.parent.postMessage({ type: "civicpoll:height", height: height, title: document.title }, origin);
-    }).observe(main);
-  }
 })();

@@ -4,14 +4,13 @@ tied to the API token that minted it, so revoking the token shuts its links."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import time
 
 import asyncpg
 from starlette.requests import Request
 
-from service.services import services
+from service.identity.context import identity_context
+from service.identity.keys import VIEW_LINK, digest, matches
 
 # Longest key: a 10-digit expiry, a 19-digit token id, a 32-digit MAC and two dots.
 _MAX_KEY = 64
@@ -19,8 +18,7 @@ _MAX_CACHED = 4096  # distinct minting tokens; only genuine keys (MAC checked) g
 
 
 def _mac(secret: bytes, subject: str, expires_at: int, token_id: int) -> str:
-    message = f"view.{subject}.{expires_at}.{token_id}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+    return digest(secret, VIEW_LINK, f"{subject}.{expires_at}.{token_id}")
 
 
 def view_key(secret: bytes, subject: str, expires_at: int, token_id: int) -> str:
@@ -47,7 +45,7 @@ def key_token(secret: bytes, key: str, *subjects: str, now: float | None = None)
         return None
     token_id = int(token)
     for subject in subjects:
-        if hmac.compare_digest(_mac(secret, subject, int(expires), token_id), mac):
+        if matches(secret, VIEW_LINK, f"{subject}.{int(expires)}.{token_id}", mac):
             return token_id
     return None
 
@@ -92,8 +90,8 @@ class LinkTokens:
 async def link_opens(request: Request, key: str, *subjects: str) -> bool:
     """True when `key` is a live, genuine view key for one of `subjects` whose minting
     token is not revoked."""
-    svc = services(request)
-    token_id = key_token(svc.settings.secret_key, key, *subjects)
+    ctx = identity_context(request)
+    token_id = key_token(ctx.settings.secret_key, key, *subjects)
     if token_id is None:
         return False
-    return await svc.live.link_tokens.live(svc.pool, token_id)
+    return await ctx.link_tokens.live(ctx.pool, token_id)

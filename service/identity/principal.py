@@ -1,9 +1,8 @@
-"""Admin API tokens: issue, hash, check scope and site."""
+"""Who acts on the admin side: a Principal (an API token or a console person) and the
+bearer-token authentication that makes one."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -11,7 +10,8 @@ import asyncpg
 from starlette.requests import Request
 
 from service.core.errors import Forbidden, NotFound, Unauthorized
-from service.services import services
+from service.identity.context import identity_context
+from service.identity.keys import API_TOKEN, digest, matches
 from service.storage.db import Conn
 
 SCOPES = ("polls:read", "polls:write", "sites:admin", "comments:moderate")
@@ -74,7 +74,7 @@ class Principal:
 
 
 def hash_token(secret_key: bytes, token: str) -> str:
-    return hmac.new(secret_key, token.encode(), hashlib.sha256).hexdigest()
+    return digest(secret_key, API_TOKEN, token)
 
 
 async def create_token(
@@ -100,16 +100,15 @@ async def create_token(
     return token_id, token
 
 
-async def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
+async def bearer_principal(pool: asyncpg.Pool, secret_key: bytes, header: str) -> Principal:
+    """The principal of an `Authorization: Bearer cp_...` header, or 401."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
         raise Unauthorized(
             "send an API token: Authorization: Bearer cp_...",
             headers={"WWW-Authenticate": 'Bearer realm="civicpoll"'},
         )
-    token_hash = hash_token(services(request).settings.secret_key, token.strip())
-    pool: asyncpg.Pool = services(request).pool
+    token_hash = hash_token(secret_key, token.strip())
     row = await pool.fetchrow(
         "UPDATE api_tokens SET last_used_at = now()"
         " WHERE token_hash = $1 AND revoked_at IS NULL"
@@ -118,13 +117,19 @@ async def authenticate(request: Request) -> Principal:
     )
     # The lookup is by hash; the constant-time comparison guards against any future
     # change of the lookup (a prefix index, a cache) turning into a timing oracle.
-    if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
+    if row is None or not matches(secret_key, API_TOKEN, token.strip(), row["token_hash"]):
         raise Unauthorized(
             "the API token is unknown or revoked",
             code="invalid_token",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return Principal.for_token(row["id"], frozenset(row["scopes"]), row["site_id"])
+
+
+async def authenticate(request: Request) -> Principal:
+    ctx = identity_context(request)
+    header = request.headers.get("authorization", "")
+    return await bearer_principal(ctx.pool, ctx.settings.secret_key, header)
 
 
 async def require_scope(request: Request, scope: str) -> Principal:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.voting.identity import client_ip, in_networks, network_of, parse_address
+from service.identity.address import client_ip, in_networks, network_of, parse_address
 
 PROXIES = (
     ipaddress.ip_network("127.0.0.1/32"),

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from service.admin.auth import Principal, hash_token
 from service.core.errors import Forbidden, NotFound
 from service.core.settings import Settings
+from service.identity.principal import Principal, hash_token
 
 TokenMaker = Callable[..., Awaitable[str]]
 PollMaker = Callable[..., Awaitable[dict[str, Any]]]
