@@ -60,8 +60,10 @@ ASSETS: dict[str, Asset] = {
         _load("service.console", "console.css"),
         _load("service.console", "console.js"),
         _load("service.ops", "apidocs.js"),
-        _load("service.ops", "swagger-ui.css"),
-        _load("service.ops", "swagger-ui-bundle.js"),
+        # Swagger UI's files come from the swagger-ui-py wheel (its static/ folder, with
+        # Swagger UI's licence), not vendored here: /docs serves them from our origin.
+        _load("swagger_ui", "swagger-ui.css"),
+        _load("swagger_ui", "swagger-ui-bundle.js"),
         _load("service.console", "favicon.ico"),
     )
 }
