@@ -21,7 +21,6 @@ import resource
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,8 +39,9 @@ from bench.streams import (  # noqa: E402 -- after the path fix above
     open_listeners,
     percentile,
     send_votes,
+    stores,
 )
-from service.dev.services import EmbeddedPostgres, EmbeddedRedis, free_port  # noqa: E402
+from service.dev.services import free_port  # noqa: E402
 from service.identity.principal import create_token  # noqa: E402
 
 ORIGIN = "https://portal.example.vn"
@@ -274,24 +274,8 @@ def main() -> None:
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    with tempfile.TemporaryDirectory(prefix="civicpoll-soak-") as tmp:
-        pg = redis = None
-        try:
-            database_url, redis_url = args.database_url, args.redis_url
-            if not database_url:
-                pg = EmbeddedPostgres(Path(tmp) / "pg", free_port())
-                pg.start()
-                database_url = pg.dsn
-            if not redis_url:
-                redis = EmbeddedRedis(Path(tmp) / "redis", free_port(), appendonly=False)
-                redis.start()
-                redis_url = redis.url
-            code = asyncio.run(run(args, database_url, redis_url))
-        finally:
-            if redis:
-                redis.stop()
-            if pg:
-                pg.stop()
+    with stores(args.database_url, args.redis_url, "civicpoll-soak-") as urls:
+        code = asyncio.run(run(args, *urls))
     sys.exit(code)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import itertools
 import json
 import os
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -426,6 +428,31 @@ async def run(
         server.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def stores(
+    database_url: str | None, redis_url: str | None, prefix: str
+) -> Iterator[tuple[str, str]]:
+    """The PostgreSQL and Redis a benchmark runs on: the ones named, else embedded ones in a
+    scratch folder, stopped (and the folder removed) afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        started: list[EmbeddedPostgres | EmbeddedRedis] = []
+        try:
+            if not database_url:
+                pg = EmbeddedPostgres(Path(tmp) / "pg", free_port())
+                started.append(pg)
+                pg.start()
+                database_url = pg.dsn
+            if not redis_url:
+                redis = EmbeddedRedis(Path(tmp) / "redis", free_port(), appendonly=False)
+                started.append(redis)
+                redis.start()
+                redis_url = redis.url
+            yield database_url, redis_url
+        finally:
+            for server in reversed(started):
+                server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--listeners", type=int, default=5000)
@@ -451,24 +478,11 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    with tempfile.TemporaryDirectory(prefix="civicpoll-streams-") as tmp:
-        pg = redis = None
-        try:
-            database_url, redis_url = args.database_url, args.redis_url
-            if not database_url:
-                pg = EmbeddedPostgres(Path(tmp) / "pg", free_port())
-                pg.start()
-                database_url = pg.dsn
-            if not redis_url:
-                redis = EmbeddedRedis(Path(tmp) / "redis", free_port(), appendonly=False)
-                redis.start()
-                redis_url = redis.url
-            results = asyncio.run(run(args, database_url, redis_url))
-        finally:
-            if redis:
-                redis.stop()
-            if pg:
-                pg.stop()
+    with stores(args.database_url, args.redis_url, "civicpoll-streams-") as (
+        database_url,
+        redis_url,
+    ):
+        results = asyncio.run(run(args, database_url, redis_url))
     if args.compare and len(results) == 2:
         base, loaded = results
         drop = 1 - loaded["votes_per_s"] / base["votes_per_s"]

@@ -52,7 +52,38 @@ def cluster_binaries() -> tuple[Path, Path] | None:
     return None
 
 
-class LocalCluster:
+class LocalRedises:
+    """Local redis-server processes by port (a cluster's nodes, Sentinel's primary, replica
+    and sentinels): asked with redis-cli, waited for by polling, stopped together."""
+
+    cli: Path
+    procs: dict[int, subprocess.Popen[bytes]]
+
+    def _cli(self, port: int, *args: str) -> str:
+        done = subprocess.run(
+            [str(self.cli), "-p", str(port), *args], capture_output=True, text=True, timeout=10
+        )
+        return done.stdout.strip()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    @staticmethod
+    def _wait(probe: object, what: str, bound: float = 30.0) -> None:
+        deadline = time.monotonic() + bound
+        while not probe():  # type: ignore[operator]
+            assert time.monotonic() < deadline, f"timed out waiting until {what}"
+            time.sleep(0.1)  # polling: the servers give no other signal
+
+
+class LocalCluster(LocalRedises):
     def __init__(self, folder: Path, server: Path, cli: Path, primaries: int = 3) -> None:
         self.folder = folder
         self.server = server
@@ -111,12 +142,6 @@ class LocalCluster:
             start_new_session=True,
         )  # fmt: skip
 
-    def _cli(self, port: int, *args: str) -> str:
-        done = subprocess.run(
-            [str(self.cli), "-p", str(port), *args], capture_output=True, text=True, timeout=10
-        )
-        return done.stdout.strip()
-
     def node_of(self, key: str) -> int:
         """The port of the primary holding `key`'s slot."""
         slot = int(self._cli(self.ports[0], "cluster", "keyslot", key))
@@ -133,20 +158,3 @@ class LocalCluster:
     def forget_everything(self, port: int) -> None:
         """That node loses its memory (as a restart without persistence would)."""
         assert self._cli(port, "flushall") == "OK"
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    @staticmethod
-    def _wait(probe: object, what: str, bound: float = 30.0) -> None:
-        deadline = time.monotonic() + bound
-        while not probe():  # type: ignore[operator]
-            assert time.monotonic() < deadline, f"timed out waiting until {what}"
-            time.sleep(0.1)  # polling: the servers give no other signal

@@ -4,15 +4,15 @@ sentinels (`redis-server sentinel.conf --sentinel`) on free ports."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from service.dev.services import free_port
+from tests.rediscluster import LocalRedises
 
 MASTER = "civicpoll"
 
 
-class LocalSentinel:
+class LocalSentinel(LocalRedises):
     def __init__(self, folder: Path, server: Path, cli: Path) -> None:
         self.folder, self.server, self.cli = folder, server, cli
         self.primary_port = free_port()
@@ -56,16 +56,6 @@ class LocalSentinel:
         proc = self.procs.pop(port)
         proc.kill()
         proc.wait()
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
     def _sentinel_sees(self, port: int, *, replicas: int, sentinels: int) -> bool:
         info = self._cli(port, "sentinel", "master", MASTER).split()
@@ -117,16 +107,3 @@ class LocalSentinel:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-
-    def _cli(self, port: int, *args: str) -> str:
-        done = subprocess.run(
-            [str(self.cli), "-p", str(port), *args], capture_output=True, text=True, timeout=10
-        )
-        return done.stdout.strip()
-
-    @staticmethod
-    def _wait(probe: object, what: str, bound: float = 30.0) -> None:
-        deadline = time.monotonic() + bound
-        while not probe():  # type: ignore[operator]
-            assert time.monotonic() < deadline, f"timed out waiting until {what}"
-            time.sleep(0.1)  # polling: the servers give no other signal
